@@ -1,0 +1,146 @@
+//! The ScalingPolicy spec: one per workload.
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Behavior, PromDuration, ScalingPolicyStatus, Signal};
+
+/// Scales one workload through its `/scale` subresource from signals read in Prometheus.
+#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "headroom.dev",
+    version = "v1alpha1",
+    kind = "ScalingPolicy",
+    namespaced,
+    status = "ScalingPolicyStatus",
+    shortname = "sp",
+    category = "headroom",
+    printcolumn(
+        name = "Target",
+        type_ = "string",
+        json_path = ".spec.targetRef.name",
+        description = "Workload being scaled"
+    ),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
+    printcolumn(name = "Min", type_ = "integer", json_path = ".spec.minReplicas"),
+    printcolumn(name = "Max", type_ = "integer", json_path = ".spec.maxReplicas"),
+    printcolumn(
+        name = "Current",
+        type_ = "integer",
+        json_path = ".status.currentReplicas"
+    ),
+    printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        json_path = ".status.desiredReplicas"
+    ),
+    printcolumn(
+        name = "Limited",
+        type_ = "string",
+        json_path = ".status.limitedBy",
+        description = "What limited the last decision"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas")
+    .message("spec.minReplicas must be less than or equal to spec.maxReplicas"))]
+#[x_kube(validation = Rule::new("self.signals.all(s, self.signals.filter(t, t.name == s.name).size() == 1)")
+    .message("spec.signals: signal names must be unique"))]
+pub struct ScalingPolicySpec {
+    /// The workload to scale: anything with a scale subresource.
+    pub target_ref: TargetRef,
+    /// Fewest replicas Headroom will set (default 1).
+    #[serde(default = "default_min_replicas")]
+    #[x_kube(validation = Rule::new("self >= 0").message("spec.minReplicas must not be negative"))]
+    pub min_replicas: i32,
+    /// Most replicas Headroom will set.
+    #[x_kube(validation = Rule::new("self >= 1").message("spec.maxReplicas must be at least 1"))]
+    pub max_replicas: i32,
+    /// Enforce writes replicas; Recommend only reports; Paused does nothing.
+    #[serde(default)]
+    pub mode: Mode,
+    /// How often the policy is evaluated (default 15s).
+    #[serde(default = "default_interval")]
+    pub interval: PromDuration,
+    /// Per-policy Prometheus; the operator's --prometheus-url otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSource>,
+    /// What to scale on. Missing data never scales down.
+    #[schemars(length(min = 1, max = 16))]
+    pub signals: Vec<Signal>,
+    /// HPA-compatible rate limits and stabilization windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<Behavior>,
+    /// Ratio deviation from 1.0 that is ignored (default 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0.0").message("spec.tolerance must not be negative"))]
+    pub tolerance: Option<f64>,
+}
+
+/// A resource with a scale subresource, in the policy's namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRef {
+    /// e.g. apps/v1
+    #[schemars(length(min = 1))]
+    pub api_version: String,
+    /// e.g. Deployment
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Mode {
+    /// Compute, report and write replicas.
+    #[default]
+    Enforce,
+    /// Compute and report; never touch the target.
+    Recommend,
+    /// Report that the policy is paused; compute nothing.
+    Paused,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Enforce => "Enforce",
+            Mode::Recommend => "Recommend",
+            Mode::Paused => "Paused",
+        }
+    }
+}
+
+/// Where to query Prometheus for this policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusSource {
+    /// Base URL, e.g. http://prometheus.monitoring:9090
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Bearer token from a Secret in the policy's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token_secret_ref: Option<SecretKeyRef>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    pub name: String,
+    pub key: String,
+}
+
+fn default_min_replicas() -> i32 {
+    1
+}
+
+fn default_interval() -> PromDuration {
+    PromDuration::from_secs(15)
+}

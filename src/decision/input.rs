@@ -1,0 +1,78 @@
+//! What the decision engine is given: everything it needs, nothing it has to fetch.
+
+use crate::api::{Behavior, TargetType};
+
+/// One decision's inputs. Time enters only as the ages in `history`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Input {
+    pub min_replicas: i32,
+    pub max_replicas: i32,
+    /// None: the HPA's legacy path for an HPA without `spec.behavior`.
+    pub behavior: Option<Behavior>,
+    pub tolerance: Tolerance,
+    pub current_replicas: i32,
+    pub ready_replicas: i32,
+    pub signals: Vec<SignalValue>,
+    pub history: History,
+    /// The kube-controller-manager's `--horizontal-pod-autoscaler-downscale-stabilization`.
+    pub downscale_stabilization_seconds: i32,
+}
+
+/// Default of the HPA controller flag `--horizontal-pod-autoscaler-downscale-stabilization`.
+pub const DEFAULT_DOWNSCALE_STABILIZATION_SECONDS: i32 = 300;
+
+/// Ratio deviations from 1.0 that are ignored, per direction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tolerance {
+    pub scale_up: f64,
+    pub scale_down: f64,
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Self::uniform(0.1)
+    }
+}
+
+impl Tolerance {
+    pub fn uniform(t: f64) -> Self {
+        Self {
+            scale_up: t,
+            scale_down: t,
+        }
+    }
+
+    /// The HPA's `Tolerances.isWithin`.
+    pub fn is_within(&self, ratio: f64) -> bool {
+        (1.0 - self.scale_down) <= ratio && ratio <= (1.0 + self.scale_up)
+    }
+}
+
+/// One signal's latest reading. `value: None` means it could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SignalValue {
+    pub name: String,
+    pub target_type: TargetType,
+    pub target: f64,
+    pub value: Option<f64>,
+}
+
+/// Past recommendations and scale events, with their ages at decision time.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    pub recommendations: Vec<Recommendation>,
+    pub scale_events: Vec<ScaleEvent>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Recommendation {
+    pub replicas: i32,
+    pub age_seconds: f64,
+}
+
+/// A change Headroom made: positive for up, negative for down.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScaleEvent {
+    pub replica_change: i32,
+    pub age_seconds: f64,
+}

@@ -1,0 +1,246 @@
+//! Per-signal replica proposals and how they combine: the HPA's replica calculator and
+//! `computeReplicasForMetrics`.
+
+use crate::api::TargetType;
+
+use super::{SignalValue, Tolerance};
+
+/// What one signal asks for. `replicas: None` when the signal could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proposal {
+    pub name: String,
+    pub replicas: Option<i32>,
+    /// value / target: how far the signal is from where the user wants it.
+    pub ratio: Option<f64>,
+}
+
+/// Why no proposal could be acted on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Unavailable {
+    /// No signal could be read.
+    AllMissing,
+    /// Some signals are missing and the readable ones would scale down: never scale down on partial data.
+    PartialWouldScaleDown { missing: Vec<String> },
+}
+
+/// The combined proposal: the largest across readable signals, and which signal gave it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Combined {
+    pub replicas: i32,
+    pub signal: String,
+    pub missing: Vec<String>,
+}
+
+// f64 division can land a hair above an integer (0.3/0.1*3 = 9.000000000000002) where the
+// HPA's integer milli-quantities land exactly on it; this keeps `ceil` from adding a replica.
+fn ceil(x: f64) -> i32 {
+    let c = (x - 1e-9).ceil();
+    if c >= i32::MAX as f64 {
+        i32::MAX
+    } else if c <= 0.0 {
+        0
+    } else {
+        c as i32
+    }
+}
+
+/// One signal's proposal.
+pub fn propose(s: &SignalValue, current: i32, ready: i32, tol: Tolerance) -> Proposal {
+    let ratio_and_replicas = match s.value {
+        Some(v) if v.is_finite() && s.target > 0.0 => Some(match s.target_type {
+            // GetObjectMetricReplicas / getUsageRatioReplicaCount.
+            TargetType::Value => {
+                let ratio = v / s.target;
+                let replicas = if current == 0 {
+                    Some(ceil(ratio))
+                } else if tol.is_within(ratio) {
+                    Some(current)
+                } else if ready == 0 {
+                    // The HPA would propose 0 here; with no ready pod there is nothing to scale
+                    // from, so the signal counts as unavailable and never scales down.
+                    None
+                } else {
+                    Some(ceil(ratio * f64::from(ready)))
+                };
+                (ratio, replicas)
+            }
+            // GetExternalPerPodMetricReplicas.
+            TargetType::AverageValue => {
+                if current == 0 {
+                    (f64::INFINITY, Some(ceil(v / s.target)))
+                } else {
+                    let ratio = v / (s.target * f64::from(current));
+                    let replicas = if tol.is_within(ratio) {
+                        current
+                    } else {
+                        ceil(v / s.target)
+                    };
+                    (ratio, Some(replicas))
+                }
+            }
+        }),
+        _ => None,
+    };
+    Proposal {
+        name: s.name.clone(),
+        ratio: ratio_and_replicas.map(|(r, _)| r).filter(|r| r.is_finite()),
+        replicas: ratio_and_replicas.and_then(|(_, n)| n),
+    }
+}
+
+/// The largest readable proposal; missing data may hold or raise, never lower.
+pub fn combine(proposals: &[Proposal], current: i32) -> Result<Combined, Unavailable> {
+    let missing: Vec<String> = proposals
+        .iter()
+        .filter(|p| p.replicas.is_none())
+        .map(|p| p.name.clone())
+        .collect();
+    // First signal wins ties, as in the HPA.
+    let best = proposals
+        .iter()
+        .filter_map(|p| p.replicas.map(|r| (r, &p.name)))
+        .fold(None::<(i32, &String)>, |acc, (r, n)| match acc {
+            Some((br, _)) if br >= r => acc,
+            _ => Some((r, n)),
+        });
+    let Some((replicas, signal)) = best else {
+        return Err(Unavailable::AllMissing);
+    };
+    if !missing.is_empty() && replicas < current {
+        return Err(Unavailable::PartialWouldScaleDown { missing });
+    }
+    Ok(Combined {
+        replicas,
+        signal: signal.clone(),
+        missing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(t: TargetType, target: f64, value: Option<f64>) -> SignalValue {
+        SignalValue {
+            name: "s".into(),
+            target_type: t,
+            target,
+            value,
+        }
+    }
+
+    fn replicas(t: TargetType, target: f64, value: f64, current: i32, ready: i32) -> Option<i32> {
+        propose(
+            &sig(t, target, Some(value)),
+            current,
+            ready,
+            Tolerance::default(),
+        )
+        .replicas
+    }
+
+    #[test]
+    fn value_scales_ready_replicas_by_ratio() {
+        // Ratio 3 over 3 ready pods → 9 (upstream TestReplicaCalcScaleUpCMObject has the same shape).
+        assert_eq!(replicas(TargetType::Value, 10.0, 30.0, 3, 3), Some(9));
+        // Ready replicas, not current, are what the ratio multiplies.
+        assert_eq!(replicas(TargetType::Value, 0.3, 0.45, 4, 2), Some(3));
+        // Float ratios that are exact in milli-quantities do not gain a replica.
+        assert_eq!(replicas(TargetType::Value, 0.1, 0.3, 3, 3), Some(9));
+    }
+
+    #[test]
+    fn value_within_tolerance_keeps_current() {
+        assert_eq!(replicas(TargetType::Value, 100.0, 109.0, 5, 5), Some(5));
+        assert_eq!(replicas(TargetType::Value, 100.0, 91.0, 5, 5), Some(5));
+        assert_eq!(replicas(TargetType::Value, 100.0, 111.0, 5, 5), Some(6));
+        // Exactly on the tolerance edge is within (<=), as upstream.
+        assert_eq!(replicas(TargetType::Value, 100.0, 110.0, 5, 5), Some(5));
+    }
+
+    #[test]
+    fn value_from_zero_replicas_uses_the_ratio_alone() {
+        assert_eq!(replicas(TargetType::Value, 10.0, 25.0, 0, 0), Some(3));
+    }
+
+    #[test]
+    fn value_with_no_ready_pod_is_unavailable() {
+        assert_eq!(replicas(TargetType::Value, 10.0, 5.0, 4, 0), None);
+    }
+
+    #[test]
+    fn average_value_divides_the_total_by_target() {
+        // Upstream TestReplicaCalcScaleUpCMExternalPerPod-like: total 8600 / 2150 per pod → 4.
+        assert_eq!(
+            replicas(TargetType::AverageValue, 2150.0, 8600.0, 1, 1),
+            Some(4)
+        );
+        assert_eq!(
+            replicas(TargetType::AverageValue, 100.0, 450.0, 3, 3),
+            Some(5)
+        );
+        // Tolerance is checked against current (status) replicas.
+        assert_eq!(
+            replicas(TargetType::AverageValue, 100.0, 310.0, 3, 1),
+            Some(3)
+        );
+        assert_eq!(
+            replicas(TargetType::AverageValue, 100.0, 0.0, 3, 3),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn unreadable_values_propose_nothing() {
+        let t = Tolerance::default();
+        for v in [None, Some(f64::NAN), Some(f64::INFINITY)] {
+            assert_eq!(
+                propose(&sig(TargetType::Value, 1.0, v), 3, 3, t).replicas,
+                None
+            );
+        }
+    }
+
+    fn p(name: &str, r: Option<i32>) -> Proposal {
+        Proposal {
+            name: name.into(),
+            replicas: r,
+            ratio: None,
+        }
+    }
+
+    #[test]
+    fn combine_takes_the_max_and_names_it() {
+        let c = combine(&[p("a", Some(3)), p("b", Some(7)), p("c", Some(7))], 4).unwrap();
+        assert_eq!((c.replicas, c.signal.as_str()), (7, "b"));
+    }
+
+    #[test]
+    fn combine_never_scales_down_on_partial_data() {
+        let e = combine(&[p("a", Some(2)), p("b", None)], 4).unwrap_err();
+        assert_eq!(
+            e,
+            Unavailable::PartialWouldScaleDown {
+                missing: vec!["b".into()]
+            }
+        );
+        // Holding or scaling up on partial data is allowed, as in the HPA.
+        assert_eq!(
+            combine(&[p("a", Some(4)), p("b", None)], 4)
+                .unwrap()
+                .replicas,
+            4
+        );
+        assert_eq!(
+            combine(&[p("a", Some(6)), p("b", None)], 4)
+                .unwrap()
+                .replicas,
+            6
+        );
+        assert_eq!(
+            combine(&[p("a", None)], 4).unwrap_err(),
+            Unavailable::AllMissing
+        );
+        assert_eq!(combine(&[], 4).unwrap_err(), Unavailable::AllMissing);
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    print!("{}", headroom::api::crd_yaml().unwrap());
+}
