@@ -4,4 +4,12 @@
 //! (actuation through `/scale`, status, Events).
 
 pub mod api;
+pub mod controller;
+pub mod decide;
 pub mod decision;
+pub mod error;
+pub mod metrics;
+pub mod server;
+pub mod telemetry;
+
+pub use error::{Error, Result};

@@ -1,3 +1,163 @@
-fn main() {
-    print!("{}", headroom::api::crd_yaml().unwrap());
+//! The `headroom` command: the operator, its CRD, and offline decisions.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use headroom::controller::{self, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "headroom",
+    version,
+    about = "Autoscale Kubernetes workloads on leading indicators from Prometheus"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the operator.
+    Run {
+        /// Prometheus used by policies that do not name one.
+        #[arg(
+            long,
+            env = "HEADROOM_PROMETHEUS_URL",
+            default_value = "http://prometheus-server.monitoring:9090"
+        )]
+        prometheus_url: String,
+        /// Timeout of each Prometheus query.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        query_timeout: Duration,
+        /// Default scale-down stabilization window, like the kube-controller-manager flag.
+        #[arg(long, default_value = "5m", value_parser = parse_duration)]
+        downscale_stabilization: Duration,
+        /// Address of /healthz, /readyz and /metrics.
+        #[arg(long, env = "HEADROOM_LISTEN", default_value = "0.0.0.0:8080")]
+        listen: SocketAddr,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Print the ScalingPolicy CRD as YAML.
+    Crd,
+    /// Make one decision offline from a JSON document (a file, or - for stdin) and print it.
+    Decide {
+        #[arg(long, default_value = "-")]
+        input: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    s.parse::<headroom::api::PromDuration>()
+        .map(|d| d.as_duration())
+        .map_err(|e| e.to_string())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crd => match headroom::api::crd_yaml() {
+            Ok(yaml) => {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Decide { input } => decide(&input),
+        Command::Run {
+            prometheus_url,
+            query_timeout,
+            downscale_stabilization,
+            listen,
+            log_format,
+        } => {
+            init_logging(log_format);
+            let settings = Settings {
+                prometheus_url,
+                query_timeout,
+                downscale_stabilization_seconds: i32::try_from(downscale_stabilization.as_secs())
+                    .unwrap_or(i32::MAX),
+            };
+            match run(settings, listen) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "operator failed");
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn decide(input: &str) -> ExitCode {
+    let mut text = String::new();
+    let read = if input == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(input).map(|t| text = t)
+    };
+    if let Err(e) = read {
+        eprintln!("error: cannot read {input}: {e}");
+        return ExitCode::from(2);
+    }
+    match headroom::decide::decide_json(&text) {
+        Ok(out) => match serde_json::to_string_pretty(&out) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("error: invalid input: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(settings: Settings, listen: SocketAddr) -> headroom::Result<()> {
+    // kube and reqwest both use rustls; ring is installed once so the first TLS connection
+    // never has to pick between two providers.
+    if rustls::crypto::ring::default_provider()
+        .install_default()
+        .is_err()
+    {
+        tracing::debug!("a rustls crypto provider was already installed");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let client = kube::Client::try_default().await?;
+        controller::run(client, settings, listen).await
+    })
 }

@@ -16,36 +16,14 @@ use super::{Behavior, PromDuration, ScalingPolicyStatus, Signal};
     status = "ScalingPolicyStatus",
     shortname = "sp",
     category = "headroom",
-    printcolumn(
-        name = "Target",
-        type_ = "string",
-        json_path = ".spec.targetRef.name",
-        description = "Workload being scaled"
-    ),
-    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
-    printcolumn(name = "Min", type_ = "integer", json_path = ".spec.minReplicas"),
-    printcolumn(name = "Max", type_ = "integer", json_path = ".spec.maxReplicas"),
-    printcolumn(
-        name = "Current",
-        type_ = "integer",
-        json_path = ".status.currentReplicas"
-    ),
-    printcolumn(
-        name = "Desired",
-        type_ = "integer",
-        json_path = ".status.desiredReplicas"
-    ),
-    printcolumn(
-        name = "Limited",
-        type_ = "string",
-        json_path = ".status.limitedBy",
-        description = "What limited the last decision"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.targetRef.name","description":"Workload being scaled"}"#,
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
+    printcolumn = r#"{"name":"Min","type":"integer","jsonPath":".spec.minReplicas"}"#,
+    printcolumn = r#"{"name":"Max","type":"integer","jsonPath":".spec.maxReplicas"}"#,
+    printcolumn = r#"{"name":"Current","type":"integer","jsonPath":".status.currentReplicas"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredReplicas"}"#,
+    printcolumn = r#"{"name":"Limited","type":"string","jsonPath":".status.limitedBy","description":"What limited the last decision"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas")

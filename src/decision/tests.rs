@@ -644,6 +644,7 @@ fn recs(list: &[(i32, f64)]) -> History {
 }
 
 #[test]
+#[allow(clippy::type_complexity)]
 fn stabilization_matches_upstream_normalize_with_behavior() {
     // (name, recommendations (replicas, age min), current, prenormalized, up window, down window, expected)
     let cases: &[(&str, &[(i32, f64)], i32, i32, i32, i32, i32)] = &[
@@ -752,6 +753,7 @@ fn stabilization_matches_upstream_normalize_with_behavior() {
 }
 
 #[test]
+#[allow(clippy::type_complexity)]
 fn legacy_path_matches_upstream_normalize_desired_replicas() {
     let cases: &[(&str, &[(i32, f64)], i32, i32)] = &[
         ("empty log", &[], 5, 5),

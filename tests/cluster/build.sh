@@ -11,7 +11,26 @@ bin="$cache_root/k8s-v$KUBE_VERSION-kwok-v$KWOK_VERSION/bin"
 want=(kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
+
+# kwok ships its pod/node lifecycle stages as kustomizations in its module; render the ones
+# we use (fast nodes with lease heartbeats, "general" pods whose ready delay is set per pod
+# by the annotation pod-ready.stage.kwok.x-k8s.io/delay).
+stages() {
+  [ -s "$bin/kwok-stages.yaml" ] && return 0
+  local dir
+  dir=$(cd "$(mktemp -d)" && GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -d "$dir/kustomize/stage" ] || { echo "build.sh: kwok stages not found in $dir" >&2; return 1; }
+  {
+    for s in node/fast node/heartbeat-with-lease pod/general; do
+      kubectl kustomize "$dir/kustomize/stage/$s"
+      echo "---"
+    done
+  } > "$bin/kwok-stages.yaml.tmp"
+  mv "$bin/kwok-stages.yaml.tmp" "$bin/kwok-stages.yaml"
+}
+
 if have_all; then
+  stages
   echo "control plane v$KUBE_VERSION cached in $bin" >&2
   echo "$bin"; exit 0
 fi
@@ -59,5 +78,6 @@ printf 'module headroom.dev/kwok\n\ngo 1.24\n' > go.mod
 go get "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" >&2
 go build -trimpath -ldflags "-s -w" -o "$bin/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok >&2
 mv "$bin/kwok.tmp" "$bin/kwok"
+stages
 echo "control plane built in $(( $(date +%s) - start ))s into $bin" >&2
 echo "$bin"

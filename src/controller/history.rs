@@ -1,0 +1,111 @@
+//! Recommendation and scale-event history per policy, kept in memory. After a restart the
+//! history is rebuilt conservatively: the current replica count is taken as a fresh
+//! recommendation, so a restart can never cause a scale-down before a full window passes.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::decision::{History, Recommendation, ScaleEvent};
+
+// Longer than any stabilization window (3600s) and any policy period (1800s).
+const KEEP: Duration = Duration::from_secs(3600);
+
+#[derive(Default, Debug)]
+struct PolicyHistory {
+    recommendations: Vec<(Instant, i32)>,
+    scale_events: Vec<(Instant, i32)>,
+}
+
+/// All policies' histories, keyed by namespace/name.
+#[derive(Default, Debug)]
+pub struct Histories {
+    by_policy: HashMap<String, PolicyHistory>,
+}
+
+impl Histories {
+    /// The history as ages at `now`; seeds it with `current` on first sight.
+    pub fn view(&mut self, key: &str, now: Instant, current: i32) -> History {
+        let h = self
+            .by_policy
+            .entry(key.to_string())
+            .or_insert_with(|| PolicyHistory {
+                recommendations: vec![(now, current)],
+                scale_events: vec![],
+            });
+        let fresh = |t: &Instant| now.saturating_duration_since(*t) <= KEEP;
+        h.recommendations.retain(|(t, _)| fresh(t));
+        h.scale_events.retain(|(t, _)| fresh(t));
+        let age = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
+        History {
+            recommendations: h
+                .recommendations
+                .iter()
+                .map(|&(t, replicas)| Recommendation {
+                    replicas,
+                    age_seconds: age(t),
+                })
+                .collect(),
+            scale_events: h
+                .scale_events
+                .iter()
+                .map(|&(t, replica_change)| ScaleEvent {
+                    replica_change,
+                    age_seconds: age(t),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn record_recommendation(&mut self, key: &str, now: Instant, replicas: i32) {
+        self.by_policy
+            .entry(key.to_string())
+            .or_default()
+            .recommendations
+            .push((now, replicas));
+    }
+
+    pub fn record_scale(&mut self, key: &str, now: Instant, change: i32) {
+        self.by_policy
+            .entry(key.to_string())
+            .or_default()
+            .scale_events
+            .push((now, change));
+    }
+
+    pub fn forget(&mut self, key: &str) {
+        self.by_policy.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sight_seeds_current_replicas_so_a_restart_cannot_scale_down() {
+        let mut h = Histories::default();
+        let t0 = Instant::now();
+        let v = h.view("ns/p", t0, 7);
+        assert_eq!(
+            v.recommendations,
+            vec![Recommendation {
+                replicas: 7,
+                age_seconds: 0.0
+            }]
+        );
+        // A second look does not seed again.
+        let v = h.view("ns/p", t0 + Duration::from_secs(10), 3);
+        assert_eq!(v.recommendations.len(), 1);
+        assert_eq!(v.recommendations[0].age_seconds, 10.0);
+    }
+
+    #[test]
+    fn entries_older_than_an_hour_are_dropped() {
+        let mut h = Histories::default();
+        let t0 = Instant::now();
+        h.view("k", t0, 1);
+        h.record_scale("k", t0, 2);
+        let v = h.view("k", t0 + Duration::from_secs(3601), 1);
+        assert!(v.recommendations.is_empty() && v.scale_events.is_empty());
+    }
+}

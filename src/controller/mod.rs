@@ -1,0 +1,134 @@
+//! The kube-runtime Controller: evaluates each ScalingPolicy every `interval`, and at once
+//! when the policy's spec or its target Deployment/StatefulSet's spec changes.
+
+mod context;
+mod history;
+mod reconcile;
+pub mod status;
+mod target;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+
+pub use context::{Context, Settings, backoff_delay};
+pub use history::Histories;
+pub use reconcile::{error_policy, reconcile};
+
+use crate::api::ScalingPolicy;
+use crate::error::{Error, Result};
+use crate::server::{self, Health};
+use crate::telemetry::Metrics;
+
+/// Policies whose target is `obj`.
+fn policies_targeting<K: Resource<DynamicType = ()>>(
+    store: &Store<ScalingPolicy>,
+    obj: &K,
+) -> Vec<ObjectRef<ScalingPolicy>> {
+    let (kind, name, ns) = (
+        K::kind(&()),
+        obj.meta().name.clone(),
+        obj.meta().namespace.clone(),
+    );
+    store
+        .state()
+        .iter()
+        .filter(|p| {
+            p.namespace() == ns
+                && Some(&p.spec.target_ref.name) == name.as_ref()
+                && p.spec.target_ref.kind == kind
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
+/// Runs the operator until SIGTERM/SIGINT.
+pub async fn run(client: Client, settings: Settings, listen: SocketAddr) -> Result<()> {
+    let metrics = Metrics::default();
+    let ready = Arc::new(AtomicBool::new(false));
+    let health = Health {
+        ready: ready.clone(),
+        metrics: metrics.clone(),
+    };
+    let server = tokio::spawn(server::serve(listen, health));
+
+    let reporter = Reporter {
+        controller: "headroom".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context::new(client.clone(), settings, recorder, metrics));
+
+    let policies: Api<ScalingPolicy> = Api::all(client.clone());
+    // Fail fast with a clear message when the CRD is missing.
+    policies
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot list ScalingPolicies (is the CRD installed? kubectl apply -f crds/): {e}"
+            ))
+        })?;
+
+    let (reader, writer) = reflector::store();
+    // Only spec changes (generation) trigger an evaluation: status writes must not loop.
+    let policy_stream = watcher(policies, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let deployments = watcher(
+        Api::<Deployment>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
+    let statefulsets = watcher(
+        Api::<StatefulSet>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
+
+    let controller = Controller::for_stream(policy_stream, reader.clone());
+    let store = controller.store();
+    let (s1, s2) = (store.clone(), store);
+    let ready_flag = ready.clone();
+    let waiter = reader.clone();
+    tokio::spawn(async move {
+        if waiter.wait_until_ready().await.is_ok() {
+            ready_flag.store(true, Ordering::Relaxed);
+            tracing::info!("policy cache synced; ready");
+        }
+    });
+
+    tracing::info!("controller starting");
+    controller
+        .watches_stream(deployments, move |d: Deployment| {
+            policies_targeting(&s1, &d)
+        })
+        .watches_stream(statefulsets, move |s: StatefulSet| {
+            policies_targeting(&s2, &s)
+        })
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(policy = %obj, "evaluated"),
+                Err(e) => tracing::debug!(error = %e, "controller event"),
+            }
+        })
+        .await;
+    tracing::info!("controller stopped");
+    server.abort();
+    Ok(())
+}

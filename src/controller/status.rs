@@ -1,0 +1,291 @@
+//! Builds the policy's status from one evaluation. Pure, so every condition is unit-tested.
+
+use crate::api::{Condition, ConditionStatus, Mode, ScalingPolicyStatus, SignalStatus};
+use crate::decision::{Decision, Limit};
+
+/// One signal's reading this round.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    pub name: String,
+    pub target: f64,
+    pub value: Result<f64, String>,
+}
+
+/// What happened in one evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Paused,
+    /// The target could not be read (missing, forbidden, no scale subresource).
+    TargetUnavailable {
+        message: String,
+    },
+    Decided {
+        mode: Mode,
+        current: i32,
+        readings: Vec<Reading>,
+        decision: Decision,
+    },
+}
+
+fn condition(type_: &str, ok: bool, reason: &str, message: impl Into<String>) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: if ok {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        },
+        reason: reason.into(),
+        message: message.into(),
+        last_transition_time: None,
+        observed_generation: None,
+    }
+}
+
+/// The next status. `now` is RFC 3339; conditions keep their transition time while unchanged.
+pub fn build(
+    prev: Option<&ScalingPolicyStatus>,
+    generation: Option<i64>,
+    outcome: &Outcome,
+    now: &str,
+    last_scale_time: Option<String>,
+) -> ScalingPolicyStatus {
+    let mut s = ScalingPolicyStatus {
+        observed_generation: generation,
+        last_scale_time: last_scale_time.or_else(|| prev.and_then(|p| p.last_scale_time.clone())),
+        ..Default::default()
+    };
+    let conditions = match outcome {
+        Outcome::Paused => {
+            s.current_replicas = prev.and_then(|p| p.current_replicas);
+            s.limited_by = Some("Paused".into());
+            s.reason = Some("policy is paused; nothing is evaluated".into());
+            vec![
+                condition("Ready", true, "Paused", "policy is paused"),
+                condition("ScalingActive", false, "Paused", "spec.mode is Paused"),
+            ]
+        }
+        Outcome::TargetUnavailable { message } => {
+            s.limited_by = Some("TargetUnavailable".into());
+            s.reason = Some(message.clone());
+            vec![
+                condition("Ready", false, "TargetUnavailable", message.clone()),
+                condition("ScalingActive", false, "TargetUnavailable", message.clone()),
+            ]
+        }
+        Outcome::Decided {
+            mode,
+            current,
+            readings,
+            decision,
+        } => {
+            s.current_replicas = Some(*current);
+            s.desired_replicas = Some(decision.desired_replicas);
+            s.limited_by = Some(decision.limited_by.as_str().into());
+            s.reason = Some(decision.reason.clone());
+            s.signals = readings
+                .iter()
+                .map(|r| SignalStatus {
+                    name: r.name.clone(),
+                    value: r.value.as_ref().ok().copied(),
+                    target: r.target,
+                    proposed_replicas: decision
+                        .proposals
+                        .iter()
+                        .find(|p| p.name == r.name)
+                        .and_then(|p| p.replicas),
+                    error: r.value.as_ref().err().cloned(),
+                })
+                .collect();
+            decided_conditions(*mode, readings, decision)
+        }
+    };
+    s.conditions = conditions
+        .into_iter()
+        .map(|mut c| {
+            c.observed_generation = generation;
+            let same = prev
+                .and_then(|p| p.conditions.iter().find(|o| o.type_ == c.type_))
+                .filter(|o| o.status == c.status);
+            c.last_transition_time = Some(
+                same.and_then(|o| o.last_transition_time.clone())
+                    .unwrap_or_else(|| now.to_string()),
+            );
+            c
+        })
+        .collect();
+    s
+}
+
+fn decided_conditions(mode: Mode, readings: &[Reading], d: &Decision) -> Vec<Condition> {
+    let failed: Vec<String> = readings
+        .iter()
+        .filter_map(|r| r.value.as_ref().err().map(|e| format!("{}: {e}", r.name)))
+        .collect();
+    let metrics = if failed.is_empty() {
+        condition(
+            "MetricsAvailable",
+            true,
+            "AllSignalsRead",
+            format!("{} signal(s) read", readings.len()),
+        )
+    } else {
+        condition(
+            "MetricsAvailable",
+            false,
+            "SignalsUnavailable",
+            failed.join("; "),
+        )
+    };
+    let active = match d.limited_by {
+        Limit::MetricsUnavailable => condition(
+            "ScalingActive",
+            false,
+            "MetricsUnavailable",
+            d.reason.clone(),
+        ),
+        Limit::ScalingDisabled => {
+            condition("ScalingActive", false, "ScalingDisabled", d.reason.clone())
+        }
+        _ if mode == Mode::Recommend => condition(
+            "ScalingActive",
+            true,
+            "Recommending",
+            "Recommend mode: desired replicas are reported, never written",
+        ),
+        _ => condition("ScalingActive", true, "ValidSignals", d.reason.clone()),
+    };
+    let limited = match d.limited_by {
+        Limit::None | Limit::MetricsUnavailable | Limit::ScalingDisabled => condition(
+            "ScalingLimited",
+            false,
+            "DesiredWithinRange",
+            "the desired count is within the acceptable range",
+        ),
+        l => condition("ScalingLimited", true, l.as_str(), d.reason.clone()),
+    };
+    vec![
+        condition("Ready", true, "Evaluated", d.reason.clone()),
+        active,
+        limited,
+        metrics,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(desired: i32, limit: Limit) -> Decision {
+        Decision {
+            desired_replicas: desired,
+            reason: "because".into(),
+            limited_by: limit,
+            proposals: vec![crate::decision::Proposal {
+                name: "p95".into(),
+                replicas: Some(desired),
+                ratio: Some(1.5),
+            }],
+            recommendation: Some(desired),
+        }
+    }
+
+    fn find<'a>(s: &'a ScalingPolicyStatus, t: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == t).unwrap()
+    }
+
+    #[test]
+    fn decided_status_reports_signals_and_conditions() {
+        let o = Outcome::Decided {
+            mode: Mode::Enforce,
+            current: 2,
+            readings: vec![Reading {
+                name: "p95".into(),
+                target: 0.3,
+                value: Ok(0.45),
+            }],
+            decision: decision(3, Limit::None),
+        };
+        let s = build(None, Some(4), &o, "2026-01-01T00:00:00Z", None);
+        assert_eq!((s.current_replicas, s.desired_replicas), (Some(2), Some(3)));
+        assert_eq!(s.signals[0].value, Some(0.45));
+        assert_eq!(s.signals[0].proposed_replicas, Some(3));
+        assert_eq!(find(&s, "ScalingActive").status, ConditionStatus::True);
+        assert_eq!(find(&s, "ScalingLimited").status, ConditionStatus::False);
+        assert_eq!(find(&s, "MetricsAvailable").reason, "AllSignalsRead");
+        assert_eq!(find(&s, "Ready").observed_generation, Some(4));
+    }
+
+    #[test]
+    fn missing_metrics_surface_with_the_underlying_error() {
+        let o = Outcome::Decided {
+            mode: Mode::Enforce,
+            current: 2,
+            readings: vec![Reading {
+                name: "p95".into(),
+                target: 0.3,
+                value: Err("Prometheus unreachable: connection refused".into()),
+            }],
+            decision: decision(2, Limit::MetricsUnavailable),
+        };
+        let s = build(None, None, &o, "t", None);
+        let m = find(&s, "MetricsAvailable");
+        assert_eq!(
+            (m.status, m.reason.as_str()),
+            (ConditionStatus::False, "SignalsUnavailable")
+        );
+        assert!(m.message.contains("connection refused"));
+        assert_eq!(find(&s, "ScalingActive").reason, "MetricsUnavailable");
+        assert_eq!(
+            s.signals[0].error.as_deref(),
+            Some("Prometheus unreachable: connection refused")
+        );
+    }
+
+    #[test]
+    fn limits_and_transition_times() {
+        let o = Outcome::Decided {
+            mode: Mode::Enforce,
+            current: 10,
+            readings: vec![],
+            decision: decision(10, Limit::MaxReplicas),
+        };
+        let first = build(None, None, &o, "t1", None);
+        assert_eq!(find(&first, "ScalingLimited").reason, "MaxReplicas");
+        assert_eq!(first.limited_by.as_deref(), Some("MaxReplicas"));
+        // Unchanged conditions keep their transition time; changed ones get a new one.
+        let second = build(Some(&first), None, &o, "t2", None);
+        assert_eq!(
+            find(&second, "ScalingLimited")
+                .last_transition_time
+                .as_deref(),
+            Some("t1")
+        );
+        let paused = build(Some(&second), None, &Outcome::Paused, "t3", None);
+        assert_eq!(
+            find(&paused, "ScalingActive")
+                .last_transition_time
+                .as_deref(),
+            Some("t3")
+        );
+        assert_eq!(
+            find(&paused, "Ready").last_transition_time.as_deref(),
+            Some("t1")
+        );
+    }
+
+    #[test]
+    fn missing_target_is_not_ready() {
+        let s = build(
+            None,
+            None,
+            &Outcome::TargetUnavailable {
+                message: "target Deployment/web: not found".into(),
+            },
+            "t",
+            None,
+        );
+        assert_eq!(find(&s, "Ready").status, ConditionStatus::False);
+        assert!(find(&s, "ScalingActive").message.contains("not found"));
+    }
+}

@@ -1,0 +1,185 @@
+//! The workload being scaled, read and written only through its `/scale` subresource.
+//! Writes are merge patches: server-side apply on /scale would make Headroom the owner
+//! of `spec.replicas` and fight kubectl and Helm.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Client, discovery};
+use serde_json::json;
+
+use crate::api::TargetRef;
+use crate::error::{Error, Result};
+
+/// What Headroom needs to know about the target this round.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetState {
+    /// `spec.replicas` of the scale subresource.
+    pub current_replicas: i32,
+    pub ready_replicas: i32,
+    /// Label selector of the target's pods, from the scale status.
+    pub selector: Option<String>,
+}
+
+/// Resolved API resources of target kinds, cached: discovery is a round trip per kind.
+#[derive(Default)]
+pub struct Resolver {
+    cache: Mutex<HashMap<String, ApiResource>>,
+}
+
+fn target_error(t: &TargetRef, message: impl Into<String>) -> Error {
+    Error::Target {
+        kind: t.kind.clone(),
+        name: t.name.clone(),
+        message: message.into(),
+    }
+}
+
+impl Resolver {
+    async fn resource(&self, client: &Client, t: &TargetRef) -> Result<ApiResource> {
+        let key = format!("{}/{}", t.api_version, t.kind);
+        if let Some(ar) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(ar);
+        }
+        let (group, version) = match t.api_version.split_once('/') {
+            Some((g, v)) => (g.to_string(), v.to_string()),
+            None => (String::new(), t.api_version.clone()),
+        };
+        let gvk = GroupVersionKind::gvk(&group, &version, &t.kind);
+        let (ar, _caps) = discovery::pinned_kind(client, &gvk)
+            .await
+            .map_err(|e| target_error(t, format!("cannot resolve {}: {e}", key)))?;
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(key, ar.clone());
+        }
+        Ok(ar)
+    }
+
+    fn api(&self, client: &Client, ns: &str, ar: &ApiResource) -> Api<DynamicObject> {
+        Api::namespaced_with(client.clone(), ns, ar)
+    }
+
+    /// Reads `/scale` and the ready replicas of the target.
+    pub async fn read(&self, client: &Client, ns: &str, t: &TargetRef) -> Result<TargetState> {
+        let ar = self.resource(client, t).await?;
+        let api = self.api(client, ns, &ar);
+        let scale = api
+            .get_scale(&t.name)
+            .await
+            .map_err(|e| scale_error(t, e))?;
+        let current = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
+        let status = scale.status.unwrap_or_default();
+        let ready = match api.get(&t.name).await {
+            Ok(obj) => ready_replicas(&obj, status.replicas),
+            Err(e) => return Err(scale_error(t, e)),
+        };
+        Ok(TargetState {
+            current_replicas: current,
+            ready_replicas: ready,
+            selector: status.selector.filter(|s| !s.is_empty()),
+        })
+    }
+
+    /// Sets `spec.replicas` through `/scale` with a merge patch.
+    pub async fn scale(
+        &self,
+        client: &Client,
+        ns: &str,
+        t: &TargetRef,
+        replicas: i32,
+    ) -> Result<()> {
+        let ar = self.resource(client, t).await?;
+        let pp = PatchParams {
+            field_manager: Some("headroom".into()),
+            ..Default::default()
+        };
+        self.api(client, ns, &ar)
+            .patch_scale(
+                &t.name,
+                &pp,
+                &Patch::Merge(json!({ "spec": { "replicas": replicas } })),
+            )
+            .await
+            .map_err(|e| scale_error(t, e))?;
+        Ok(())
+    }
+}
+
+fn scale_error(t: &TargetRef, e: kube::Error) -> Error {
+    match &e {
+        kube::Error::Api(s) if s.code == 404 => target_error(t, "not found"),
+        kube::Error::Api(s) if s.code == 403 => {
+            target_error(t, format!("forbidden: {}", s.message))
+        }
+        _ => target_error(t, e.to_string()),
+    }
+}
+
+/// Ready replicas from the target's status: `readyReplicas` where the kind reports it
+/// (Deployments omit it at zero), else the scale status' replica count.
+fn ready_replicas(obj: &DynamicObject, scale_status_replicas: i32) -> i32 {
+    let status = obj.data.get("status");
+    match status
+        .and_then(|s| s.get("readyReplicas"))
+        .and_then(|v| v.as_i64())
+    {
+        Some(n) => i32::try_from(n).unwrap_or(i32::MAX),
+        None if status_has_ready_concept(obj) => 0,
+        None => scale_status_replicas,
+    }
+}
+
+fn status_has_ready_concept(obj: &DynamicObject) -> bool {
+    matches!(
+        obj.types.as_ref().map(|t| t.kind.as_str()),
+        Some("Deployment" | "StatefulSet" | "ReplicaSet")
+    )
+}
+
+/// Names of the running pods matched by the target's selector.
+pub async fn pod_names(client: &Client, ns: &str, selector: &str) -> Result<Vec<String>> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let list = pods.list(&ListParams::default().labels(selector)).await?;
+    let mut names: Vec<String> = list
+        .items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(kind: &str, status: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "x"}, "status": status
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn ready_replicas_come_from_status() {
+        assert_eq!(
+            ready_replicas(
+                &obj("Deployment", json!({"replicas": 3, "readyReplicas": 2})),
+                3
+            ),
+            2
+        );
+        // Deployments omit readyReplicas when none are ready.
+        assert_eq!(
+            ready_replicas(&obj("Deployment", json!({"replicas": 3})), 3),
+            0
+        );
+        assert_eq!(ready_replicas(&obj("Deployment", json!({})), 3), 0);
+        // A custom resource without the concept: trust the scale status.
+        assert_eq!(ready_replicas(&obj("Worker", json!({"replicas": 4})), 4), 4);
+    }
+}

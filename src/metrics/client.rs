@@ -1,0 +1,92 @@
+//! Instant queries against Prometheus through prometheus-http-query.
+
+use std::time::Duration;
+
+use prometheus_http_query::{Client, response::Data};
+
+/// Why a signal has no value this round. The text is shown in status and conditions.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error("Prometheus unreachable: {0}")]
+    Unreachable(String),
+    #[error("Prometheus rejected the query: {0}")]
+    Rejected(String),
+    #[error("query returned no data")]
+    Empty,
+    #[error("query returned {0} series; expected one (aggregate it, e.g. with sum())")]
+    TooManySeries(usize),
+    #[error("query returned {0}, not a number")]
+    NotANumber(f64),
+    #[error("invalid Prometheus address {0:?}: {1}")]
+    BadAddress(String, String),
+}
+
+/// A Prometheus endpoint with a per-query timeout.
+#[derive(Clone)]
+pub struct Prometheus {
+    client: Client,
+}
+
+impl Prometheus {
+    pub fn new(
+        address: &str,
+        timeout: Duration,
+        bearer_token: Option<&str>,
+    ) -> Result<Self, QueryError> {
+        let mut builder = reqwest::Client::builder().timeout(timeout);
+        if let Some(token) = bearer_token {
+            let mut headers = reqwest::header::HeaderMap::new();
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+                    .map_err(|e| {
+                        QueryError::BadAddress(address.into(), format!("bearer token: {e}"))
+                    })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+            builder = builder.default_headers(headers);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| QueryError::BadAddress(address.into(), e.to_string()))?;
+        let client = Client::from(http, address)
+            .map_err(|e| QueryError::BadAddress(address.into(), e.to_string()))?;
+        Ok(Self { client })
+    }
+
+    /// One number from an instant query.
+    pub async fn scalar(&self, promql: &str) -> Result<f64, QueryError> {
+        let result = self.client.query(promql).get().await.map_err(|e| match e {
+            prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(p.to_string()),
+            other => QueryError::Unreachable(error_chain(&other)),
+        })?;
+        let value = match result.data() {
+            Data::Scalar(s) => s.value(),
+            Data::Vector(v) => match v.as_slice() {
+                [] => return Err(QueryError::Empty),
+                [one] => one.sample().value(),
+                many => return Err(QueryError::TooManySeries(many.len())),
+            },
+            Data::Matrix(_) => {
+                return Err(QueryError::Rejected(
+                    "range vector result; expected an instant value".into(),
+                ));
+            }
+        };
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(QueryError::NotANumber(value))
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what the local cluster needs and is not built from Go: etcd and Prometheus from
+# Debian's packages, openssl for certificates. Safe to run again.
+set -euo pipefail
+need=()
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v openssl >/dev/null || need+=(openssl)
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "[deps] installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v kubectl >/dev/null || { echo "[deps] kubectl is required and missing" >&2; exit 1; }

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Stops exactly the processes up.sh started (by PID) and removes their state. Safe to repeat.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+[ -d "$state/pids" ] || { log "not running"; exit 0; }
+for name in kwok kube-scheduler kube-controller-manager prometheus kube-apiserver etcd; do
+  f="$state/pids/$name.pid"
+  if pid_alive "$f"; then
+    kill "$(cat "$f")" 2>/dev/null
+    for _ in $(seq 1 40); do pid_alive "$f" || break; sleep 0.25; done
+    pid_alive "$f" && kill -9 "$(cat "$f")" 2>/dev/null
+  fi
+  rm -f "$f"
+done
+rm -rf "$state"
+log "stopped"
