@@ -41,6 +41,9 @@ enum Command {
         listen: SocketAddr,
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
+        /// Watch only this namespace (default: all namespaces).
+        #[arg(long, env = "HEADROOM_NAMESPACE")]
+        namespace: Option<String>,
     },
     /// Print the ScalingPolicy CRD as YAML.
     Crd,
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
             downscale_stabilization,
             listen,
             log_format,
+            namespace,
         } => {
             init_logging(log_format);
             let settings = Settings {
@@ -103,7 +107,7 @@ fn main() -> ExitCode {
                 downscale_stabilization_seconds: i32::try_from(downscale_stabilization.as_secs())
                     .unwrap_or(i32::MAX),
             };
-            match run(settings, listen) {
+            match run(settings, listen, namespace) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "operator failed");
@@ -144,7 +148,7 @@ fn decide(input: &str) -> ExitCode {
     }
 }
 
-fn run(settings: Settings, listen: SocketAddr) -> headroom::Result<()> {
+fn run(settings: Settings, listen: SocketAddr, namespace: Option<String>) -> headroom::Result<()> {
     // kube and reqwest both use rustls; ring is installed once so the first TLS connection
     // never has to pick between two providers.
     if rustls::crypto::ring::default_provider()
@@ -158,6 +162,6 @@ fn run(settings: Settings, listen: SocketAddr) -> headroom::Result<()> {
         .build()?;
     runtime.block_on(async move {
         let client = kube::Client::try_default().await?;
-        controller::run(client, settings, listen).await
+        controller::run(client, settings, listen, namespace).await
     })
 }

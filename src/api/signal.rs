@@ -73,8 +73,8 @@ pub struct LatencySignal {
     pub metric: String,
     /// Exact label matches added to the query; `namespace` is always the policy's own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$') && k != 'namespace')")
-        .message("selector keys must be Prometheus label names, and namespace is set by Headroom"))]
+    #[x_kube(validation = Rule::new("!('namespace' in self)")
+        .message("selector must not set namespace: Headroom always uses the policy's own"))]
     pub selector: BTreeMap<String, String>,
     /// Quantile to compute (default 0.95).
     #[serde(default = "default_quantile")]

@@ -49,8 +49,13 @@ fn policies_targeting<K: Resource<DynamicType = ()>>(
         .collect()
 }
 
-/// Runs the operator until SIGTERM/SIGINT.
-pub async fn run(client: Client, settings: Settings, listen: SocketAddr) -> Result<()> {
+/// Runs the operator until SIGTERM/SIGINT, over all namespaces or only `namespace`.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    listen: SocketAddr,
+    namespace: Option<String>,
+) -> Result<()> {
     let metrics = Metrics::default();
     let ready = Arc::new(AtomicBool::new(false));
     let health = Health {
@@ -66,7 +71,17 @@ pub async fn run(client: Client, settings: Settings, listen: SocketAddr) -> Resu
     let recorder = Recorder::new(client.clone(), reporter);
     let ctx = Arc::new(Context::new(client.clone(), settings, recorder, metrics));
 
-    let policies: Api<ScalingPolicy> = Api::all(client.clone());
+    fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        }
+    }
+    let ns = namespace.as_deref();
+    let policies: Api<ScalingPolicy> = api(&client, ns);
     // Fail fast with a clear message when the CRD is missing.
     policies
         .list(&kube::api::ListParams::default().limit(1))
@@ -79,37 +94,31 @@ pub async fn run(client: Client, settings: Settings, listen: SocketAddr) -> Resu
 
     let (reader, writer) = reflector::store();
     // Only spec changes (generation) trigger an evaluation: status writes must not loop.
+    let ready_flag = ready.clone();
     let policy_stream = watcher(policies, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone))
+                && !ready_flag.swap(true, Ordering::Relaxed)
+            {
+                tracing::info!("policy cache synced; ready");
+            }
+        })
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
-    let deployments = watcher(
-        Api::<Deployment>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
-    let statefulsets = watcher(
-        Api::<StatefulSet>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
+    let deployments = watcher(api::<Deployment>(&client, ns), watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    let statefulsets = watcher(api::<StatefulSet>(&client, ns), watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
 
-    let controller = Controller::for_stream(policy_stream, reader.clone());
+    let controller = Controller::for_stream(policy_stream, reader);
     let store = controller.store();
     let (s1, s2) = (store.clone(), store);
-    let ready_flag = ready.clone();
-    let waiter = reader.clone();
-    tokio::spawn(async move {
-        if waiter.wait_until_ready().await.is_ok() {
-            ready_flag.store(true, Ordering::Relaxed);
-            tracing::info!("policy cache synced; ready");
-        }
-    });
 
     tracing::info!("controller starting");
     controller

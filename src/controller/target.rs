@@ -72,8 +72,11 @@ impl Resolver {
             .map_err(|e| scale_error(t, e))?;
         let current = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
         let status = scale.status.unwrap_or_default();
+        // Least privilege: the operator may read only /scale of custom kinds; their ready
+        // count then falls back to the scale status.
         let ready = match api.get(&t.name).await {
             Ok(obj) => ready_replicas(&obj, status.replicas),
+            Err(kube::Error::Api(s)) if s.code == 403 => status.replicas,
             Err(e) => return Err(scale_error(t, e)),
         };
         Ok(TargetState {

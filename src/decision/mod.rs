@@ -107,10 +107,21 @@ pub fn decide(input: &Input) -> Decision {
     let combined = match proposal::combine(&proposals, current) {
         Ok(c) => c,
         Err(Unavailable::AllMissing) => {
+            // A signal can be read yet unusable: a Value target with no ready pod to scale from.
+            let no_ready: Vec<&str> = proposals
+                .iter()
+                .filter(|p| p.ratio.is_some() && p.replicas.is_none())
+                .map(|p| p.name.as_str())
+                .collect();
+            let why = if no_ready.is_empty() {
+                "no signal could be read".to_string()
+            } else {
+                format!("no ready replicas to scale {} from", no_ready.join(", "))
+            };
             return done(
                 current,
                 Limit::MetricsUnavailable,
-                format!("no signal could be read; holding {current} replicas"),
+                format!("{why}; holding {current} replicas"),
                 None,
             );
         }

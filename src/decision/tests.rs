@@ -925,3 +925,27 @@ fn scale_events_count_only_strictly_inside_their_period() {
     // Exactly 60s ago is outside the period (upstream: After(now - period)).
     assert_eq!(with_behavior(&r, &at(60.0), 10, 20, 1, 100).desired, 12);
 }
+
+#[test]
+fn decide_says_when_a_read_signal_has_no_ready_pod_to_scale_from() {
+    let mut i = input(
+        3,
+        vec![SignalValue {
+            name: "p95".into(),
+            target_type: TargetType::Value,
+            target: 0.3,
+            value: Some(0.6),
+        }],
+    );
+    i.ready_replicas = 0;
+    let d = decide(&i);
+    assert_eq!(
+        (d.desired_replicas, d.limited_by),
+        (3, Limit::MetricsUnavailable)
+    );
+    assert!(
+        d.reason.starts_with("no ready replicas to scale p95 from"),
+        "{}",
+        d.reason
+    );
+}

@@ -7,8 +7,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
 cache_root=${HEADROOM_CACHE:-$HOME/.cache/headroom}
-bin="$cache_root/k8s-v$KUBE_VERSION-kwok-v$KWOK_VERSION/bin"
-want=(kube-apiserver kube-controller-manager kube-scheduler kwok)
+bin="$cache_root/k8s-v$KUBE_VERSION-kwok-v$KWOK_VERSION-etcd-v$ETCD_VERSION/bin"
+want=(kube-apiserver kube-controller-manager kube-scheduler kwok etcd)
 
 have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
 
@@ -40,44 +40,50 @@ start=$(date +%s)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$bin"
-staging="0.${KUBE_VERSION#1.}"
 export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
-# k8s.io/kubernetes requires its staging modules at v0.0.0 through replace directives
-# that point into its own tree; map each one to its published release instead.
-cd "$work"
-gomod=$(go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-mods=$(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod" | sort -u)
-[ -n "$mods" ] || { echo "build.sh: no staging modules found in $gomod" >&2; exit 1; }
-{
-  echo "module headroom.dev/controlplane"
-  echo
-  echo "go 1.24"
-  echo
-  echo "require k8s.io/kubernetes v$KUBE_VERSION"
-  echo
-  for m in $mods; do echo "replace $m => $m v$staging"; done
-} > go.mod
-echo "building kube v$KUBE_VERSION (staging v$staging, $(echo "$mods" | wc -l) modules) ..." >&2
-go get "k8s.io/kubernetes/cmd/kube-apiserver@v$KUBE_VERSION" \
-       "k8s.io/kubernetes/cmd/kube-controller-manager@v$KUBE_VERSION" \
-       "k8s.io/kubernetes/cmd/kube-scheduler@v$KUBE_VERSION" >&2
-minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
-ver="-X k8s.io/component-base/version.gitVersion=v$KUBE_VERSION"
-ver="$ver -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
-ver="$ver -X k8s.io/component-base/version.gitTreeState=clean"
-for c in kube-apiserver kube-controller-manager kube-scheduler; do
-  go build -trimpath -ldflags "-s -w $ver" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c" >&2
-  mv "$bin/$c.tmp" "$bin/$c"
-  echo "  built $c ($(( $(date +%s) - start ))s)" >&2
-done
+# k8s.io/kubernetes requires its staging modules at v0.0.0 through replace directives that
+# point into its own tree; a small module maps each one to its published release instead.
+build_kube() {
+  local staging="0.${KUBE_VERSION#1.}" minor gomod mods ver
+  mkdir "$work/kube" && cd "$work/kube"
+  gomod=$(go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  mods=$(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod" | sort -u)
+  [ -n "$mods" ] || { echo "build.sh: no staging modules found in $gomod" >&2; exit 1; }
+  {
+    printf 'module headroom.dev/controlplane\n\ngo 1.24\n\nrequire k8s.io/kubernetes v%s\n\n' "$KUBE_VERSION"
+    for m in $mods; do echo "replace $m => $m v$staging"; done
+  } > go.mod
+  echo "building kube v$KUBE_VERSION (staging v$staging, $(echo "$mods" | wc -l) modules) ..." >&2
+  go get "k8s.io/kubernetes/cmd/kube-apiserver@v$KUBE_VERSION" \
+         "k8s.io/kubernetes/cmd/kube-controller-manager@v$KUBE_VERSION" \
+         "k8s.io/kubernetes/cmd/kube-scheduler@v$KUBE_VERSION" >&2
+  minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
+  ver="-X k8s.io/component-base/version.gitVersion=v$KUBE_VERSION"
+  ver="$ver -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+  ver="$ver -X k8s.io/component-base/version.gitTreeState=clean"
+  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+    go build -trimpath -ldflags "-s -w $ver" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c" >&2
+    mv "$bin/$c.tmp" "$bin/$c"
+    echo "  built $c ($(( $(date +%s) - start ))s)" >&2
+  done
+}
 
-# kwok is built in a module of its own: its dependency graph differs from kubernetes'.
-mkdir "$work/kwok" && cd "$work/kwok"
-printf 'module headroom.dev/kwok\n\ngo 1.24\n' > go.mod
-go get "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" >&2
-go build -trimpath -ldflags "-s -w" -o "$bin/kwok.tmp" sigs.k8s.io/kwok/cmd/kwok >&2
-mv "$bin/kwok.tmp" "$bin/kwok"
+# kwok and etcd are built in modules of their own: their dependency graphs differ.
+build_single() { # name, module@version, package
+  mkdir "$work/$1" && cd "$work/$1"
+  printf 'module headroom.dev/%s\n\ngo 1.24\n' "$1" > go.mod
+  go get "$2" >&2
+  go build -trimpath -ldflags "-s -w" -o "$bin/$1.tmp" "$3" >&2
+  mv "$bin/$1.tmp" "$bin/$1"
+  echo "  built $1 ($(( $(date +%s) - start ))s)" >&2
+}
+
+if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kube-controller-manager" ] || [ ! -x "$bin/kube-scheduler" ]; then
+  build_kube
+fi
+[ -x "$bin/kwok" ] || build_single kwok "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
+[ -x "$bin/etcd" ] || build_single etcd "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" go.etcd.io/etcd/server/v3
 stages
 echo "control plane built in $(( $(date +%s) - start ))s into $bin" >&2
 echo "$bin"

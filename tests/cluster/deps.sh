@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the local cluster needs and is not built from Go: etcd and Prometheus from
-# Debian's packages, openssl for certificates. Safe to run again.
+# Installs what the local cluster needs and is not built from Go: Prometheus from Debian's
+# packages, openssl for certificates, curl and python3 for the scripts. Safe to run again.
+# (etcd is built from its Go module: Debian's 3.4 is too old for kube-apiserver 1.34's watch-lists.)
 set -euo pipefail
 need=()
-command -v etcd >/dev/null || need+=(etcd-server)
+command -v curl >/dev/null || need+=(curl)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)

@@ -3,7 +3,9 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 [ -d "$state/pids" ] || { log "not running"; exit 0; }
-for name in kwok kube-scheduler kube-controller-manager prometheus kube-apiserver etcd; do
+# Test helpers first (exporters, extra Prometheus), then the control plane in reverse order.
+others=$(cd "$state/pids" && ls -- *.pid 2>/dev/null | sed 's/\.pid$//' | grep -vxE 'kwok|kube-scheduler|kube-controller-manager|prometheus|kube-apiserver|etcd' || true)
+for name in $others kwok kube-scheduler kube-controller-manager prometheus kube-apiserver etcd; do
   f="$state/pids/$name.pid"
   if pid_alive "$f"; then
     kill "$(cat "$f")" 2>/dev/null

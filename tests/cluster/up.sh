@@ -68,10 +68,10 @@ kubectl config --kubeconfig "$kubeconfig" set-context local --cluster local --us
 kubectl config --kubeconfig "$kubeconfig" use-context local >/dev/null
 
 # --- etcd and the API server ---------------------------------------------------------
-start etcd etcd --name headroom --data-dir "$state/etcd" \
+start etcd "$bin/etcd" --name headroom --data-dir "$state/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
   --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
-  --initial-cluster "headroom=http://127.0.0.1:$peer_port" --listen-metrics-urls "" --log-level warn
+  --initial-cluster "headroom=http://127.0.0.1:$peer_port" --log-level warn
 wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health"
 
 start kube-apiserver "$bin/kube-apiserver" \

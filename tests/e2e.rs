@@ -1,0 +1,666 @@
+//! End-to-end tests against a real kube-apiserver, etcd, controller-manager, scheduler, kwok
+//! and Prometheus, with the real `headroom run` process under its own ServiceAccount.
+//! The cluster comes from tests/cluster (started here if it is not running).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const MIN: Duration = Duration::from_secs(60);
+
+fn queue_policy(ns: &str, name: &str, target: &str, query: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}
+  minReplicas: 1
+  maxReplicas: 10
+  interval: 2s
+  signals:
+    - name: backlog
+      queue:
+        query: '{query}'
+        targetPerReplica: 100
+{extra}"#
+    )
+}
+
+fn backlog_query(ns: &str, queue: &str) -> String {
+    format!(r#"sum(rabbitmq_queue_messages_ready{{namespace="{ns}",queue="{queue}"}})"#)
+}
+
+fn set_backlog(ns: &str, queue: &str, value: f64) {
+    exporter().gauge(
+        "rabbitmq_queue_messages_ready",
+        &[("namespace", ns), ("queue", queue)],
+        value,
+    );
+}
+
+fn wait_prom(url: &str, q: &str, want: impl Fn(f64) -> bool) -> Instant {
+    wait_until(
+        &format!("Prometheus to return the new value of {q}"),
+        MIN,
+        || {
+            prom_query(url, q)
+                .filter(|v| want(*v))
+                .map(|_| Instant::now())
+        },
+    )
+}
+
+#[test]
+fn e2e_crd_manifests_and_kubectl_output() {
+    let ns = Namespace::new("e2e-kubectl");
+    let established = kubectl_ok(&[
+        "get",
+        "crd",
+        "scalingpolicies.headroom.dev",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+    ]);
+    assert_eq!(established.trim(), "True");
+
+    let dry = must(kubectl(&[
+        "apply",
+        "-k",
+        &repo().join("deploy").to_string_lossy(),
+        "--dry-run=server",
+    ]));
+    for kind in [
+        "customresourcedefinition",
+        "namespace/headroom-system",
+        "clusterrole",
+        "deployment.apps/headroom",
+    ] {
+        assert!(
+            dry.contains(kind),
+            "server dry run of deploy/ did not mention {kind}:\n{dry}"
+        );
+    }
+    for example in ["deploy/examples/web.yaml", "deploy/examples/worker.yaml"] {
+        let out = kubectl(&[
+            "apply",
+            "-f",
+            &repo().join(example).to_string_lossy(),
+            "-n",
+            &ns.0,
+            "--dry-run=server",
+        ]);
+        assert!(
+            out.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    apply(&deployment("web", &ns.0, 1)).unwrap();
+    apply(&queue_policy(
+        &ns.0,
+        "web",
+        "web",
+        &backlog_query(&ns.0, "q"),
+        "",
+    ))
+    .unwrap();
+    let table = kubectl_ok(&["get", "sp", "-n", &ns.0]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME", "TARGET", "MODE", "MIN", "MAX", "CURRENT", "DESIRED", "LIMITED", "AGE"
+        ]
+    );
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..5], ["web", "web", "Enforce", "1", "10"], "{table}");
+    // The category finds it too.
+    assert!(kubectl_ok(&["get", "headroom", "-n", &ns.0]).contains("web"));
+
+    let explain = kubectl_ok(&["explain", "scalingpolicy.spec.signals"]);
+    for doc in [
+        "Exactly one of",
+        "latency",
+        "queue",
+        "Unique name of this signal",
+    ] {
+        assert!(
+            explain.contains(doc),
+            "kubectl explain lacks {doc:?}:\n{explain}"
+        );
+    }
+}
+
+#[test]
+fn e2e_invalid_policies_are_rejected_with_cel_messages() {
+    let ns = Namespace::new("e2e-invalid");
+    let base = |spec: &str| {
+        format!(
+            "apiVersion: headroom.dev/v1alpha1\nkind: ScalingPolicy\nmetadata: {{name: bad, namespace: {}}}\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n{spec}",
+            ns.0
+        )
+    };
+    let queue = "    - name: q\n      queue: {query: 'sum(x)', targetPerReplica: 100}\n";
+    let cases = [
+        (
+            format!("  minReplicas: 5\n  maxReplicas: 2\n  signals:\n{queue}"),
+            "spec.minReplicas must be less than or equal to spec.maxReplicas",
+        ),
+        (format!("  maxReplicas: 0\n  signals:\n{queue}"), "spec.maxReplicas must be at least 1"),
+        (format!("  minReplicas: -1\n  maxReplicas: 3\n  signals:\n{queue}"), "spec.minReplicas must not be negative"),
+        (
+            "  maxReplicas: 3\n  signals:\n    - name: q\n      queue: {query: 'sum(x)', targetPerReplica: -5}\n".to_string(),
+            "targetPerReplica must be greater than 0",
+        ),
+        (
+            "  maxReplicas: 3\n  signals:\n    - name: c\n      custom: {query: 'sum(x)', target: -1, targetType: Value}\n".to_string(),
+            "target must be greater than 0",
+        ),
+        (format!("  maxReplicas: 3\n  signals:\n{queue}{queue}"), "spec.signals: signal names must be unique"),
+        (
+            "  maxReplicas: 3\n  signals:\n    - name: s\n      sqs: {queue: emails}\n".to_string(),
+            "unknown field \"spec.signals[0].sqs\"",
+        ),
+    ];
+    for (spec, message) in cases {
+        let err = apply(&base(&spec)).expect_err("the API server accepted an invalid policy");
+        assert!(err.contains(message), "expected {message:?} in:\n{err}");
+    }
+    // Without kubectl's strict field validation the unknown kind is pruned, and the CEL rule
+    // still rejects a signal with no kind.
+    let spec = "  maxReplicas: 3\n  signals:\n    - name: s\n      sqs: {queue: emails}\n";
+    let out = support::run_kubectl(
+        &support::cluster().kubeconfig,
+        &["apply", "--validate=false", "-f", "-"],
+        Some(&base(spec)),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("exactly one of latency, cpu, queue or custom must be set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn e2e_latency_scales_up_then_down_after_stabilization() {
+    let ns = Namespace::new("e2e-latency");
+    let labels = [("namespace", ns.0.as_str()), ("service", "web")];
+    exporter().latency(&labels, 0.1);
+    apply(&deployment("web", &ns.0, 1)).unwrap();
+    let _op = Operator::start(&ns.0);
+    apply(&format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  minReplicas: 1
+  maxReplicas: 5
+  interval: 2s
+  signals:
+    - name: p95
+      latency:
+        metric: http_request_duration_seconds
+        selector: {{service: web}}
+        window: 10s
+        target: 300ms
+  behavior:
+    scaleDown:
+      stabilizationWindowSeconds: 20
+"#,
+        ns = ns.0
+    ))
+    .unwrap();
+    wait_until("the policy to be evaluated at 1 replica", MIN, || {
+        let p = policy(&ns.0, "web");
+        (p["status"]["currentReplicas"] == 1
+            && condition(&p, "ScalingActive").is_some_and(|c| c.0 == "True"))
+        .then_some(())
+    });
+
+    exporter().latency(&labels, 0.9);
+    let up = wait_until("a scale-up from p95 above target", MIN, || {
+        let r = spec_replicas(&ns.0, "deployment", "web");
+        (r > 1).then_some(r)
+    });
+    let p = policy(&ns.0, "web");
+    assert!(p["status"]["lastScaleTime"].is_string(), "{p}");
+    let scaled = events(&ns.0, "Scaled");
+    assert!(
+        scaled
+            .iter()
+            .any(|e| e.contains("Deployment/web scaled from 1 to") && e.contains("signal p95")),
+        "{scaled:?}"
+    );
+    wait_until("the new pods to be Ready on kwok nodes", MIN, || {
+        let ready = kubectl_ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            &ns.0,
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ]);
+        (ready.trim().parse::<i64>().ok() == Some(spec_replicas(&ns.0, "deployment", "web")))
+            .then_some(())
+    });
+    let nodes = kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        &ns.0,
+        "-o",
+        "jsonpath={.items[*].spec.nodeName}",
+    ]);
+    assert!(
+        nodes.split_whitespace().all(|n| n == "kwok-node-0"),
+        "{nodes}"
+    );
+
+    exporter().latency(&labels, 0.1);
+    let q = format!(
+        r#"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{namespace="{}",service="web"}}[10s])))"#,
+        ns.0
+    );
+    let low_since = wait_prom(&support::cluster().prometheus_url, &q, |v| v < 0.3);
+    let mut saw_stabilization = false;
+    let down_at = wait_until("a scale-down once the window has passed", MIN * 2, || {
+        let p = policy(&ns.0, "web");
+        saw_stabilization |= p["status"]["limitedBy"] == "Stabilization";
+        (spec_replicas(&ns.0, "deployment", "web") < up).then(Instant::now)
+    });
+    let held = down_at.duration_since(low_since);
+    println!("scale-down came {held:?} after p95 fell below target (window 20s)");
+    assert!(
+        held >= Duration::from_secs(15),
+        "scaled down after only {held:?}, inside the 20s window"
+    );
+    assert!(
+        saw_stabilization,
+        "status never said the scale-down was held by Stabilization"
+    );
+}
+
+#[test]
+fn e2e_queue_worker_statefulset_and_custom_resource() {
+    let ns = Namespace::new("e2e-queue");
+    set_backlog(&ns.0, "emails", 450.0);
+    set_backlog(&ns.0, "reports", 250.0);
+    set_backlog(&ns.0, "widgets", 300.0);
+    apply(&deployment("worker", &ns.0, 1)).unwrap();
+    apply(&format!(
+        r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata: {{name: reports, namespace: {ns}}}
+spec:
+  replicas: 1
+  serviceName: reports
+  selector: {{matchLabels: {{app: reports}}}}
+  template:
+    metadata: {{labels: {{app: reports}}}}
+    spec:
+      containers: [{{name: app, image: registry.example/reports:1}}]
+"#,
+        ns = ns.0
+    ))
+    .unwrap();
+    apply(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.e2e.headroom.dev}
+spec:
+  group: e2e.headroom.dev
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources:
+        scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {type: object, properties: {replicas: {type: integer}}}
+            status: {type: object, properties: {replicas: {type: integer}}}
+"#,
+    )
+    .unwrap();
+    kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/widgets.e2e.headroom.dev",
+        "--timeout=60s",
+    ]);
+    apply(&format!("apiVersion: e2e.headroom.dev/v1\nkind: Widget\nmetadata: {{name: w, namespace: {}}}\nspec: {{replicas: 1}}\n", ns.0)).unwrap();
+
+    let op = Operator::start(&ns.0);
+    apply(&queue_policy(
+        &ns.0,
+        "worker",
+        "worker",
+        &backlog_query(&ns.0, "emails"),
+        "",
+    ))
+    .unwrap();
+    let sts = queue_policy(
+        &ns.0,
+        "reports",
+        "reports",
+        &backlog_query(&ns.0, "reports"),
+        "",
+    )
+    .replace(
+        "kind: Deployment, name: reports",
+        "kind: StatefulSet, name: reports",
+    );
+    apply(&sts).unwrap();
+    let widget = queue_policy(&ns.0, "widget", "w", &backlog_query(&ns.0, "widgets"), "").replace(
+        "apiVersion: apps/v1, kind: Deployment, name: w",
+        "apiVersion: e2e.headroom.dev/v1, kind: Widget, name: w",
+    );
+    apply(&widget).unwrap();
+
+    wait_until("worker scaled to ceil(450/100) = 5", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "worker") == 5).then_some(())
+    });
+    wait_until("StatefulSet scaled to 3", MIN, || {
+        (spec_replicas(&ns.0, "statefulset", "reports") == 3).then_some(())
+    });
+    wait_until("Widget (custom resource) scaled to 3", MIN, || {
+        (spec_replicas(&ns.0, "widget", "w") == 3).then_some(())
+    });
+    let p = policy(&ns.0, "worker");
+    assert_eq!(p["status"]["signals"][0]["value"], 450.0, "{p}");
+    assert_eq!(p["status"]["signals"][0]["proposedReplicas"], 5, "{p}");
+    let metrics = op.metrics();
+    assert!(
+        metrics.contains("headroom_scale_operations_total{direction=\"up\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("headroom_reconciliations_total{result=\"ok\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn e2e_recommend_never_writes_and_paused_does_nothing() {
+    let ns = Namespace::new("e2e-modes");
+    set_backlog(&ns.0, "rec", 450.0);
+    apply(&deployment("rec", &ns.0, 1)).unwrap();
+    apply(&deployment("paused", &ns.0, 1)).unwrap();
+    let _op = Operator::start(&ns.0);
+    apply(&queue_policy(
+        &ns.0,
+        "rec",
+        "rec",
+        &backlog_query(&ns.0, "rec"),
+        "  mode: Recommend\n",
+    ))
+    .unwrap();
+    apply(&queue_policy(
+        &ns.0,
+        "paused",
+        "paused",
+        &backlog_query(&ns.0, "rec"),
+        "  mode: Paused\n",
+    ))
+    .unwrap();
+
+    // Recommend reports the step Enforce would take now: from 1 replica the HPA's default
+    // rate limit allows max(2x1, 4) = 4 of the 5 the backlog asks for.
+    wait_until("Recommend mode to report 4 desired replicas", MIN, || {
+        (policy(&ns.0, "rec")["status"]["desiredReplicas"] == 4).then_some(())
+    });
+    wait_until("a Recommended event", MIN, || {
+        events(&ns.0, "Recommended")
+            .iter()
+            .any(|e| e.contains("would scale from 1 to 4"))
+            .then_some(())
+    });
+    let p = wait_until("the paused policy to report Paused", MIN, || {
+        let p = policy(&ns.0, "paused");
+        condition(&p, "ScalingActive")
+            .filter(|c| c.1 == "Paused")
+            .map(|_| p)
+    });
+    assert!(
+        p["status"]["desiredReplicas"].is_null(),
+        "a paused policy decided something: {p}"
+    );
+    // Several intervals later neither target has been touched.
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(spec_replicas(&ns.0, "deployment", "rec"), 1);
+    assert_eq!(spec_replicas(&ns.0, "deployment", "paused"), 1);
+    assert_eq!(
+        condition(&policy(&ns.0, "rec"), "ScalingActive").map(|c| c.1),
+        Some("Recommending".into())
+    );
+    assert!(events(&ns.0, "Scaled").is_empty());
+}
+
+#[test]
+fn e2e_prometheus_outage_holds_replicas_and_recovers() {
+    let ns = Namespace::new("e2e-outage");
+    let mut prom = PrivatePrometheus::start("outage");
+    set_backlog(&ns.0, "jobs", 300.0);
+    apply(&deployment("jobs", &ns.0, 3)).unwrap();
+    let _op = Operator::start(&ns.0);
+    // No scale-down stabilization, so any scale-down on missing data would show at once.
+    let extra = format!(
+        "  prometheus: {{address: '{}'}}\n  behavior:\n    scaleDown: {{stabilizationWindowSeconds: 0}}\n",
+        prom.url
+    );
+    apply(&queue_policy(
+        &ns.0,
+        "jobs",
+        "jobs",
+        &backlog_query(&ns.0, "jobs"),
+        &extra,
+    ))
+    .unwrap();
+    wait_until("signals read from the private Prometheus", MIN, || {
+        let p = policy(&ns.0, "jobs");
+        (condition(&p, "MetricsAvailable").is_some_and(|c| c.0 == "True")
+            && p["status"]["desiredReplicas"] == 3)
+            .then_some(())
+    });
+
+    prom.stop();
+    let p = wait_until(
+        "MetricsAvailable=False while Prometheus is down",
+        MIN,
+        || {
+            let p = policy(&ns.0, "jobs");
+            condition(&p, "MetricsAvailable")
+                .filter(|c| c.0 == "False")
+                .map(|_| p)
+        },
+    );
+    let (_, reason, message) = condition(&p, "MetricsAvailable").unwrap_or_default();
+    assert_eq!(reason, "SignalsUnavailable");
+    assert!(message.contains("Prometheus unreachable"), "{message}");
+    assert_eq!(
+        condition(&p, "ScalingActive").map(|c| c.1),
+        Some("MetricsUnavailable".into())
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        spec_replicas(&ns.0, "deployment", "jobs"),
+        3,
+        "scaled on missing data"
+    );
+    assert!(!events(&ns.0, "MetricsUnavailable").is_empty());
+
+    prom.restart();
+    wait_until(
+        "MetricsAvailable=True after Prometheus returns",
+        MIN * 2,
+        || {
+            condition(&policy(&ns.0, "jobs"), "MetricsAvailable")
+                .filter(|c| c.0 == "True")
+                .map(|_| ())
+        },
+    );
+}
+
+#[test]
+fn e2e_bad_promql_and_deleted_target_surface_as_conditions() {
+    let ns = Namespace::new("e2e-faults");
+    apply(&deployment("api", &ns.0, 2)).unwrap();
+    apply(&deployment("doomed", &ns.0, 2)).unwrap();
+    set_backlog(&ns.0, "d", 200.0);
+    let mut op = Operator::start(&ns.0);
+    apply(&queue_policy(
+        &ns.0,
+        "api",
+        "api",
+        "sum(rate(http_requests_total[1m]",
+        "",
+    ))
+    .unwrap();
+    apply(&queue_policy(
+        &ns.0,
+        "doomed",
+        "doomed",
+        &backlog_query(&ns.0, "d"),
+        "",
+    ))
+    .unwrap();
+
+    let p = wait_until("bad PromQL to surface", MIN, || {
+        let p = policy(&ns.0, "api");
+        condition(&p, "MetricsAvailable")
+            .filter(|c| c.0 == "False")
+            .map(|_| p)
+    });
+    let message = condition(&p, "MetricsAvailable")
+        .map(|c| c.2)
+        .unwrap_or_default();
+    assert!(
+        message.contains("Prometheus rejected the query") && message.contains("bad_data"),
+        "{message}"
+    );
+    assert_eq!(
+        p["status"]["signals"][0]["error"]
+            .as_str()
+            .map(|e| e.contains("parse error")),
+        Some(true),
+        "{p}"
+    );
+    assert_eq!(spec_replicas(&ns.0, "deployment", "api"), 2);
+
+    wait_until("the doomed policy to be evaluated", MIN, || {
+        (policy(&ns.0, "doomed")["status"]["desiredReplicas"] == 2).then_some(())
+    });
+    kubectl_ok(&["delete", "deployment", "doomed", "-n", &ns.0]);
+    let p = wait_until("the missing target to surface", MIN, || {
+        let p = policy(&ns.0, "doomed");
+        condition(&p, "Ready").filter(|c| c.0 == "False").map(|_| p)
+    });
+    let (_, reason, message) = condition(&p, "Ready").unwrap_or_default();
+    assert_eq!(reason, "TargetUnavailable");
+    assert!(
+        message.contains("Deployment/doomed") && message.contains("not found"),
+        "{message}"
+    );
+    assert!(
+        events(&ns.0, "TargetUnavailable")
+            .iter()
+            .any(|e| e.contains("not found"))
+    );
+    assert!(op.is_running(), "the operator died on a missing target");
+}
+
+#[test]
+fn e2e_operator_restart_does_not_scale_down() {
+    let ns = Namespace::new("e2e-restart");
+    set_backlog(&ns.0, "r", 400.0);
+    apply(&deployment("r", &ns.0, 1)).unwrap();
+    let mut op = Operator::start(&ns.0);
+    let extra = "  behavior:\n    scaleDown: {stabilizationWindowSeconds: 45}\n";
+    apply(&queue_policy(
+        &ns.0,
+        "r",
+        "r",
+        &backlog_query(&ns.0, "r"),
+        extra,
+    ))
+    .unwrap();
+    wait_until("scaled to 4", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "r") == 4).then_some(())
+    });
+
+    set_backlog(&ns.0, "r", 100.0);
+    wait_prom(
+        &support::cluster().prometheus_url,
+        &backlog_query(&ns.0, "r"),
+        |v| v == 100.0,
+    );
+    op.crash_and_restart();
+    // A restarted operator has no history; it must not take that as licence to scale down.
+    let until = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < until {
+        assert_eq!(
+            spec_replicas(&ns.0, "deployment", "r"),
+            4,
+            "the restart caused a scale-down"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(policy(&ns.0, "r")["status"]["limitedBy"], "Stabilization");
+}
+
+#[test]
+fn e2e_reaction_time_is_measured() {
+    let ns = Namespace::new("e2e-reaction");
+    set_backlog(&ns.0, "spike", 50.0);
+    apply(&deployment("spike", &ns.0, 1)).unwrap();
+    let _op = Operator::start(&ns.0);
+    let policy_yaml = queue_policy(&ns.0, "spike", "spike", &backlog_query(&ns.0, "spike"), "")
+        .replace("interval: 2s", "interval: 5s");
+    apply(&policy_yaml).unwrap();
+    wait_until("a first evaluation", MIN, || {
+        (policy(&ns.0, "spike")["status"]["desiredReplicas"] == 1).then_some(())
+    });
+
+    set_backlog(&ns.0, "spike", 500.0);
+    let seen = wait_prom(
+        &support::cluster().prometheus_url,
+        &backlog_query(&ns.0, "spike"),
+        |v| v > 100.0,
+    );
+    let scale_path = format!("/apis/apps/v1/namespaces/{}/deployments/spike/scale", ns.0);
+    let scaled = wait_until("/scale to show more replicas", MIN, || {
+        let v: serde_json::Value =
+            serde_json::from_str(&kubectl_ok(&["get", "--raw", &scale_path])).ok()?;
+        (v["spec"]["replicas"].as_i64()? > 1).then(Instant::now)
+    });
+    let reaction = scaled.duration_since(seen);
+    let line = format!(
+        "reaction time (Prometheus first over target -> /scale raised), interval 5s, scrape 1s: {:.2}s",
+        reaction.as_secs_f64()
+    );
+    println!("{line}");
+    let dir = repo().join("target/bench");
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::write(dir.join("reaction-time.txt"), format!("{line}\n"))
+        .expect("write target/bench/reaction-time.txt");
+}

@@ -1,0 +1,636 @@
+//! Fixtures of the end-to-end tests: the local cluster from tests/cluster, Prometheus, the
+//! test exporter, and one operator process per test, running under the ServiceAccount and
+//! RBAC from deploy/. Everything is real; nothing here is mocked.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub struct Cluster {
+    pub kubeconfig: PathBuf,
+    pub operator_kubeconfig: PathBuf,
+    pub prometheus_url: String,
+    pub targets_dir: PathBuf,
+    pub state: PathBuf,
+    pub exporter: String,
+}
+
+static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+
+fn parse_env(path: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Prints the tail of every component log: what a failing test needs to be understood.
+pub fn dump_logs(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("----- {} (last 40 lines) -----", e.path().display());
+            for l in &lines[lines.len().saturating_sub(40)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// The shared cluster. Starts it when it is not running: tests/cluster/up.sh is idempotent.
+/// A cluster that cannot start fails the test; it is never skipped.
+pub fn cluster() -> &'static Cluster {
+    CLUSTER.get_or_init(|| {
+        let up = Command::new("bash")
+            .arg(repo().join("tests/cluster/up.sh"))
+            .status()
+            .expect("run tests/cluster/up.sh");
+        let state = std::env::var("HEADROOM_CLUSTER_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo().join("target/cluster"));
+        if !up.success() {
+            dump_logs(&state.join("logs"));
+            panic!("the local cluster could not start (tests/cluster/up.sh failed)");
+        }
+        let env = parse_env(&state.join("env"));
+        let get = |k: &str| {
+            env.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{k} missing in env"))
+        };
+        let kubeconfig = PathBuf::from(get("KUBECONFIG"));
+        let targets_dir = PathBuf::from(get("HEADROOM_PROM_TARGETS"));
+        let prometheus_url = get("PROMETHEUS_URL");
+
+        let k = |args: &[&str]| run_kubectl(&kubeconfig, args, None);
+        must(k(&[
+            "apply",
+            "-f",
+            repo()
+                .join("crds/scalingpolicy.yaml")
+                .to_str()
+                .unwrap_or_default(),
+        ]));
+        must(k(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/scalingpolicies.headroom.dev",
+            "--timeout=60s",
+        ]));
+        for f in [
+            "deploy/namespace.yaml",
+            "deploy/serviceaccount.yaml",
+            "deploy/rbac.yaml",
+        ] {
+            must(k(&[
+                "apply",
+                "-f",
+                repo().join(f).to_str().unwrap_or_default(),
+            ]));
+        }
+        // The operator's own identity: a ServiceAccount token, so RBAC gaps fail tests.
+        let token = must(k(&[
+            "create",
+            "token",
+            "headroom",
+            "-n",
+            "headroom-system",
+            "--duration=6h",
+        ]));
+        let operator_kubeconfig = state.join("operator.kubeconfig");
+        let server = get("HEADROOM_KUBE_SERVER");
+        let ca = get("HEADROOM_KUBE_CA");
+        let kc = |args: &[&str]| run_kubectl(&operator_kubeconfig, args, None);
+        must(kc(&[
+            "config",
+            "set-cluster",
+            "local",
+            "--server",
+            &server,
+            "--certificate-authority",
+            &ca,
+            "--embed-certs",
+        ]));
+        must(kc(&[
+            "config",
+            "set-credentials",
+            "headroom",
+            "--token",
+            token.trim(),
+        ]));
+        must(kc(&[
+            "config",
+            "set-context",
+            "local",
+            "--cluster",
+            "local",
+            "--user",
+            "headroom",
+        ]));
+        must(kc(&["config", "use-context", "local"]));
+
+        let exporter = start_exporter(&state);
+        let target_file = targets_dir.join(format!("e2e-{}.json", std::process::id()));
+        std::fs::write(
+            &target_file,
+            format!(r#"[{{"targets": ["{exporter}"], "labels": {{"job": "e2e"}}}}]"#),
+        )
+        .expect("write Prometheus target");
+        wait_until(
+            "Prometheus scrapes the test exporter",
+            Duration::from_secs(60),
+            || {
+                prom_query(&prometheus_url, &format!(r#"up{{instance="{exporter}"}}"#))
+                    .filter(|v| *v == 1.0)
+            },
+        );
+        Cluster {
+            kubeconfig,
+            operator_kubeconfig,
+            prometheus_url,
+            targets_dir,
+            state,
+            exporter,
+        }
+    })
+}
+
+fn start_exporter(state: &Path) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_headroom-test-exporter"))
+        .args(["127.0.0.1:0", "--exit-with-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start headroom-test-exporter");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        use std::io::BufRead;
+        let _ = std::io::BufReader::new(out).read_line(&mut line);
+    }
+    let _ = std::fs::write(
+        state.join(format!("pids/e2e-exporter-{}.pid", std::process::id())),
+        child.id().to_string(),
+    );
+    // The exporter lives as long as this test binary: it exits when its stdin closes, which
+    // happens when this process exits, however it exits.
+    std::mem::forget(child);
+    line.trim().to_string()
+}
+
+pub fn run_kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new("kubectl");
+    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run kubectl");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let _ = pipe.write_all(input.as_bytes());
+    }
+    child.wait_with_output().expect("wait for kubectl")
+}
+
+/// Stdout of a successful command; panics with stderr otherwise.
+pub fn must(out: Output) -> String {
+    if !out.status.success() {
+        panic!("command failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// kubectl as the cluster admin (the user).
+pub fn kubectl(args: &[&str]) -> Output {
+    run_kubectl(&cluster().kubeconfig, args, None)
+}
+
+pub fn kubectl_ok(args: &[&str]) -> String {
+    must(kubectl(args))
+}
+
+/// `kubectl apply -f -`; Err carries kubectl's stderr (what the user would read).
+pub fn apply(yaml: &str) -> Result<String, String> {
+    let out = run_kubectl(&cluster().kubeconfig, &["apply", "-f", "-"], Some(yaml));
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+pub fn curl_json(url: &str, body: &str) {
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            "-XPOST",
+            "-H",
+            "content-type: application/json",
+            "-d",
+            body,
+            url,
+        ])
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "POST {url} {body} failed");
+}
+
+/// One instant query; None when Prometheus is unreachable or returns nothing.
+pub fn prom_query(prometheus: &str, q: &str) -> Option<f64> {
+    let out = Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "5",
+            "-G",
+            &format!("{prometheus}/api/v1/query"),
+            "--data-urlencode",
+        ])
+        .arg(format!("query={q}"))
+        .output()
+        .ok()?;
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    let result = v["data"]["result"].as_array()?;
+    let s = result.first()?["value"][1].as_str()?;
+    s.parse().ok().filter(|x: &f64| x.is_finite())
+}
+
+/// Controls the test exporter's series.
+pub struct Exporter<'a>(pub &'a str);
+
+impl Exporter<'_> {
+    pub fn gauge(&self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let labels = labels_json(labels);
+        curl_json(
+            &format!("http://{}/gauge", self.0),
+            &format!(r#"{{"name":"{name}","labels":{labels},"value":{value}}}"#),
+        );
+    }
+    pub fn latency(&self, labels: &[(&str, &str)], seconds: f64) {
+        let labels = labels_json(labels);
+        curl_json(
+            &format!("http://{}/latency", self.0),
+            &format!(
+                r#"{{"name":"http_request_duration_seconds","labels":{labels},"seconds":{seconds},"perSecond":50}}"#
+            ),
+        );
+    }
+}
+
+fn labels_json(labels: &[(&str, &str)]) -> String {
+    let map: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    Value::Object(map).to_string()
+}
+
+pub fn exporter() -> Exporter<'static> {
+    Exporter(&cluster().exporter)
+}
+
+/// A namespace of one test, deleted when the test ends.
+pub struct Namespace(pub String);
+
+impl Namespace {
+    pub fn new(name: &str) -> Self {
+        let c = cluster();
+        let _ = run_kubectl(
+            &c.kubeconfig,
+            &[
+                "delete",
+                "namespace",
+                name,
+                "--wait=true",
+                "--timeout=60s",
+                "--ignore-not-found",
+            ],
+            None,
+        );
+        must(run_kubectl(
+            &c.kubeconfig,
+            &["create", "namespace", name],
+            None,
+        ));
+        wait_until("default ServiceAccount", Duration::from_secs(30), || {
+            kubectl(&["get", "serviceaccount", "default", "-n", name])
+                .status
+                .success()
+                .then_some(())
+        });
+        Self(name.to_string())
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = kubectl(&["delete", "namespace", &self.0, "--wait=false"]);
+        }
+    }
+}
+
+/// One `headroom run` process watching one namespace, under the operator's ServiceAccount.
+pub struct Operator {
+    child: Option<Child>,
+    pub log: PathBuf,
+    pub listen: String,
+    namespace: String,
+    prometheus: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Operator {
+    pub fn start(namespace: &str) -> Self {
+        Self::start_with(namespace, &cluster().prometheus_url)
+    }
+
+    pub fn start_with(namespace: &str, prometheus: &str) -> Self {
+        let c = cluster();
+        let dir = repo().join("target/e2e-logs");
+        let _ = std::fs::create_dir_all(&dir);
+        let mut op = Operator {
+            child: None,
+            log: dir.join(format!("operator-{namespace}.log")),
+            listen: format!("127.0.0.1:{}", free_port()),
+            namespace: namespace.to_string(),
+            prometheus: prometheus.to_string(),
+        };
+        op.spawn(&c.operator_kubeconfig);
+        op
+    }
+
+    fn spawn(&mut self, kubeconfig: &Path) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("operator log");
+        let err = log.try_clone().expect("operator log");
+        let child = Command::new(env!("CARGO_BIN_EXE_headroom"))
+            .args([
+                "run",
+                "--namespace",
+                &self.namespace,
+                "--prometheus-url",
+                &self.prometheus,
+                "--listen",
+                &self.listen,
+            ])
+            .args(["--query-timeout", "2s"])
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info,headroom=debug")
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .expect("start headroom run");
+        self.child = Some(child);
+        let url = format!("http://{}/readyz", self.listen);
+        wait_until("operator /readyz", Duration::from_secs(30), || {
+            Command::new("curl")
+                .args(["-sf", &url])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|_| ())
+        });
+    }
+
+    /// Kills the process (SIGKILL, as a crash would) and starts a fresh one.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn(&cluster().operator_kubeconfig);
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn metrics(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-sf", &format!("http://{}/metrics", self.listen)])
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!(
+                "----- operator log {} (last 60 lines) -----",
+                self.log.display()
+            );
+            for l in &lines[lines.len().saturating_sub(60)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+/// kwok stage annotations: pods are created at once and become Ready after `ready`.
+pub fn kwok_timing(ready: &str) -> String {
+    let mut a = String::new();
+    for stage in [
+        "pod-create",
+        "pod-init-container-running",
+        "pod-init-container-completed",
+    ] {
+        a.push_str(&format!(
+            "{stage}.stage.kwok.x-k8s.io/delay: 0s, {stage}.stage.kwok.x-k8s.io/jitter-delay: 0s, "
+        ));
+    }
+    a.push_str(&format!("pod-ready.stage.kwok.x-k8s.io/delay: {ready}, pod-ready.stage.kwok.x-k8s.io/jitter-delay: {ready}"));
+    a
+}
+
+/// A Deployment whose pods become Ready on the kwok node one second after they start.
+pub fn deployment(name: &str, ns: &str, replicas: i32) -> String {
+    let timing = kwok_timing("1s");
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+      annotations: {{{timing}}}
+    spec:
+      containers: [{{name: app, image: registry.example/app:1}}]
+"#
+    )
+}
+
+pub fn spec_replicas(ns: &str, kind: &str, name: &str) -> i64 {
+    kubectl_ok(&[
+        "get",
+        kind,
+        name,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ])
+    .trim()
+    .parse()
+    .unwrap_or(-1)
+}
+
+pub fn policy(ns: &str, name: &str) -> Value {
+    let out = kubectl(&["get", "scalingpolicy", name, "-n", ns, "-o", "json"]);
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// (status, reason, message) of a condition, if present.
+pub fn condition(p: &Value, type_: &str) -> Option<(String, String, String)> {
+    p["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            (
+                c["status"].as_str().unwrap_or_default().to_string(),
+                c["reason"].as_str().unwrap_or_default().to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
+/// Messages of the Events with `reason` about the policy.
+pub fn events(ns: &str, reason: &str) -> Vec<String> {
+    let out = kubectl_ok(&["get", "events.events.k8s.io", "-n", ns, "-o", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+    v["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter(|e| e["reason"] == reason)
+                .filter_map(|e| e["note"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A Prometheus of one test (same scrape config as the shared one), so stopping it in a
+/// fault test does not disturb the other tests.
+pub struct PrivatePrometheus {
+    child: Option<Child>,
+    pub url: String,
+    port: u16,
+    data: PathBuf,
+    pid_file: PathBuf,
+}
+
+impl PrivatePrometheus {
+    pub fn start(name: &str) -> Self {
+        let c = cluster();
+        let port = free_port();
+        let mut p = PrivatePrometheus {
+            child: None,
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            data: c.state.join(format!("prometheus-{name}")),
+            pid_file: c.state.join(format!("pids/prometheus-{name}.pid")),
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        let c = cluster();
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                c.state.join("prometheus/prometheus.yml").display()
+            ))
+            .arg(format!("--storage.tsdb.path={}", self.data.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        let _ = std::fs::write(&self.pid_file, child.id().to_string());
+        self.child = Some(child);
+        let ready = format!("{}/-/ready", self.url);
+        wait_until("private Prometheus ready", Duration::from_secs(60), || {
+            Command::new("curl")
+                .args(["-sf", &ready])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|_| ())
+        });
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+}
+
+impl Drop for PrivatePrometheus {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_file(&self.pid_file);
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
