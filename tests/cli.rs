@@ -27,7 +27,11 @@ fn headroom(args: &[&str], stdin: &str) -> (i32, String, String) {
 fn committed_crd_matches_the_rust_types() {
     let (code, yaml, _) = headroom(&["crd"], "");
     assert_eq!(code, 0);
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/scalingpolicy.yaml")).expect("read crds/scalingpolicy.yaml");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crds/scalingpolicy.yaml"
+    ))
+    .expect("read crds/scalingpolicy.yaml");
     assert!(
         yaml == committed,
         "crds/scalingpolicy.yaml is out of date: run `cargo run -- crd > crds/scalingpolicy.yaml`"
@@ -44,8 +48,14 @@ fn decide_prints_the_contract() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("decide prints JSON");
     assert_eq!(v["desiredReplicas"], 5);
     assert_eq!(v["limitedBy"], "None");
-    assert_eq!(v["proposals"][0], serde_json::json!({"name": "q", "replicas": 5}));
-    assert_eq!(v["proposals"][1], serde_json::json!({"name": "p95", "replicas": null}));
+    assert_eq!(
+        v["proposals"][0],
+        serde_json::json!({"name": "q", "replicas": 5})
+    );
+    assert_eq!(
+        v["proposals"][1],
+        serde_json::json!({"name": "p95", "replicas": null})
+    );
     assert!(v["reason"].as_str().is_some_and(|r| r.contains("signal q")));
 }
 
@@ -58,15 +68,24 @@ fn decide_reads_a_file() {
     let (code, out, _) = headroom(&["decide", "--input", f.to_str().unwrap_or_default()], "");
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!((v["desiredReplicas"].as_i64(), v["limitedBy"].as_str()), (Some(4), Some("MaxReplicas")));
+    assert_eq!(
+        (v["desiredReplicas"].as_i64(), v["limitedBy"].as_str()),
+        (Some(4), Some("MaxReplicas"))
+    );
 }
 
 #[test]
 fn decide_rejects_bad_input_with_exit_2_and_the_field() {
-    let (code, out, err) = headroom(&["decide"], r#"{"maxReplicas": 3, "currentReplicas": 1, "signals": [{"name": "q", "targetType": "AverageValue", "target": 0, "value": 1}]}"#);
+    let (code, out, err) = headroom(
+        &["decide"],
+        r#"{"maxReplicas": 3, "currentReplicas": 1, "signals": [{"name": "q", "targetType": "AverageValue", "target": 0, "value": 1}]}"#,
+    );
     assert_eq!(code, 2);
     assert!(out.is_empty());
-    assert!(err.contains("signals[0].target: must be greater than 0"), "{err}");
+    assert!(
+        err.contains("signals[0].target: must be greater than 0"),
+        "{err}"
+    );
     let (code, _, err) = headroom(&["decide", "--input", "/nonexistent/in.json"], "");
     assert_eq!(code, 2);
     assert!(err.contains("cannot read /nonexistent/in.json"), "{err}");
