@@ -5,6 +5,7 @@
 //! windows over recommendation history, Pods/Percent rate policies over scale events, and
 //! the min/max clamp. Where the HPA's docs and its controller disagree, the controller wins.
 
+pub mod guardrails;
 mod input;
 mod normalize;
 mod proposal;
@@ -33,6 +34,12 @@ pub enum Limit {
     Stabilization,
     MetricsUnavailable,
     ScalingDisabled,
+    Panic,
+    CreepingLatency,
+    ScheduledFloor,
+    DatabaseBound,
+    ConnectionBudget,
+    CostCeiling,
 }
 
 impl Limit {
@@ -46,6 +53,12 @@ impl Limit {
             Limit::Stabilization => "Stabilization",
             Limit::MetricsUnavailable => "MetricsUnavailable",
             Limit::ScalingDisabled => "ScalingDisabled",
+            Limit::Panic => "Panic",
+            Limit::CreepingLatency => "CreepingLatency",
+            Limit::ScheduledFloor => "ScheduledFloor",
+            Limit::DatabaseBound => "DatabaseBound",
+            Limit::ConnectionBudget => "ConnectionBudget",
+            Limit::CostCeiling => "CostCeiling",
         }
     }
 }
@@ -181,7 +194,7 @@ fn explain(current: i32, c: &Combined, prenormalized: i32, n: &normalize::Normal
         Limit::MaxReplicas => " (capped at maxReplicas)".into(),
         Limit::ScaleUpPolicy => " (limited by the scale-up rate policy)".into(),
         Limit::ScaleDownPolicy => " (limited by the scale-down rate policy)".into(),
-        Limit::MetricsUnavailable | Limit::ScalingDisabled => String::new(),
+        _ => String::new(),
     };
     let missing = if c.missing.is_empty() {
         String::new()

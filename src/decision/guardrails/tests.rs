@@ -1,0 +1,399 @@
+//! One test per rule, then their interactions.
+
+use super::*;
+use crate::decision::{
+    self, DEFAULT_DOWNSCALE_STABILIZATION_SECONDS, History, SignalValue, Tolerance,
+};
+
+fn input(current: i32, value: f64) -> Input {
+    Input {
+        min_replicas: 1,
+        max_replicas: 20,
+        behavior: None,
+        tolerance: Tolerance::default(),
+        current_replicas: current,
+        ready_replicas: current,
+        signals: vec![SignalValue {
+            name: "q".into(),
+            target_type: TargetType::AverageValue,
+            target: 100.0,
+            value: Some(value),
+        }],
+        history: History::default(),
+        downscale_stabilization_seconds: DEFAULT_DOWNSCALE_STABILIZATION_SECONDS,
+    }
+}
+
+fn run(i: &Input, g: &GuardrailInput) -> Guarded {
+    apply(&decision::decide(i), i, g)
+}
+
+fn panic(short_value: f64, last_spike_age: Option<f64>) -> PanicInput {
+    PanicInput {
+        threshold: 2.0,
+        stable_window_seconds: 60.0,
+        short: vec![ShortReading {
+            name: "q".into(),
+            target_type: TargetType::AverageValue,
+            target: 100.0,
+            value: Some(short_value),
+        }],
+        last_spike_age,
+    }
+}
+
+fn db_bound() -> DatabaseEvidence {
+    DatabaseEvidence {
+        cpu_over_act_fraction: Some(0.8),
+        regularly: 0.5,
+        cpu: Some(0.85),
+        query_p95: Some(0.2),
+        query_act: 0.5,
+    }
+}
+
+fn finding<'a>(g: &'a Guarded, reason: &str) -> &'a Finding {
+    g.findings.iter().find(|f| f.reason == reason).unwrap()
+}
+
+#[test]
+fn without_guardrails_the_hpa_decision_stands() {
+    let i = input(2, 400.0);
+    let g = run(&i, &GuardrailInput::default());
+    assert_eq!((g.desired, g.limited_by), (4, Limit::None));
+    assert!(g.findings.is_empty());
+}
+
+#[test]
+fn panic_jumps_to_what_the_short_window_needs_in_one_step() {
+    // The stable window still says 400 (rate-limited to 4); the short window says 1500.
+    let i = input(2, 400.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            panic: Some(panic(1500.0, None)),
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (15, Limit::Panic));
+    assert!(g.spike_now && finding(&g, "Panic").active);
+}
+
+#[test]
+fn panic_stays_within_max_replicas() {
+    let i = input(2, 400.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            panic: Some(panic(5000.0, None)),
+            ..Default::default()
+        },
+    );
+    assert_eq!(g.desired, 20);
+}
+
+#[test]
+fn panic_blocks_scale_down_for_a_stable_window_after_the_spike() {
+    let i = input(10, 100.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            panic: Some(panic(100.0, Some(30.0))),
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (10, Limit::Panic));
+    assert!(!g.spike_now && finding(&g, "Panic").active);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            panic: Some(panic(100.0, Some(61.0))),
+            ..Default::default()
+        },
+    );
+    assert!(g.desired < 10 || g.limited_by == Limit::Stabilization);
+    assert!(!finding(&g, "Panic").active);
+}
+
+#[test]
+fn a_short_window_below_twice_the_target_is_not_a_panic() {
+    let i = input(2, 150.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            panic: Some(panic(190.0, None)),
+            ..Default::default()
+        },
+    );
+    assert!(!g.spike_now && g.limited_by != Limit::Panic);
+}
+
+#[test]
+fn database_bound_holds_scale_up_and_says_what_to_do() {
+    let i = input(4, 900.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            database: Some(db_bound()),
+            database_hold: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (4, Limit::DatabaseBound));
+    assert!(
+        g.reason.contains("read replica") && g.reason.contains("database CPU 85%"),
+        "{}",
+        g.reason
+    );
+    assert!(finding(&g, "DatabaseBound").active);
+}
+
+#[test]
+fn database_bound_still_lets_scale_down_through() {
+    let mut i = input(6, 100.0);
+    i.behavior = Some(Default::default());
+    i.downscale_stabilization_seconds = 0;
+    let g = run(
+        &i,
+        &GuardrailInput {
+            database: Some(db_bound()),
+            database_hold: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!(g.desired, 1);
+}
+
+#[test]
+fn database_hold_can_be_opted_out_and_needs_regular_saturation() {
+    let i = input(4, 900.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            database: Some(db_bound()),
+            database_hold: false,
+            ..Default::default()
+        },
+    );
+    assert!(g.desired > 4 && finding(&g, "DatabaseBound").active);
+    // One hot sample is not "regularly": 20% of the window over Act does not hold.
+    let brief = DatabaseEvidence {
+        cpu_over_act_fraction: Some(0.2),
+        ..db_bound()
+    };
+    let g = run(
+        &i,
+        &GuardrailInput {
+            database: Some(brief),
+            database_hold: true,
+            ..Default::default()
+        },
+    );
+    assert!(g.desired > 4 && !finding(&g, "DatabaseBound").active);
+    // A slow common query alone makes it database-bound.
+    let slow = DatabaseEvidence {
+        cpu_over_act_fraction: Some(0.0),
+        query_p95: Some(0.7),
+        ..db_bound()
+    };
+    assert_eq!(
+        run(
+            &i,
+            &GuardrailInput {
+                database: Some(slow),
+                database_hold: true,
+                ..Default::default()
+            }
+        )
+        .desired,
+        4
+    );
+}
+
+#[test]
+fn connection_budget_caps_with_its_reason() {
+    let i = input(4, 900.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            budget_cap: Some(6),
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (6, Limit::ConnectionBudget));
+}
+
+#[test]
+fn cost_ceiling_caps_and_reports_hourly_cost() {
+    let i = input(4, 900.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            cost: Some(Cost {
+                per_replica_hour: 0.5,
+                max_hourly: Some(3.0),
+            }),
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (6, Limit::CostCeiling));
+    assert_eq!(g.hourly_cost, Some(2.0));
+}
+
+#[test]
+fn scheduled_floor_raises_ahead_of_a_launch() {
+    let i = input(2, 100.0);
+    let w = Window {
+        start: 10_000,
+        end: 20_000,
+        min_replicas: 12,
+        lead_seconds: 300,
+        release_seconds: 600,
+    };
+    let g = run(
+        &i,
+        &GuardrailInput {
+            now_unix: 9_800,
+            schedule: vec![w.clone()],
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (12, Limit::ScheduledFloor));
+    // Before the lead time, the HPA decision (1) stands.
+    let g = run(
+        &i,
+        &GuardrailInput {
+            now_unix: 9_000,
+            schedule: vec![w],
+            ..Default::default()
+        },
+    );
+    assert_eq!(g.desired, 1);
+}
+
+fn creeping_input(slope_per_min: f64, noise: f64, load_growth: f64) -> CreepingInput {
+    let latency = (0..30)
+        .map(|m| {
+            let jitter = if m % 2 == 0 { noise } else { -noise };
+            (m as f64 * 60.0, 0.154 + slope_per_min * m as f64 + jitter)
+        })
+        .collect();
+    let requests = (0..30)
+        .map(|m| (m as f64 * 60.0, 100.0 + load_growth * m as f64))
+        .collect();
+    CreepingInput {
+        signal: "p95".into(),
+        target: 0.3,
+        startup_seconds: 60.0,
+        min_t: 3.0,
+        flat_load: 0.1,
+        latency,
+        requests,
+    }
+}
+
+#[test]
+fn creeping_latency_adds_one_step_before_the_breach() {
+    // 154ms rising 5ms/min for 30 minutes: 298.5ms now, over 300ms within the minute a pod needs.
+    let i = input(4, 400.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            creeping: Some(creeping_input(0.005, 0.0005, 0.0)),
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (5, Limit::CreepingLatency));
+    assert!(g.reason.contains("rising"), "{}", g.reason);
+}
+
+#[test]
+fn creeping_latency_ignores_noise_growing_load_and_distant_breaches() {
+    let i = input(4, 400.0);
+    let cases = [
+        ("noise", creeping_input(0.0001, 0.02, 0.0)),
+        (
+            "load is growing: that is traffic, not a regression",
+            creeping_input(0.005, 0.0005, 2.0),
+        ),
+        ("breach is far off", creeping_input(0.001, 0.0001, 0.0)),
+    ];
+    for (why, c) in cases {
+        let g = run(
+            &i,
+            &GuardrailInput {
+                creeping: Some(c),
+                ..Default::default()
+            },
+        );
+        assert_eq!(g.desired, 4, "{why}");
+        assert!(!finding(&g, "CreepingLatency").active, "{why}");
+    }
+}
+
+#[test]
+fn database_hold_beats_panic_and_says_so() {
+    let i = input(4, 400.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            panic: Some(panic(3000.0, None)),
+            database: Some(db_bound()),
+            database_hold: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (4, Limit::DatabaseBound));
+    assert!(finding(&g, "Panic").active && finding(&g, "DatabaseBound").active);
+}
+
+#[test]
+fn budget_beats_panic() {
+    let i = input(4, 400.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            panic: Some(panic(3000.0, None)),
+            budget_cap: Some(9),
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (9, Limit::ConnectionBudget));
+}
+
+#[test]
+fn cost_ceiling_beats_scheduled_floor() {
+    let i = input(2, 100.0);
+    let w = Window {
+        start: 0,
+        end: 100,
+        min_replicas: 12,
+        lead_seconds: 0,
+        release_seconds: 0,
+    };
+    let g = run(
+        &i,
+        &GuardrailInput {
+            now_unix: 50,
+            schedule: vec![w],
+            cost: Some(Cost {
+                per_replica_hour: 1.0,
+                max_hourly: Some(8.0),
+            }),
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (8, Limit::CostCeiling));
+}
+
+#[test]
+fn guardrails_are_deterministic() {
+    let i = input(4, 400.0);
+    let g = GuardrailInput {
+        panic: Some(panic(3000.0, None)),
+        creeping: Some(creeping_input(0.005, 0.0005, 0.0)),
+        budget_cap: Some(9),
+        ..Default::default()
+    };
+    assert_eq!(run(&i, &g), run(&i, &g));
+}
