@@ -2,19 +2,24 @@
 
 mod behavior;
 mod duration;
+mod guardrails;
 mod policy;
 mod signal;
 mod status;
 
 pub use behavior::{Behavior, RatePolicy, RatePolicyKind, ScalingRules, SelectPolicy};
 pub use duration::{ParseDurationError, PromDuration};
+pub use guardrails::{
+    ConnectionBudget, CostRule, CreepingLatencyRule, DatabaseCpuIndicator, Guardrails, Indicators,
+    PanicRule, QueryIndicator, ScheduledWindow, Thresholds,
+};
 pub use policy::{
     Mode, PrometheusSource, ScalingPolicy, ScalingPolicySpec, SecretKeyRef, TargetRef,
 };
 pub use signal::{
     CpuSignal, CustomSignal, LatencySignal, QueueSignal, Signal, SignalKind, TargetType,
 };
-pub use status::{Condition, ConditionStatus, ScalingPolicyStatus, SignalStatus};
+pub use status::{Condition, ConditionStatus, IndicatorStatus, ScalingPolicyStatus, SignalStatus};
 
 /// The CRD as YAML, exactly as committed under `crds/`.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {

@@ -4,7 +4,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Behavior, PromDuration, ScalingPolicyStatus, Signal};
+use super::{Behavior, Guardrails, Indicators, PromDuration, ScalingPolicyStatus, Signal};
 
 /// Scales one workload through its `/scale` subresource from signals read in Prometheus.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -23,6 +23,9 @@ use super::{Behavior, PromDuration, ScalingPolicyStatus, Signal};
     printcolumn = r#"{"name":"Current","type":"integer","jsonPath":".status.currentReplicas"}"#,
     printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredReplicas"}"#,
     printcolumn = r#"{"name":"Limited","type":"string","jsonPath":".status.limitedBy","description":"What limited the last decision"}"#,
+    printcolumn = r#"{"name":"Verdict","type":"string","jsonPath":".status.verdict","description":"Audit of the leading indicators"}"#,
+    printcolumn = r#"{"name":"P95","type":"string","jsonPath":".status.p95"}"#,
+    printcolumn = r#"{"name":"DB-CPU","type":"string","jsonPath":".status.databaseCpu"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -55,6 +58,13 @@ pub struct ScalingPolicySpec {
     /// HPA-compatible rate limits and stabilization windows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behavior: Option<Behavior>,
+    /// Leading indicators shown in the audit (status.indicators and status.verdict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indicators: Option<Indicators>,
+    /// Rules that change decisions: database hold, connection budget, panic mode,
+    /// creeping latency, scheduled floors, cost ceiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrails: Option<Guardrails>,
     /// Ratio deviation from 1.0 that is ignored (default 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 0.0").message("spec.tolerance must not be negative"))]

@@ -24,6 +24,21 @@ pub struct ScalingPolicyStatus {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signals: Vec<SignalStatus>,
+    /// The audit: each leading indicator's value, band and a hint.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indicators: Vec<IndicatorStatus>,
+    /// Solid (all Healthy), Mixed (some Watch), NeedsAttention (any Act or Unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    /// p95 latency as read, for `kubectl get` (e.g. "450ms").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95: Option<String>,
+    /// Database CPU as read, for `kubectl get` (e.g. "72%").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_cpu: Option<String>,
+    /// Current replicas × spec.guardrails.cost.costPerReplicaHour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hourly_cost: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
@@ -40,6 +55,18 @@ pub struct SignalStatus {
     pub proposed_replicas: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// One indicator of the audit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IndicatorStatus {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// Healthy, Watch, Act or Unknown.
+    pub band: String,
+    pub hint: String,
 }
 
 /// A Kubernetes-style condition.

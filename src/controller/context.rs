@@ -1,14 +1,16 @@
 //! Shared state of the reconciler.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use kube::Client;
 use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
 
 use super::history::Histories;
 use super::target::Resolver;
+use crate::api::ScalingPolicy;
 use crate::metrics::{Prometheus, QueryError};
 use crate::telemetry::Metrics;
 
@@ -29,6 +31,8 @@ pub struct Context {
     pub histories: Mutex<Histories>,
     pub recorder: Recorder,
     pub metrics: Metrics,
+    /// All watched policies, for budgets shared between them. Set once the controller exists.
+    pub policies: OnceLock<Store<ScalingPolicy>>,
     prometheus: Mutex<HashMap<(String, Option<String>), Prometheus>>,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -42,6 +46,7 @@ impl Context {
             histories: Mutex::default(),
             recorder,
             metrics,
+            policies: OnceLock::new(),
             prometheus: Mutex::default(),
             failures: Mutex::default(),
         }

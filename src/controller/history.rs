@@ -14,6 +14,7 @@ const KEEP: Duration = Duration::from_secs(3600);
 struct PolicyHistory {
     recommendations: Vec<(Instant, i32)>,
     scale_events: Vec<(Instant, i32)>,
+    last_spike: Option<Instant>,
 }
 
 /// All policies' histories, keyed by namespace/name.
@@ -31,6 +32,7 @@ impl Histories {
             .or_insert_with(|| PolicyHistory {
                 recommendations: vec![(now, current)],
                 scale_events: vec![],
+                last_spike: None,
             });
         let fresh = |t: &Instant| now.saturating_duration_since(*t) <= KEEP;
         h.recommendations.retain(|(t, _)| fresh(t));
@@ -70,6 +72,19 @@ impl Histories {
             .or_default()
             .scale_events
             .push((now, change));
+    }
+
+    /// Seconds since panic mode last saw a spike for this policy.
+    pub fn last_spike_age(&self, key: &str, now: Instant) -> Option<f64> {
+        let t = self.by_policy.get(key)?.last_spike?;
+        Some(now.saturating_duration_since(t).as_secs_f64())
+    }
+
+    pub fn record_spike(&mut self, key: &str, now: Instant) {
+        self.by_policy
+            .entry(key.to_string())
+            .or_default()
+            .last_spike = Some(now);
     }
 
     pub fn forget(&mut self, key: &str) {

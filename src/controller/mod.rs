@@ -1,7 +1,9 @@
 //! The kube-runtime Controller: evaluates each ScalingPolicy every `interval`, and at once
 //! when the policy's spec or its target Deployment/StatefulSet's spec changes.
 
+mod audit;
 mod context;
+mod guard;
 mod history;
 mod reconcile;
 pub mod status;
@@ -116,6 +118,7 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
 
+    let _ = ctx.policies.set(reader.clone());
     let controller = Controller::for_stream(policy_stream, reader);
     let store = controller.store();
     let (s1, s2) = (store.clone(), store);

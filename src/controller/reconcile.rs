@@ -12,9 +12,10 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::Context;
-use super::status::{self, Outcome, Reading};
+use super::status::{self, Extras, Outcome, Reading};
 use super::target::{TargetState, pod_names};
 use crate::api::{Mode, ScalingPolicy, ScalingPolicySpec, SignalKind};
+use crate::decision::guardrails::Finding;
 use crate::decision::{self, Limit, SignalValue, Tolerance};
 use crate::error::{Error, Result};
 use crate::metrics::promql::{self, TargetPods};
@@ -93,7 +94,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         Err(e) => return Err(e),
     };
 
-    let (readings, values) = read_signals(policy, ctx, &ns, &target).await;
+    let (readings, values, prometheus, pods) = read_signals(policy, ctx, &ns, &target).await;
     let now = Instant::now();
     let pkey = key(policy);
     let history = ctx
@@ -112,8 +113,35 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         history,
         downscale_stabilization_seconds: ctx.settings.downscale_stabilization_seconds,
     };
-    let d = decision::decide(&input);
+    let mut d = decision::decide(&input);
+    let guard = super::guard::evaluate(
+        policy,
+        ctx,
+        &ns,
+        &pkey,
+        &prometheus,
+        &pods,
+        &input,
+        &d,
+        &readings,
+        now,
+    )
+    .await;
+    let mut extras = Extras {
+        indicators: guard.audit.rows,
+        verdict: guard.audit.verdict.map(|v| v.as_str().to_string()),
+        errors: guard.errors,
+        ..Default::default()
+    };
+    if let Some(g) = guard.guarded {
+        d.desired_replicas = g.desired;
+        d.limited_by = g.limited_by;
+        d.reason = g.reason;
+        extras.findings = g.findings;
+        extras.hourly_cost = g.hourly_cost;
+    }
     ctx.metrics.decision(d.limited_by.as_str());
+    publish_findings(ctx, policy, &extras.findings, &d.reason).await;
     if let (Some(r), Ok(mut h)) = (d.recommendation, ctx.histories.lock()) {
         h.record_recommendation(&pkey, now, r);
     }
@@ -201,10 +229,43 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         current,
         readings,
         decision: d,
+        extras,
     };
     write_status(policy, ctx, &ns, &outcome, last_scale_time).await?;
     Ok(Action::requeue(interval))
 }
+
+/// Guardrails that became active since the last evaluation get an Event; a database hold is
+/// a Warning that says what to do instead of adding app servers.
+async fn publish_findings(
+    ctx: &Context,
+    policy: &ScalingPolicy,
+    findings: &[Finding],
+    reason: &str,
+) {
+    for f in findings.iter().filter(|f| f.active) {
+        let was = policy
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == f.reason))
+            .is_some_and(|c| c.status == crate::api::ConditionStatus::True);
+        if was {
+            continue;
+        }
+        let (kind, note) = match f.reason {
+            "DatabaseBound" => (EventType::Warning, reason.to_string()),
+            _ => (EventType::Normal, format!("{}: {}", f.message, reason)),
+        };
+        publish(ctx, policy, kind, f.reason, "Guardrail", note).await;
+    }
+}
+
+type SignalReads = (
+    Vec<Reading>,
+    Vec<SignalValue>,
+    Result<crate::metrics::Prometheus, String>,
+    Vec<String>,
+);
 
 /// Reads every signal; a failure is recorded on that signal and never aborts the others.
 async fn read_signals(
@@ -212,7 +273,7 @@ async fn read_signals(
     ctx: &Context,
     ns: &str,
     target: &TargetState,
-) -> (Vec<Reading>, Vec<SignalValue>) {
+) -> SignalReads {
     let spec = &policy.spec;
     let needs_pods = spec.signals.iter().any(|s| s.cpu.is_some());
     let pods: Result<Vec<String>, String> = match (&target.selector, needs_pods) {
@@ -280,7 +341,7 @@ async fn read_signals(
             value,
         });
     }
-    (readings, values)
+    (readings, values, prometheus, pods.unwrap_or_default())
 }
 
 fn decision_type_of(kind: Option<SignalKind<'_>>) -> crate::api::TargetType {

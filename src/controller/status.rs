@@ -1,7 +1,21 @@
 //! Builds the policy's status from one evaluation. Pure, so every condition is unit-tested.
 
-use crate::api::{Condition, ConditionStatus, Mode, ScalingPolicyStatus, SignalStatus};
+use crate::api::{
+    Condition, ConditionStatus, IndicatorStatus, Mode, ScalingPolicyStatus, SignalStatus,
+};
+use crate::decision::guardrails::Finding;
 use crate::decision::{Decision, Limit};
+
+/// What the audit and the guardrails add to a decided status.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extras {
+    pub findings: Vec<Finding>,
+    pub indicators: Vec<IndicatorStatus>,
+    pub verdict: Option<String>,
+    pub hourly_cost: Option<f64>,
+    /// Guardrail inputs that could not be read, each naming its field.
+    pub errors: Vec<String>,
+}
 
 /// One signal's reading this round.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +38,7 @@ pub enum Outcome {
         current: i32,
         readings: Vec<Reading>,
         decision: Decision,
+        extras: Extras,
     },
 }
 
@@ -78,6 +93,7 @@ pub fn build(
             current,
             readings,
             decision,
+            extras,
         } => {
             s.current_replicas = Some(*current);
             s.desired_replicas = Some(decision.desired_replicas);
@@ -97,7 +113,35 @@ pub fn build(
                     error: r.value.as_ref().err().cloned(),
                 })
                 .collect();
-            decided_conditions(*mode, readings, decision)
+            s.indicators = extras.indicators.clone();
+            s.verdict = extras.verdict.clone();
+            s.hourly_cost = extras.hourly_cost;
+            s.p95 = s
+                .indicators
+                .iter()
+                .find(|i| i.name == "p95")
+                .and_then(|i| i.value)
+                .map(|v| format!("{:.0}ms", v * 1000.0));
+            s.database_cpu = s
+                .indicators
+                .iter()
+                .find(|i| i.name == "databaseCpu")
+                .and_then(|i| i.value)
+                .map(|v| format!("{:.0}%", v * 100.0));
+            let mut c = decided_conditions(*mode, readings, decision);
+            for f in &extras.findings {
+                let reason = if f.active { f.reason } else { "Inactive" };
+                c.push(condition(f.reason, f.active, reason, f.message.clone()));
+            }
+            if !extras.errors.is_empty() {
+                c.push(condition(
+                    "GuardrailInputsAvailable",
+                    false,
+                    "GuardrailInputsUnavailable",
+                    extras.errors.join("; "),
+                ));
+            }
+            c
         }
     };
     s.conditions = conditions
@@ -205,6 +249,7 @@ mod tests {
                 value: Ok(0.45),
             }],
             decision: decision(3, Limit::None),
+            extras: Extras::default(),
         };
         let s = build(None, Some(4), &o, "2026-01-01T00:00:00Z", None);
         assert_eq!((s.current_replicas, s.desired_replicas), (Some(2), Some(3)));
@@ -227,6 +272,7 @@ mod tests {
                 value: Err("Prometheus unreachable: connection refused".into()),
             }],
             decision: decision(2, Limit::MetricsUnavailable),
+            extras: Extras::default(),
         };
         let s = build(None, None, &o, "t", None);
         let m = find(&s, "MetricsAvailable");
@@ -249,6 +295,7 @@ mod tests {
             current: 10,
             readings: vec![],
             decision: decision(10, Limit::MaxReplicas),
+            extras: Extras::default(),
         };
         let first = build(None, None, &o, "t1", None);
         assert_eq!(find(&first, "ScalingLimited").reason, "MaxReplicas");
@@ -287,5 +334,70 @@ mod tests {
         );
         assert_eq!(find(&s, "Ready").status, ConditionStatus::False);
         assert!(find(&s, "ScalingActive").message.contains("not found"));
+    }
+
+    #[test]
+    fn guardrail_findings_become_conditions_and_the_audit_fills_columns() {
+        let extras = Extras {
+            findings: vec![
+                Finding {
+                    reason: "DatabaseBound",
+                    active: true,
+                    message: "database CPU 85%".into(),
+                },
+                Finding {
+                    reason: "Panic",
+                    active: false,
+                    message: "no spike".into(),
+                },
+            ],
+            indicators: vec![
+                IndicatorStatus {
+                    name: "p95".into(),
+                    value: Some(0.45),
+                    band: "Healthy".into(),
+                    hint: "h".into(),
+                },
+                IndicatorStatus {
+                    name: "databaseCpu".into(),
+                    value: Some(0.85),
+                    band: "Act".into(),
+                    hint: "h".into(),
+                },
+            ],
+            verdict: Some("NeedsAttention".into()),
+            hourly_cost: Some(2.5),
+            errors: vec!["spec.indicators.slowQuery.query: query returned no data".into()],
+        };
+        let o = Outcome::Decided {
+            mode: Mode::Enforce,
+            current: 4,
+            readings: vec![],
+            decision: decision(4, Limit::DatabaseBound),
+            extras,
+        };
+        let s = build(None, None, &o, "t", None);
+        assert_eq!(
+            (s.p95.as_deref(), s.database_cpu.as_deref()),
+            (Some("450ms"), Some("85%"))
+        );
+        assert_eq!(s.verdict.as_deref(), Some("NeedsAttention"));
+        assert_eq!(s.hourly_cost, Some(2.5));
+        let db = find(&s, "DatabaseBound");
+        assert_eq!(
+            (db.status, db.reason.as_str()),
+            (ConditionStatus::True, "DatabaseBound")
+        );
+        let p = find(&s, "Panic");
+        assert_eq!(
+            (p.status, p.reason.as_str()),
+            (ConditionStatus::False, "Inactive")
+        );
+        assert!(
+            find(&s, "GuardrailInputsAvailable")
+                .message
+                .contains("spec.indicators.slowQuery.query")
+        );
+        assert_eq!(find(&s, "ScalingLimited").reason, "DatabaseBound");
     }
 }

@@ -90,3 +90,39 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+impl Prometheus {
+    /// One series over `[end - span, end]` at `step` seconds, as (seconds since start, value).
+    pub async fn range(
+        &self,
+        promql: &str,
+        span_seconds: f64,
+        step_seconds: f64,
+    ) -> Result<Vec<(f64, f64)>, QueryError> {
+        let end = jiff::Timestamp::now().as_second();
+        let start = end - span_seconds.ceil() as i64;
+        let result = self
+            .client
+            .query_range(promql, start, end, step_seconds.max(1.0))
+            .get()
+            .await
+            .map_err(|e| match e {
+                prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(p.to_string()),
+                other => QueryError::Unreachable(error_chain(&other)),
+            })?;
+        let Data::Matrix(series) = result.data() else {
+            return Err(QueryError::Rejected("expected a range vector".into()));
+        };
+        let one = match series.as_slice() {
+            [] => return Err(QueryError::Empty),
+            [one] => one,
+            many => return Err(QueryError::TooManySeries(many.len())),
+        };
+        Ok(one
+            .samples()
+            .iter()
+            .filter(|s| s.value().is_finite())
+            .map(|s| (s.timestamp() - start as f64, s.value()))
+            .collect())
+    }
+}

@@ -138,3 +138,37 @@ mod tests {
         assert_eq!(q.target, 70.0);
     }
 }
+
+/// The fraction of `window` that `query` spent above `act`: "regularly", not one sample.
+pub fn fraction_over(query: &str, act: f64, window: crate::api::PromDuration) -> String {
+    let step_ms = (window.as_duration().as_millis() / 30).max(1000);
+    let step = crate::api::PromDuration::from_millis(u64::try_from(step_ms).unwrap_or(u64::MAX));
+    format!("avg_over_time((({query}) > bool {act})[{window}:{step}])")
+}
+
+/// The same latency signal over a shorter rate window (panic mode's short window).
+pub fn latency_over(
+    namespace: &str,
+    l: &LatencySignal,
+    window: crate::api::PromDuration,
+) -> SignalQuery {
+    let mut short = l.clone();
+    short.window = window;
+    latency(namespace, &short)
+}
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+    use crate::api::PromDuration;
+
+    #[test]
+    fn regularly_is_a_fraction_of_a_window() {
+        assert_eq!(
+            fraction_over("max(pg_cpu)", 0.7, PromDuration::from_secs(1800)),
+            "avg_over_time(((max(pg_cpu)) > bool 0.7)[30m:1m])"
+        );
+        // Steps never go below a second.
+        assert!(fraction_over("x", 0.7, PromDuration::from_secs(10)).ends_with("[10s:1s])"));
+    }
+}

@@ -1,0 +1,391 @@
+//! Reads what the audit and the guardrails need, then applies them to the decision.
+
+use std::time::Instant;
+
+use jiff::Timestamp;
+
+use super::Context;
+use super::audit::{Audit, IndicatorReadings, audit};
+use super::status::Reading;
+use crate::api::{PromDuration, ScalingPolicy, SignalKind};
+use crate::decision::guardrails::{
+    Claim, Cost, CreepingInput, Guarded, GuardrailInput, PanicInput, ShortReading, Window,
+    allocate, apply, usable,
+};
+use crate::decision::{Decision, Input};
+use crate::metrics::Prometheus;
+use crate::metrics::promql::{self, TargetPods};
+
+pub struct GuardOutcome {
+    /// None when the policy has no `guardrails`: then it is exactly the HPA's decision.
+    pub guarded: Option<Guarded>,
+    pub audit: Audit,
+    /// Inputs that could not be read or parsed, each naming its field.
+    pub errors: Vec<String>,
+}
+
+async fn read(
+    p: &Result<Prometheus, String>,
+    q: &str,
+    field: &str,
+    errors: &mut Vec<String>,
+) -> Option<f64> {
+    let r = match p {
+        Ok(p) => p.scalar(q).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.clone()),
+    };
+    r.map_err(|e| errors.push(format!("{field}: {e}"))).ok()
+}
+
+fn parse_time(s: &str, field: &str, errors: &mut Vec<String>) -> Option<i64> {
+    match s.parse::<Timestamp>() {
+        Ok(t) => Some(t.as_second()),
+        Err(e) => {
+            errors.push(format!(
+                "{field}: {s:?} is not an RFC 3339 time with offset ({e})"
+            ));
+            None
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn evaluate(
+    policy: &ScalingPolicy,
+    ctx: &Context,
+    ns: &str,
+    key: &str,
+    prometheus: &Result<Prometheus, String>,
+    pods: &[String],
+    input: &Input,
+    base: &Decision,
+    readings: &[Reading],
+    now: Instant,
+) -> GuardOutcome {
+    let spec = &policy.spec;
+    let mut errors = vec![];
+    let latency = spec.signals.iter().find_map(|s| match s.kind() {
+        Some(SignalKind::Latency(l)) => Some((s.name.clone(), l)),
+        _ => None,
+    });
+
+    // The audit.
+    let cfg = spec.indicators.as_ref();
+    let mut r = IndicatorReadings {
+        p95: latency.as_ref().map(|(name, _)| {
+            readings
+                .iter()
+                .find(|r| &r.name == name)
+                .and_then(|r| r.value.as_ref().ok().copied())
+        }),
+        ..Default::default()
+    };
+    if let Some(db) = cfg.and_then(|c| c.database_cpu.as_ref()) {
+        let act = db.thresholds.act.unwrap_or(0.7);
+        let window = db.regularly_window.unwrap_or(PromDuration::from_secs(1800));
+        r.database_cpu = Some(
+            read(
+                prometheus,
+                &db.query,
+                "spec.indicators.databaseCpu.query",
+                &mut errors,
+            )
+            .await,
+        );
+        let q = promql::fraction_over(&db.query, act, window);
+        r.database_cpu_over_act = Some(
+            read(
+                prometheus,
+                &q,
+                "spec.indicators.databaseCpu (regularly)",
+                &mut errors,
+            )
+            .await,
+        );
+    }
+    if let Some(c) = cfg.and_then(|c| c.slow_query.as_ref()) {
+        r.slow_query = Some(
+            read(
+                prometheus,
+                &c.query,
+                "spec.indicators.slowQuery.query",
+                &mut errors,
+            )
+            .await,
+        );
+    }
+    if let Some(c) = cfg.and_then(|c| c.error_rate.as_ref()) {
+        r.error_rate = Some(
+            read(
+                prometheus,
+                &c.query,
+                "spec.indicators.errorRate.query",
+                &mut errors,
+            )
+            .await,
+        );
+    }
+    if let Some(c) = cfg.and_then(|c| c.connections.as_ref()) {
+        r.connections = Some(
+            read(
+                prometheus,
+                &c.query,
+                "spec.indicators.connections.query",
+                &mut errors,
+            )
+            .await,
+        );
+    }
+    let audit = audit(cfg, &r);
+
+    let Some(rules) = spec.guardrails.as_ref() else {
+        return GuardOutcome {
+            guarded: None,
+            audit,
+            errors,
+        };
+    };
+    let mut g = GuardrailInput {
+        now_unix: Timestamp::now().as_second(),
+        database: audit.database.clone(),
+        database_hold: rules.database_hold.unwrap_or(true),
+        ..Default::default()
+    };
+
+    let panic = rules.panic.clone().unwrap_or_default();
+    if panic.enabled != Some(false) {
+        let stable = panic.stable_window.unwrap_or(PromDuration::from_secs(60));
+        let short_window = PromDuration::from_millis(
+            u64::try_from((stable.as_duration().as_millis() / 10).max(1000)).unwrap_or(1000),
+        );
+        let mut short = vec![];
+        for (s, reading) in spec.signals.iter().zip(readings) {
+            let Some(kind) = s.kind() else { continue };
+            let (target_type, target, value) = match kind {
+                SignalKind::Latency(l) => {
+                    let q = promql::latency_over(ns, l, short_window);
+                    (
+                        q.target_type,
+                        q.target,
+                        read(
+                            prometheus,
+                            &q.promql,
+                            &format!("signal {} (short window)", s.name),
+                            &mut errors,
+                        )
+                        .await,
+                    )
+                }
+                SignalKind::Cpu(c) => {
+                    let mut c = c.clone();
+                    c.window = short_window;
+                    let q = promql::cpu(ns, &c, &TargetPods { pods });
+                    (
+                        q.target_type,
+                        q.target,
+                        read(
+                            prometheus,
+                            &q.promql,
+                            &format!("signal {} (short window)", s.name),
+                            &mut errors,
+                        )
+                        .await,
+                    )
+                }
+                // Backlogs and custom queries are instantaneous: the short window is the reading.
+                other => {
+                    let q = promql::render(ns, other, &TargetPods { pods });
+                    (
+                        q.target_type,
+                        q.target,
+                        reading.value.as_ref().ok().copied(),
+                    )
+                }
+            };
+            short.push(ShortReading {
+                name: s.name.clone(),
+                target_type,
+                target,
+                value,
+            });
+        }
+        g.panic = Some(PanicInput {
+            threshold: panic.threshold.unwrap_or(2.0),
+            stable_window_seconds: stable.as_secs_f64(),
+            short,
+            last_spike_age: ctx
+                .histories
+                .lock()
+                .ok()
+                .and_then(|h| h.last_spike_age(key, now)),
+        });
+    }
+
+    if let (Some(rule), Some((name, l))) = (&rules.creeping_latency, &latency) {
+        let window = rule.window.unwrap_or(PromDuration::from_secs(1800));
+        let step = (window.as_secs_f64() / 30.0).max(1.0);
+        let q = promql::latency(ns, l);
+        let series = |p: &Result<Prometheus, String>, q: String| {
+            let p = p.clone();
+            async move {
+                match p {
+                    Ok(p) => p
+                        .range(&q, window.as_secs_f64(), step)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let lat = series(prometheus, q.promql).await;
+        let req = series(prometheus, rule.request_rate_query.clone()).await;
+        match (lat, req) {
+            (Ok(latency), Ok(requests)) => {
+                g.creeping = Some(CreepingInput {
+                    signal: name.clone(),
+                    target: l.target.as_secs_f64(),
+                    startup_seconds: rule
+                        .startup_time
+                        .unwrap_or(PromDuration::from_secs(60))
+                        .as_secs_f64(),
+                    min_t: 3.0,
+                    flat_load: 0.1,
+                    latency,
+                    requests,
+                })
+            }
+            (Err(e), _) => errors.push(format!(
+                "spec.guardrails.creepingLatency ({name} trend): {e}"
+            )),
+            (_, Err(e)) => errors.push(format!(
+                "spec.guardrails.creepingLatency.requestRateQuery: {e}"
+            )),
+        }
+    }
+
+    for (i, w) in rules.schedule.iter().enumerate() {
+        let start = parse_time(
+            &w.start,
+            &format!("spec.guardrails.schedule[{i}].start"),
+            &mut errors,
+        );
+        let end = parse_time(
+            &w.end,
+            &format!("spec.guardrails.schedule[{i}].end"),
+            &mut errors,
+        );
+        if let (Some(start), Some(end)) = (start, end) {
+            g.schedule.push(Window {
+                start,
+                end,
+                min_replicas: w.min_replicas,
+                lead_seconds: w
+                    .lead_time
+                    .unwrap_or(PromDuration::from_secs(300))
+                    .as_secs_f64() as i64,
+                release_seconds: w
+                    .release_time
+                    .unwrap_or(PromDuration::from_secs(600))
+                    .as_secs_f64() as i64,
+            });
+        }
+    }
+
+    if let Some(c) = &rules.cost {
+        g.cost = Some(Cost {
+            per_replica_hour: c.cost_per_replica_hour,
+            max_hourly: c.max_hourly_cost,
+        });
+    }
+
+    let mut guarded = apply(base, input, &g);
+    if let Some(b) = &rules.connection_budget {
+        let max = match (&b.max_connections, &b.max_connections_query) {
+            (Some(n), _) => Some(*n as f64),
+            (None, Some(q)) => {
+                read(
+                    prometheus,
+                    q,
+                    "spec.guardrails.connectionBudget.maxConnectionsQuery",
+                    &mut errors,
+                )
+                .await
+            }
+            (None, None) => {
+                errors.push(
+                    "spec.guardrails.connectionBudget: set maxConnections or maxConnectionsQuery"
+                        .into(),
+                );
+                None
+            }
+        };
+        if let Some(max) = max {
+            let budget = usable(max, b.reserve.unwrap_or(0.1));
+            let me = Claim {
+                name: key.to_string(),
+                pool_size: b.pool_size_per_replica,
+                current: input.current_replicas,
+                desired: guarded.desired,
+                pressure: pressure(readings),
+            };
+            let mut claims = vec![me];
+            claims.extend(others_sharing(ctx, policy, ns, &b.database));
+            let cap = allocate(budget, &claims).first().copied().unwrap_or(0);
+            g.budget_cap = Some(cap);
+            guarded = apply(base, input, &g);
+        }
+    }
+    if guarded.spike_now
+        && let Ok(mut h) = ctx.histories.lock()
+    {
+        h.record_spike(key, now);
+    }
+    GuardOutcome {
+        guarded: Some(guarded),
+        audit,
+        errors,
+    }
+}
+
+fn pressure(readings: &[Reading]) -> f64 {
+    readings
+        .iter()
+        .filter_map(|r| r.value.as_ref().ok().map(|v| v / r.target))
+        .filter(|x| x.is_finite())
+        .fold(0.0, f64::max)
+}
+
+/// Claims of the other policies in `ns` that name the same database, from their last status.
+fn others_sharing(ctx: &Context, me: &ScalingPolicy, ns: &str, database: &str) -> Vec<Claim> {
+    let Some(store) = ctx.policies.get() else {
+        return vec![];
+    };
+    store
+        .state()
+        .iter()
+        .filter(|p| {
+            p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name != me.metadata.name
+        })
+        .filter_map(|p| {
+            let b = p.spec.guardrails.as_ref()?.connection_budget.as_ref()?;
+            (b.database == database).then_some(())?;
+            let status = p.status.as_ref();
+            let current = status.and_then(|s| s.current_replicas).unwrap_or(0);
+            let pressure = status
+                .map(|s| {
+                    s.signals
+                        .iter()
+                        .filter_map(|x| x.value.map(|v| v / x.target))
+                        .fold(0.0, f64::max)
+                })
+                .unwrap_or(0.0);
+            Some(Claim {
+                name: format!("{ns}/{}", p.metadata.name.clone().unwrap_or_default()),
+                pool_size: b.pool_size_per_replica,
+                current,
+                desired: status.and_then(|s| s.desired_replicas).unwrap_or(current),
+                pressure,
+            })
+        })
+        .collect()
+}
