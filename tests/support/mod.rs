@@ -295,6 +295,13 @@ impl Exporter<'_> {
             &format!(r#"{{"name":"{name}","labels":{labels},"value":{value}}}"#),
         );
     }
+    pub fn counter(&self, name: &str, labels: &[(&str, &str)], per_second: f64) {
+        let labels = labels_json(labels);
+        curl_json(
+            &format!("http://{}/counter", self.0),
+            &format!(r#"{{"name":"{name}","labels":{labels},"perSecond":{per_second}}}"#),
+        );
+    }
     pub fn latency(&self, labels: &[(&str, &str)], seconds: f64) {
         let labels = labels_json(labels);
         curl_json(

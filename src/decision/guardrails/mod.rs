@@ -211,9 +211,16 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
 
     if let (Some(c), true) = (&g.creeping, decided) {
         let fired = creeping(c);
+        // One step, then give the new pod its start-up time before judging the trend again.
+        let recent_up = input
+            .history
+            .scale_events
+            .iter()
+            .any(|e| e.replica_change > 0 && e.age_seconds < c.startup_seconds);
         if let Some(msg) = &fired
             && desired <= current
             && current < max
+            && !recent_up
         {
             desired = current + 1;
             limited_by = Limit::CreepingLatency;

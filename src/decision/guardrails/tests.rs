@@ -397,3 +397,30 @@ fn guardrails_are_deterministic() {
     };
     assert_eq!(run(&i, &g), run(&i, &g));
 }
+
+#[test]
+fn creeping_latency_waits_a_start_up_time_between_steps() {
+    let mut i = input(5, 500.0);
+    i.history.scale_events.push(crate::decision::ScaleEvent {
+        replica_change: 1,
+        age_seconds: 20.0,
+    });
+    let g = run(
+        &i,
+        &GuardrailInput {
+            creeping: Some(creeping_input(0.005, 0.0005, 0.0)),
+            ..Default::default()
+        },
+    );
+    assert_eq!(g.desired, 5);
+    assert!(finding(&g, "CreepingLatency").active);
+    i.history.scale_events[0].age_seconds = 61.0;
+    let g = run(
+        &i,
+        &GuardrailInput {
+            creeping: Some(creeping_input(0.005, 0.0005, 0.0)),
+            ..Default::default()
+        },
+    );
+    assert_eq!(g.desired, 6);
+}

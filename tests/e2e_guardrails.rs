@@ -1,0 +1,331 @@
+//! End-to-end scenarios of the guardrails, with real Prometheus data from the test exporter,
+//! the real API server and the real operator.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const MIN: Duration = Duration::from_secs(60);
+
+fn backlog(ns: &str, queue: &str) -> String {
+    format!(r#"sum(rabbitmq_queue_messages_ready{{namespace="{ns}",queue="{queue}"}})"#)
+}
+
+fn set_backlog(ns: &str, queue: &str, value: f64) {
+    exporter().gauge(
+        "rabbitmq_queue_messages_ready",
+        &[("namespace", ns), ("queue", queue)],
+        value,
+    );
+}
+
+fn policy_yaml(ns: &str, name: &str, queue: &str, tail: &str) -> String {
+    format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}
+  minReplicas: 1
+  maxReplicas: 10
+  interval: 2s
+  signals:
+    - name: backlog
+      queue: {{query: '{q}', targetPerReplica: 100}}
+{tail}"#,
+        q = backlog(ns, queue)
+    )
+}
+
+fn limited_by(ns: &str, name: &str) -> String {
+    policy(ns, name)["status"]["limitedBy"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn e2e_guardrail_database_bound_holds_scale_up_until_the_database_recovers() {
+    let ns = Namespace::new("e2e-dbhold");
+    set_backlog(&ns.0, "orders", 800.0);
+    exporter().gauge("pg_cpu_utilization_ratio", &[("namespace", &ns.0)], 0.85);
+    let db = format!(r#"max(pg_cpu_utilization_ratio{{namespace="{}"}})"#, ns.0);
+    wait_until("DB CPU in Prometheus for a while", MIN, || {
+        prom_query(
+            &cluster().prometheus_url,
+            &format!("avg_over_time(({db} > bool 0.7)[20s:1s])"),
+        )
+        .filter(|v| *v > 0.5)
+    });
+    apply(&deployment("app", &ns.0, 2)).unwrap();
+    let _op = Operator::start(&ns.0);
+    let tail = format!(
+        "  indicators:\n    databaseCpu: {{query: '{db}', regularlyWindow: 20s}}\n  guardrails: {{panic: {{enabled: false}}}}\n"
+    );
+    apply(&policy_yaml(&ns.0, "app", "orders", &tail)).unwrap();
+
+    let p = wait_until("DatabaseBound=True", MIN, || {
+        let p = policy(&ns.0, "app");
+        condition(&p, "DatabaseBound")
+            .filter(|c| c.0 == "True")
+            .map(|_| p)
+    });
+    assert_eq!(p["status"]["limitedBy"], "DatabaseBound", "{p}");
+    assert_eq!(p["status"]["verdict"], "NeedsAttention");
+    assert_eq!(p["status"]["databaseCpu"], "85%");
+    let warning = wait_until("a DatabaseBound Warning event", MIN, || {
+        events(&ns.0, "DatabaseBound").into_iter().next()
+    });
+    for advice in ["cache hot reads", "indexes", "read replica"] {
+        assert!(warning.to_lowercase().contains(advice), "{warning}");
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        spec_replicas(&ns.0, "deployment", "app"),
+        2,
+        "app tier scaled into a database bottleneck"
+    );
+    let table = kubectl_ok(&["get", "sp", "app", "-n", &ns.0]);
+    assert!(
+        table.contains("VERDICT") && table.contains("NeedsAttention") && table.contains("85%"),
+        "{table}"
+    );
+
+    exporter().gauge("pg_cpu_utilization_ratio", &[("namespace", &ns.0)], 0.3);
+    wait_until("scale-up once the database recovers", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "app") > 2).then_some(())
+    });
+    assert_eq!(
+        condition(&policy(&ns.0, "app"), "DatabaseBound").map(|c| c.0),
+        Some("False".into())
+    );
+}
+
+#[test]
+fn e2e_guardrail_connection_budget_is_shared_and_never_exceeded() {
+    let ns = Namespace::new("e2e-budget");
+    set_backlog(&ns.0, "a", 800.0);
+    set_backlog(&ns.0, "b", 600.0);
+    apply(&deployment("api", &ns.0, 1)).unwrap();
+    apply(&deployment("jobs", &ns.0, 1)).unwrap();
+    let _op = Operator::start(&ns.0);
+    let tail = "  guardrails:\n    panic: {enabled: false}\n    connectionBudget: {database: orders, poolSizePerReplica: 10, maxConnections: 100}\n";
+    apply(&policy_yaml(&ns.0, "api", "a", tail)).unwrap();
+    apply(&policy_yaml(&ns.0, "jobs", "b", tail)).unwrap();
+
+    // 100 connections less the 10% reserve: 9 replicas of 10 connections between both.
+    wait_until("a policy limited by ConnectionBudget", MIN, || {
+        ["api", "jobs"]
+            .iter()
+            .any(|n| limited_by(&ns.0, n) == "ConnectionBudget")
+            .then_some(())
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let total =
+            spec_replicas(&ns.0, "deployment", "api") + spec_replicas(&ns.0, "deployment", "jobs");
+        assert!(
+            total * 10 <= 90,
+            "{total} replicas x 10 connections exceed the budget of 90"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let total =
+        spec_replicas(&ns.0, "deployment", "api") + spec_replicas(&ns.0, "deployment", "jobs");
+    assert_eq!(total, 9, "the budget should be used, not left idle");
+    // api's backlog is worse (8x vs 6x): it gets at least as much.
+    assert!(
+        spec_replicas(&ns.0, "deployment", "api") >= spec_replicas(&ns.0, "deployment", "jobs")
+    );
+}
+
+#[test]
+fn e2e_guardrail_panic_jumps_in_one_step_and_holds() {
+    let ns = Namespace::new("e2e-panic");
+    let labels = [("namespace", ns.0.as_str()), ("service", "web")];
+    exporter().latency(&labels, 0.2);
+    apply(&deployment("web", &ns.0, 2)).unwrap();
+    let _op = Operator::start(&ns.0);
+    apply(&format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  minReplicas: 1
+  maxReplicas: 12
+  interval: 2s
+  signals:
+    - name: p95
+      latency: {{metric: http_request_duration_seconds, selector: {{service: web}}, window: 60s, target: 300ms}}
+  behavior:
+    scaleUp: {{policies: [{{type: Pods, value: 1, periodSeconds: 60}}]}}
+    scaleDown: {{stabilizationWindowSeconds: 0}}
+  guardrails:
+    panic: {{stableWindow: 40s}}
+"#,
+        ns = ns.0
+    ))
+    .unwrap();
+    wait_until("a first evaluation", MIN, || {
+        (policy(&ns.0, "web")["status"]["verdict"] == "Solid").then_some(())
+    });
+
+    exporter().latency(&labels, 0.9);
+    let up = wait_until("panic scale-up", MIN, || {
+        let r = spec_replicas(&ns.0, "deployment", "web");
+        (r > 2).then_some(r)
+    });
+    // The rate policy allows +1 per minute; panic goes to what the short window needs at once.
+    assert!(up >= 5, "scaled only to {up}");
+    let p = policy(&ns.0, "web");
+    assert_eq!(
+        condition(&p, "Panic").map(|c| c.0),
+        Some("True".into()),
+        "{p}"
+    );
+    assert!(
+        events(&ns.0, "Scaled")
+            .iter()
+            .any(|e| e.contains("from 2 to") && e.contains("panic"))
+    );
+
+    exporter().latency(&labels, 0.05);
+    // The spike is over, but scale-down waits for a full stable window (40s).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        assert!(
+            spec_replicas(&ns.0, "deployment", "web") >= up,
+            "scaled down inside the stable window"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn e2e_guardrail_creeping_latency_scales_before_the_slo_is_breached() {
+    let ns = Namespace::new("e2e-creep");
+    let labels = [("namespace", ns.0.as_str()), ("service", "web")];
+    exporter().counter("http_requests_total", &labels, 50.0);
+    exporter().latency(&labels, 0.1);
+    apply(&deployment("web", &ns.0, 3)).unwrap();
+    let _op = Operator::start(&ns.0);
+    let rate = format!(
+        r#"sum(rate(http_requests_total{{namespace="{}"}}[10s]))"#,
+        ns.0
+    );
+    apply(&format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  minReplicas: 1
+  maxReplicas: 10
+  interval: 2s
+  signals:
+    - name: p95
+      latency: {{metric: http_request_duration_seconds, selector: {{service: web}}, window: 5s, target: 300ms}}
+  behavior:
+    scaleDown: {{selectPolicy: Disabled}}
+  guardrails:
+    panic: {{enabled: false}}
+    creepingLatency: {{requestRateQuery: '{rate}', window: 30s, startupTime: 30s}}
+"#,
+        ns = ns.0
+    ))
+    .unwrap();
+    // Let the request rate settle: a new counter's rate ramps up over its 10s window.
+    wait_until("a steady request rate", MIN, || {
+        prom_query(&cluster().prometheus_url, &rate).filter(|r| (r - 50.0).abs() < 1.0)
+    });
+    std::thread::sleep(Duration::from_secs(20));
+    // Flat traffic, p95 rising 4ms a second from 100ms: a regression, not load.
+    let start = Instant::now();
+    let mut fired_at = None;
+    while start.elapsed() < Duration::from_secs(90) {
+        let p95 = 0.1 + 0.004 * start.elapsed().as_secs_f64();
+        exporter().latency(&labels, p95.min(0.6));
+        if spec_replicas(&ns.0, "deployment", "web") > 3 {
+            fired_at = Some(p95);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let p95 = fired_at.expect("no early scale-up on creeping latency");
+    println!(
+        "creeping latency scaled up at an offered p95 of {:.0}ms (target 300ms)",
+        p95 * 1000.0
+    );
+    let p = policy(&ns.0, "web");
+    assert!(
+        p95 < 0.3,
+        "fired only after the breach: {p95}: {}",
+        p["status"]
+    );
+    // One step, then the new pod gets its start-up time (30s) before the trend is judged again.
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(spec_replicas(&ns.0, "deployment", "web"), 4, "one step");
+    assert!(
+        events(&ns.0, "CreepingLatency")
+            .iter()
+            .any(|e| e.contains("rising")),
+        "{p}"
+    );
+}
+
+#[test]
+fn e2e_guardrail_schedule_floor_and_cost_ceiling() {
+    let ns = Namespace::new("e2e-schedule");
+    set_backlog(&ns.0, "s", 50.0);
+    set_backlog(&ns.0, "c", 900.0);
+    apply(&deployment("launch", &ns.0, 1)).unwrap();
+    apply(&deployment("budget", &ns.0, 1)).unwrap();
+    let _op = Operator::start(&ns.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let iso = |secs: u64| {
+        let out = std::process::Command::new("date")
+            .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%SZ"])
+            .output()
+            .expect("date");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    // The launch starts in 2 minutes; the floor applies 5 minutes ahead, so now.
+    let tail = format!(
+        "  guardrails:\n    panic: {{enabled: false}}\n    schedule:\n      - {{start: '{}', end: '{}', minReplicas: 4}}\n",
+        iso(now + 120),
+        iso(now + 3600)
+    );
+    apply(&policy_yaml(&ns.0, "launch", "s", &tail)).unwrap();
+    let cost = "  guardrails:\n    panic: {enabled: false}\n    cost: {costPerReplicaHour: 0.5, maxHourlyCost: 1.5}\n";
+    apply(&policy_yaml(&ns.0, "budget", "c", cost)).unwrap();
+
+    wait_until("the scheduled floor of 4", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "launch") == 4).then_some(())
+    });
+    assert_eq!(limited_by(&ns.0, "launch"), "ScheduledFloor");
+    wait_until("the cost ceiling of 3 replicas", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "budget") == 3).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(spec_replicas(&ns.0, "deployment", "budget"), 3);
+    let p = policy(&ns.0, "budget");
+    assert_eq!(p["status"]["limitedBy"], "CostCeiling", "{p}");
+    assert_eq!(p["status"]["hourlyCost"], 1.5);
+
+    // A malformed time is reported with its field, and does not stop the policy.
+    let bad = tail.replace(&iso(now + 120), "next tuesday");
+    apply(&policy_yaml(&ns.0, "launch", "s", &bad)).unwrap();
+    let msg = wait_until("the bad schedule to be reported", MIN, || {
+        condition(&policy(&ns.0, "launch"), "GuardrailInputsAvailable").map(|c| c.2)
+    });
+    assert!(
+        msg.contains("spec.guardrails.schedule[0].start") && msg.contains("next tuesday"),
+        "{msg}"
+    );
+}
