@@ -11,5 +11,5 @@ cargo build --all-targets --locked
 bash tests/cluster/up.sh
 trap 'bash tests/cluster/down.sh' EXIT
 # The end-to-end tests mostly wait on the cluster, so they run more threads than cores.
-cargo test --all-targets --locked -- --test-threads 8
+cargo test --all-targets --locked --no-fail-fast -- --test-threads 8
 echo "all checks and tests passed in $(( $(date +%s) - t0 ))s"

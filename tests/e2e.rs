@@ -117,7 +117,8 @@ fn e2e_crd_manifests_and_kubectl_output() {
     assert_eq!(
         header,
         [
-            "NAME", "TARGET", "MODE", "MIN", "MAX", "CURRENT", "DESIRED", "LIMITED", "AGE"
+            "NAME", "TARGET", "MODE", "MIN", "MAX", "CURRENT", "DESIRED", "LIMITED", "VERDICT",
+            "P95", "DB-CPU", "AGE"
         ]
     );
     let row: Vec<&str> = table
