@@ -10,37 +10,6 @@ use support::*;
 
 const MIN: Duration = Duration::from_secs(60);
 
-fn queue_policy(ns: &str, name: &str, target: &str, query: &str, extra: &str) -> String {
-    format!(
-        r#"apiVersion: headroom.dev/v1alpha1
-kind: ScalingPolicy
-metadata: {{name: {name}, namespace: {ns}}}
-spec:
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}
-  minReplicas: 1
-  maxReplicas: 10
-  interval: 2s
-  signals:
-    - name: backlog
-      queue:
-        query: '{query}'
-        targetPerReplica: 100
-{extra}"#
-    )
-}
-
-fn backlog_query(ns: &str, queue: &str) -> String {
-    format!(r#"sum(rabbitmq_queue_messages_ready{{namespace="{ns}",queue="{queue}"}})"#)
-}
-
-fn set_backlog(ns: &str, queue: &str, value: f64) {
-    exporter().gauge(
-        "rabbitmq_queue_messages_ready",
-        &[("namespace", ns), ("queue", queue)],
-        value,
-    );
-}
-
 fn wait_prom(url: &str, q: &str, want: impl Fn(f64) -> bool) -> Instant {
     wait_until(
         &format!("Prometheus to return the new value of {q}"),

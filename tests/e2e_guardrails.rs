@@ -9,34 +9,8 @@ use support::*;
 
 const MIN: Duration = Duration::from_secs(60);
 
-fn backlog(ns: &str, queue: &str) -> String {
-    format!(r#"sum(rabbitmq_queue_messages_ready{{namespace="{ns}",queue="{queue}"}})"#)
-}
-
-fn set_backlog(ns: &str, queue: &str, value: f64) {
-    exporter().gauge(
-        "rabbitmq_queue_messages_ready",
-        &[("namespace", ns), ("queue", queue)],
-        value,
-    );
-}
-
 fn policy_yaml(ns: &str, name: &str, queue: &str, tail: &str) -> String {
-    format!(
-        r#"apiVersion: headroom.dev/v1alpha1
-kind: ScalingPolicy
-metadata: {{name: {name}, namespace: {ns}}}
-spec:
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {name}}}
-  minReplicas: 1
-  maxReplicas: 10
-  interval: 2s
-  signals:
-    - name: backlog
-      queue: {{query: '{q}', targetPerReplica: 100}}
-{tail}"#,
-        q = backlog(ns, queue)
-    )
+    queue_policy(ns, name, name, &backlog_query(ns, queue), tail)
 }
 
 fn limited_by(ns: &str, name: &str) -> String {

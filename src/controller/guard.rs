@@ -103,38 +103,28 @@ pub async fn evaluate(
             .await,
         );
     }
-    if let Some(c) = cfg.and_then(|c| c.slow_query.as_ref()) {
-        r.slow_query = Some(
-            read(
-                prometheus,
-                &c.query,
-                "spec.indicators.slowQuery.query",
-                &mut errors,
-            )
-            .await,
-        );
-    }
-    if let Some(c) = cfg.and_then(|c| c.error_rate.as_ref()) {
-        r.error_rate = Some(
-            read(
-                prometheus,
-                &c.query,
-                "spec.indicators.errorRate.query",
-                &mut errors,
-            )
-            .await,
-        );
-    }
-    if let Some(c) = cfg.and_then(|c| c.connections.as_ref()) {
-        r.connections = Some(
-            read(
-                prometheus,
-                &c.query,
-                "spec.indicators.connections.query",
-                &mut errors,
-            )
-            .await,
-        );
+    let queries = [
+        (
+            cfg.and_then(|c| c.slow_query.as_ref()),
+            "slowQuery",
+            &mut r.slow_query,
+        ),
+        (
+            cfg.and_then(|c| c.error_rate.as_ref()),
+            "errorRate",
+            &mut r.error_rate,
+        ),
+        (
+            cfg.and_then(|c| c.connections.as_ref()),
+            "connections",
+            &mut r.connections,
+        ),
+    ];
+    for (indicator, name, slot) in queries {
+        if let Some(c) = indicator {
+            let field = format!("spec.indicators.{name}.query");
+            *slot = Some(read(prometheus, &c.query, &field, &mut errors).await);
+        }
     }
     let audit = audit(cfg, &r);
 

@@ -641,3 +641,37 @@ impl Drop for PrivatePrometheus {
         let _ = std::fs::remove_dir_all(&self.data);
     }
 }
+
+/// The backlog query of a queue in a namespace, as a RabbitMQ exporter would expose it.
+pub fn backlog_query(ns: &str, queue: &str) -> String {
+    format!(r#"sum(rabbitmq_queue_messages_ready{{namespace="{ns}",queue="{queue}"}})"#)
+}
+
+pub fn set_backlog(ns: &str, queue: &str, value: f64) {
+    exporter().gauge(
+        "rabbitmq_queue_messages_ready",
+        &[("namespace", ns), ("queue", queue)],
+        value,
+    );
+}
+
+/// A policy on one queue signal (100 messages per replica), evaluated every 2s, targeting
+/// the Deployment `target`; `extra` is appended to the spec.
+pub fn queue_policy(ns: &str, name: &str, target: &str, query: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}
+  minReplicas: 1
+  maxReplicas: 10
+  interval: 2s
+  signals:
+    - name: backlog
+      queue:
+        query: '{query}'
+        targetPerReplica: 100
+{extra}"#
+    )
+}
