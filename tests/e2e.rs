@@ -170,6 +170,11 @@ fn e2e_latency_scales_up_then_down_after_stabilization() {
     let ns = Namespace::new("e2e-latency");
     let labels = [("namespace", ns.0.as_str()), ("service", "web")];
     exporter().latency(&labels, 0.1);
+    let q = format!(
+        r#"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{namespace="{}",service="web"}}[10s])))"#,
+        ns.0
+    );
+    wait_prom(&support::cluster().prometheus_url, &q, |v| v < 0.3);
     apply(&deployment("web", &ns.0, 1)).unwrap();
     let _op = Operator::start(&ns.0);
     apply(&format!(
@@ -243,10 +248,6 @@ spec:
     );
 
     exporter().latency(&labels, 0.1);
-    let q = format!(
-        r#"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{{namespace="{}",service="web"}}[10s])))"#,
-        ns.0
-    );
     let low_since = wait_prom(&support::cluster().prometheus_url, &q, |v| v < 0.3);
     let mut saw_stabilization = false;
     let down_at = wait_until("a scale-down once the window has passed", MIN * 2, || {

@@ -11,6 +11,7 @@ use kube::runtime::reflector::Store;
 use super::history::Histories;
 use super::target::Resolver;
 use crate::api::ScalingPolicy;
+use crate::decision::guardrails::Claim;
 use crate::metrics::{Prometheus, QueryError};
 use crate::telemetry::Metrics;
 
@@ -33,6 +34,8 @@ pub struct Context {
     pub metrics: Metrics,
     /// All watched policies, for budgets shared between them. Set once the controller exists.
     pub policies: OnceLock<Store<ScalingPolicy>>,
+    /// Connection-budget ledgers by namespace/database: what each sharing policy holds.
+    pub budgets: Mutex<HashMap<String, HashMap<String, Claim>>>,
     prometheus: Mutex<HashMap<(String, Option<String>), Prometheus>>,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -47,6 +50,7 @@ impl Context {
             recorder,
             metrics,
             policies: OnceLock::new(),
+            budgets: Mutex::default(),
             prometheus: Mutex::default(),
             failures: Mutex::default(),
         }

@@ -9,8 +9,8 @@ use super::audit::{Audit, IndicatorReadings, audit};
 use super::status::Reading;
 use crate::api::{PromDuration, ScalingPolicy, SignalKind};
 use crate::decision::guardrails::{
-    Claim, Cost, CreepingInput, Guarded, GuardrailInput, PanicInput, ShortReading, Window,
-    allocate, apply, usable,
+    Claim, Cost, CreepingInput, Guarded, GuardrailInput, PanicInput, ShortReading, Window, apply,
+    cap, usable,
 };
 use crate::decision::{Decision, Input};
 use crate::metrics::Prometheus;
@@ -314,15 +314,29 @@ pub async fn evaluate(
             let me = Claim {
                 name: key.to_string(),
                 pool_size: b.pool_size_per_replica,
-                current: input.current_replicas,
-                desired: guarded.desired,
-                pressure: pressure(readings),
+                held: input.current_replicas,
+                need: guarded.desired,
             };
-            let mut claims = vec![me];
-            claims.extend(others_sharing(ctx, policy, ns, &b.database));
-            let cap = allocate(budget, &claims).first().copied().unwrap_or(0);
-            g.budget_cap = Some(cap);
-            guarded = apply(base, input, &g);
+            let pool_key = format!("{ns}/{}", b.database);
+            // One decision at a time per database: the ledger is what every policy sharing it
+            // holds right now, fresher than their status. The lock is never held across I/O.
+            if let Ok(mut ledger) = ctx.budgets.lock() {
+                let entries = ledger.entry(pool_key).or_default();
+                let mut others: Vec<Claim> = entries
+                    .values()
+                    .filter(|c| c.name != me.name)
+                    .cloned()
+                    .collect();
+                for c in others_from_status(ctx, policy, ns, &b.database) {
+                    if !others.iter().any(|o| o.name == c.name) {
+                        others.push(c);
+                    }
+                }
+                g.budget_cap = Some(cap(budget, &me, &others));
+                guarded = apply(base, input, &g);
+                let held = input.current_replicas.max(guarded.desired);
+                entries.insert(me.name.clone(), Claim { held, ..me });
+            }
         }
     }
     if guarded.spike_now
@@ -337,16 +351,9 @@ pub async fn evaluate(
     }
 }
 
-fn pressure(readings: &[Reading]) -> f64 {
-    readings
-        .iter()
-        .filter_map(|r| r.value.as_ref().ok().map(|v| v / r.target))
-        .filter(|x| x.is_finite())
-        .fold(0.0, f64::max)
-}
-
-/// Claims of the other policies in `ns` that name the same database, from their last status.
-fn others_sharing(ctx: &Context, me: &ScalingPolicy, ns: &str, database: &str) -> Vec<Claim> {
+/// Claims of the other policies in `ns` naming the same database, from their last status
+/// (after a restart, before the ledger knows them). What they hold is counted high.
+fn others_from_status(ctx: &Context, me: &ScalingPolicy, ns: &str, database: &str) -> Vec<Claim> {
     let Some(store) = ctx.policies.get() else {
         return vec![];
     };
@@ -361,20 +368,12 @@ fn others_sharing(ctx: &Context, me: &ScalingPolicy, ns: &str, database: &str) -
             (b.database == database).then_some(())?;
             let status = p.status.as_ref();
             let current = status.and_then(|s| s.current_replicas).unwrap_or(0);
-            let pressure = status
-                .map(|s| {
-                    s.signals
-                        .iter()
-                        .filter_map(|x| x.value.map(|v| v / x.target))
-                        .fold(0.0, f64::max)
-                })
-                .unwrap_or(0.0);
+            let desired = status.and_then(|s| s.desired_replicas).unwrap_or(current);
             Some(Claim {
                 name: format!("{ns}/{}", p.metadata.name.clone().unwrap_or_default()),
                 pool_size: b.pool_size_per_replica,
-                current,
-                desired: status.and_then(|s| s.desired_replicas).unwrap_or(current),
-                pressure,
+                held: current.max(desired),
+                need: desired,
             })
         })
         .collect()

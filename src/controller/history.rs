@@ -15,6 +15,8 @@ struct PolicyHistory {
     recommendations: Vec<(Instant, i32)>,
     scale_events: Vec<(Instant, i32)>,
     last_spike: Option<Instant>,
+    /// RFC 3339 time of the last write to /scale; the cached policy's status may lag it.
+    last_scale_time: Option<String>,
 }
 
 /// All policies' histories, keyed by namespace/name.
@@ -33,6 +35,7 @@ impl Histories {
                 recommendations: vec![(now, current)],
                 scale_events: vec![],
                 last_spike: None,
+                last_scale_time: None,
             });
         let fresh = |t: &Instant| now.saturating_duration_since(*t) <= KEEP;
         h.recommendations.retain(|(t, _)| fresh(t));
@@ -66,12 +69,14 @@ impl Histories {
             .push((now, replicas));
     }
 
-    pub fn record_scale(&mut self, key: &str, now: Instant, change: i32) {
-        self.by_policy
-            .entry(key.to_string())
-            .or_default()
-            .scale_events
-            .push((now, change));
+    pub fn record_scale(&mut self, key: &str, now: Instant, change: i32, at: String) {
+        let h = self.by_policy.entry(key.to_string()).or_default();
+        h.scale_events.push((now, change));
+        h.last_scale_time = Some(at);
+    }
+
+    pub fn last_scale_time(&self, key: &str) -> Option<String> {
+        self.by_policy.get(key)?.last_scale_time.clone()
     }
 
     /// Seconds since panic mode last saw a spike for this policy.
@@ -119,7 +124,7 @@ mod tests {
         let mut h = Histories::default();
         let t0 = Instant::now();
         h.view("k", t0, 1);
-        h.record_scale("k", t0, 2);
+        h.record_scale("k", t0, 2, "t0".into());
         let v = h.view("k", t0 + Duration::from_secs(3601), 1);
         assert!(v.recommendations.is_empty() && v.scale_events.is_empty());
     }

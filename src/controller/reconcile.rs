@@ -194,11 +194,11 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
             .await;
             return Err(e);
         }
-        if let Ok(mut h) = ctx.histories.lock() {
-            h.record_scale(&pkey, now, d.desired_replicas - current);
+        last_scale_time = Some(now_rfc3339());
+        if let (Ok(mut h), Some(at)) = (ctx.histories.lock(), &last_scale_time) {
+            h.record_scale(&pkey, now, d.desired_replicas - current, at.clone());
         }
         ctx.metrics.scaled(d.desired_replicas > current);
-        last_scale_time = Some(now_rfc3339());
         let note = format!(
             "{}/{} scaled from {current} to {}: {}",
             t.kind, t.name, d.desired_replicas, d.reason
@@ -224,6 +224,13 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         .await;
     }
 
+    if last_scale_time.is_none() {
+        last_scale_time = ctx
+            .histories
+            .lock()
+            .ok()
+            .and_then(|h| h.last_scale_time(&pkey));
+    }
     let outcome = Outcome::Decided {
         mode: spec.mode,
         current,

@@ -143,6 +143,18 @@ pub fn cluster() -> &'static Cluster {
         ]));
         must(kc(&["config", "use-context", "local"]));
 
+        // Targets of test runs that are gone would only be scraped in vain.
+        if let Ok(entries) = std::fs::read_dir(&targets_dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let pid = name
+                    .strip_prefix("e2e-")
+                    .and_then(|n| n.strip_suffix(".json"));
+                if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         let exporter = start_exporter(&state);
         let target_file = targets_dir.join(format!("e2e-{}.json", std::process::id()));
         std::fs::write(

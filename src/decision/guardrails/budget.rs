@@ -1,16 +1,16 @@
 //! Connection budget: `replicas × poolSize` of every workload sharing one database must stay
-//! within its `max_connections` less a reserve. Scarce budget goes to the workloads under
-//! the most pressure (worst latency or backlog ratio) first.
+//! within its `max_connections` less a reserve. Scarce budget goes to the workloads whose
+//! need is least met, and nobody scales up into connections another workload still holds.
 
 /// One workload's claim on a shared budget.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claim {
     pub name: String,
     pub pool_size: i32,
-    pub current: i32,
-    pub desired: i32,
-    /// The largest value/target ratio of its signals: how badly it needs replicas.
-    pub pressure: f64,
+    /// Replicas it has, or may have: what its connections are counted at now.
+    pub held: i32,
+    /// Replicas it would run without the budget.
+    pub need: i32,
 }
 
 /// Connections usable by all claims: max_connections less the reserve fraction.
@@ -20,43 +20,28 @@ pub fn usable(max_connections: f64, reserve: f64) -> i64 {
         .max(0.0) as i64
 }
 
-/// Replicas allowed per claim, in the claims' order. Everyone first keeps what it already
-/// has (up to its desire); if even that does not fit, everyone is cut in proportion. The rest
-/// goes to the most pressed workloads first.
+fn pool(c: &Claim) -> i64 {
+    i64::from(c.pool_size.max(1))
+}
+
+/// The fair share of each claim, in the claims' order: replicas are handed out one at a time
+/// to the claim whose need is least met (need / replicas so far), ties by name, until the
+/// budget or every need is used up. The result does not depend on who computes it.
 pub fn allocate(budget: i64, claims: &[Claim]) -> Vec<i32> {
-    let pool = |c: &Claim| i64::from(c.pool_size.max(1));
-    let mut alloc: Vec<i64> = claims
-        .iter()
-        .map(|c| i64::from(c.desired.min(c.current).max(0)))
-        .collect();
-    let base: i64 = claims.iter().zip(&alloc).map(|(c, a)| pool(c) * a).sum();
-    if base > budget {
-        let scale = budget.max(0) as f64 / base as f64;
-        for a in alloc.iter_mut() {
-            *a = (*a as f64 * scale).floor() as i64;
-        }
-    }
-    let mut left = budget
-        - claims
-            .iter()
-            .zip(&alloc)
-            .map(|(c, a)| pool(c) * a)
-            .sum::<i64>();
-    let mut order: Vec<usize> = (0..claims.len()).collect();
-    order.sort_by(|&a, &b| {
-        claims[b]
-            .pressure
-            .total_cmp(&claims[a].pressure)
-            .then(a.cmp(&b))
-    });
-    for i in order {
-        let want = i64::from(claims[i].desired.max(0)) - alloc[i];
-        if want <= 0 || left <= 0 {
-            continue;
-        }
-        let extra = want.min(left / pool(&claims[i]));
-        alloc[i] += extra;
-        left -= extra * pool(&claims[i]);
+    let mut alloc = vec![0i64; claims.len()];
+    let mut left = budget;
+    loop {
+        let next = (0..claims.len())
+            .filter(|&i| alloc[i] < i64::from(claims[i].need.max(0)) && pool(&claims[i]) <= left)
+            .max_by(|&a, &b| {
+                let ua = f64::from(claims[a].need) / (alloc[a] + 1) as f64;
+                let ub = f64::from(claims[b].need) / (alloc[b] + 1) as f64;
+                ua.total_cmp(&ub)
+                    .then_with(|| claims[b].name.cmp(&claims[a].name))
+            });
+        let Some(i) = next else { break };
+        alloc[i] += 1;
+        left -= pool(&claims[i]);
     }
     alloc
         .into_iter()
@@ -64,47 +49,76 @@ pub fn allocate(budget: i64, claims: &[Claim]) -> Vec<i32> {
         .collect()
 }
 
+/// The replicas `me` may set now: its fair share, but never more than the connections the
+/// others do not hold right now allow. Scale-downs always pass.
+pub fn cap(budget: i64, me: &Claim, others: &[Claim]) -> i32 {
+    let mut all = vec![me.clone()];
+    all.extend_from_slice(others);
+    let share = allocate(budget, &all).first().copied().unwrap_or(0);
+    if share <= me.held {
+        return share;
+    }
+    let others_hold: i64 = others
+        .iter()
+        .map(|c| pool(c) * i64::from(c.held.max(0)))
+        .sum();
+    let free_for_me = (budget - others_hold).max(0) / pool(me);
+    share.min(i32::try_from(free_for_me).unwrap_or(i32::MAX).max(me.held))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn claim(name: &str, pool: i32, current: i32, desired: i32, pressure: f64) -> Claim {
+    fn claim(name: &str, pool: i32, held: i32, need: i32) -> Claim {
         Claim {
             name: name.into(),
             pool_size: pool,
-            current,
-            desired,
-            pressure,
+            held,
+            need,
         }
     }
 
     #[test]
-    fn everyone_gets_what_they_want_when_it_fits() {
+    fn everyone_gets_what_they_need_when_it_fits() {
         assert_eq!(usable(200.0, 0.1), 180);
-        let claims = [claim("web", 10, 4, 6, 1.5), claim("worker", 5, 2, 4, 2.0)];
+        let claims = [claim("web", 10, 4, 6), claim("worker", 5, 2, 4)];
         assert_eq!(allocate(180, &claims), vec![6, 4]);
     }
 
     #[test]
-    fn scarce_budget_goes_to_the_worst_pressure_first() {
-        // 100 connections; both hold 4 replicas (60 used); 40 left.
-        let claims = [claim("web", 10, 4, 8, 1.2), claim("api", 5, 4, 10, 3.0)];
-        // api is under more pressure: it takes 6 more (30), web gets the last 10 (1 replica).
-        assert_eq!(allocate(100, &claims), vec![5, 10]);
+    fn scarce_budget_goes_where_need_is_least_met() {
+        // 90 connections of 10 each: 9 replicas for needs of 8 and 6.
+        let a = allocate(90, &[claim("api", 10, 1, 8), claim("jobs", 10, 1, 6)]);
+        assert_eq!(a.iter().sum::<i32>(), 9);
+        assert_eq!(a, vec![5, 4]);
+        // The same split whoever computes it.
+        assert_eq!(
+            allocate(90, &[claim("jobs", 10, 1, 6), claim("api", 10, 1, 8)]),
+            vec![4, 5]
+        );
     }
 
     #[test]
-    fn never_exceeds_the_budget_even_when_already_over() {
-        let claims = [claim("a", 10, 10, 12, 1.0), claim("b", 10, 10, 10, 1.0)];
-        let a = allocate(150, &claims);
-        let used: i64 = a.iter().map(|r| i64::from(*r) * 10).sum();
-        assert!(used <= 150, "{a:?}");
-        // Both cut to 7 (140), the last 10 connections go to the first of equals.
-        assert_eq!(a, vec![8, 7]);
+    fn nobody_scales_up_into_connections_others_still_hold() {
+        // api holds 9 (all of it); jobs' fair share is 4, but none is free until api shrinks.
+        let jobs = claim("jobs", 10, 1, 6);
+        assert_eq!(cap(90, &jobs, &[claim("api", 10, 9, 8)]), 1);
+        // api shrinks to its share of 5, after which jobs may grow to its 4.
+        assert_eq!(
+            cap(90, &claim("api", 10, 9, 8), std::slice::from_ref(&jobs)),
+            5
+        );
+        assert_eq!(cap(90, &jobs, &[claim("api", 10, 5, 8)]), 4);
     }
 
     #[test]
-    fn scale_downs_are_not_blocked() {
-        assert_eq!(allocate(10, &[claim("a", 10, 5, 1, 0.2)]), vec![1]);
+    fn never_exceeds_the_budget_and_scale_downs_pass() {
+        let a = allocate(150, &[claim("a", 10, 10, 12), claim("b", 10, 10, 10)]);
+        assert!(
+            a.iter().map(|r| i64::from(*r) * 10).sum::<i64>() <= 150,
+            "{a:?}"
+        );
+        assert_eq!(cap(10, &claim("a", 10, 5, 1), &[]), 1);
     }
 }

@@ -11,7 +11,7 @@ mod schedule;
 mod trend;
 
 pub use bands::{Band, Verdict};
-pub use budget::{Claim, allocate, usable};
+pub use budget::{Claim, allocate, cap, usable};
 pub use schedule::{Window, floor_at};
 pub use trend::{Trend, trend};
 
