@@ -74,6 +74,9 @@ struct SignalInput {
     target_type: TargetType,
     target: f64,
     value: Option<f64>,
+    /// Headroom's leading-indicator semantics: push up, never size down (default false: HPA).
+    #[serde(default)]
+    up_only: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -236,6 +239,7 @@ fn validate(raw: DecideInput) -> Result<decision::Input, InvalidInput> {
             target_type: s.target_type,
             target: s.target,
             value: s.value,
+            up_only: s.up_only,
         });
     }
     let mut history = History::default();

@@ -10,6 +10,7 @@ pub mod decision;
 pub mod error;
 pub mod metrics;
 pub mod server;
+pub mod simulate;
 pub mod telemetry;
 
 pub use error::{Error, Result};

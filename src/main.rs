@@ -47,6 +47,29 @@ enum Command {
     },
     /// Print the ScalingPolicy CRD as YAML.
     Crd,
+    /// Replay a traffic scenario through Headroom and the HPA, KEDA and a static baseline.
+    Simulate {
+        /// steady, diurnal, launch, viral, creeping or database-bound.
+        #[arg(long, default_value = "launch")]
+        scenario: String,
+        /// A ScalingPolicy manifest (repeatable); default: deploy/examples/web.yaml and worker.yaml.
+        #[arg(long)]
+        policy: Vec<std::path::PathBuf>,
+        /// Replay a CSV trace (seconds,requests_per_second,jobs_per_second) instead of a scenario.
+        #[arg(long)]
+        trace: Option<std::path::PathBuf>,
+        /// Print one JSON document instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where plots are written.
+        #[arg(long, default_value = "target/simulate")]
+        out_dir: std::path::PathBuf,
+        /// Run every scenario and write the decision-quality report (Markdown) here.
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+    },
     /// Make one decision offline from a JSON document (a file, or - for stdin) and print it.
     Decide {
         #[arg(long, default_value = "-")]
@@ -92,6 +115,35 @@ fn main() -> ExitCode {
             }
         },
         Command::Decide { input } => decide(&input),
+        Command::Simulate {
+            scenario,
+            policy,
+            trace,
+            json,
+            seed,
+            out_dir,
+            report,
+        } => {
+            let options = headroom::simulate::Options {
+                scenario,
+                policies: policy,
+                trace,
+                json,
+                seed,
+                out_dir,
+                report,
+            };
+            match headroom::simulate::command(&options) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Run {
             prometheus_url,
             query_timeout,

@@ -90,3 +90,92 @@ fn decide_rejects_bad_input_with_exit_2_and_the_field() {
     assert_eq!(code, 2);
     assert!(err.contains("cannot read /nonexistent/in.json"), "{err}");
 }
+
+#[test]
+fn simulate_prints_the_json_contract_and_writes_a_plot() {
+    let dir = std::env::temp_dir().join(format!("headroom-sim-{}", std::process::id()));
+    let (code, out, err) = headroom(
+        &[
+            "simulate",
+            "--scenario",
+            "launch",
+            "--json",
+            "--out-dir",
+            dir.to_str().unwrap_or_default(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("simulate --json prints JSON");
+    assert_eq!(v["scenario"], "launch");
+    let results = v["results"].as_array().expect("results");
+    let names: Vec<&str> = results
+        .iter()
+        .filter_map(|r| r["autoscaler"].as_str())
+        .collect();
+    assert_eq!(names, ["headroom", "hpa", "keda", "static"]);
+    let keys = [
+        "autoscaler",
+        "sloViolationMinutes",
+        "errorMinutes",
+        "replicaMinutes",
+        "peakReplicas",
+        "scaleEvents",
+        "reversals",
+        "maxQueueAgeSeconds",
+        "connectionOverflowMinutes",
+    ];
+    let mut got: Vec<&str> = results[0]
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    got.sort_unstable();
+    let mut want = keys.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    assert!(err.contains("plot: "), "{err}");
+    let svg = std::fs::read_to_string(dir.join("launch.svg")).expect("the SVG plot");
+    assert!(svg.starts_with("<svg") && svg.contains("polyline"));
+}
+
+#[test]
+fn simulate_replays_a_csv_trace_and_names_bad_input() {
+    let dir = std::env::temp_dir().join(format!("headroom-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let trace = dir.join("spike.csv");
+    std::fs::write(
+        &trace,
+        "seconds,requests_per_second,jobs_per_second\n0,40,10\n600,400,10\n1200,40,10\n",
+    )
+    .expect("write");
+    let (code, out, err) = headroom(
+        &[
+            "simulate",
+            "--trace",
+            trace.to_str().unwrap_or_default(),
+            "--out-dir",
+            dir.to_str().unwrap_or_default(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("scenario: spike") && out.contains("headroom") && out.contains("plot: "),
+        "{out}"
+    );
+    let (code, _, err) = headroom(&["simulate", "--scenario", "tuesday"], "");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--scenario: unknown scenario \"tuesday\""),
+        "{err}"
+    );
+    std::fs::write(&trace, "0,40,1\n0,50,1\n").expect("write");
+    let (code, _, err) = headroom(
+        &["simulate", "--trace", trace.to_str().unwrap_or_default()],
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("seconds must increase"), "{err}");
+}

@@ -192,11 +192,13 @@ pub async fn evaluate(
                     )
                 }
             };
+            let up_only = s.latency.is_some() && spec.signals.iter().any(|o| o.latency.is_none());
             short.push(ShortReading {
                 name: s.name.clone(),
                 target_type,
                 target,
                 value,
+                up_only,
             });
         }
         g.panic = Some(PanicInput {

@@ -330,6 +330,8 @@ async fn read_signals(
         }
     });
     let results = join_all(futures).await;
+    // Latency leads but does not size: with a sizing signal beside it, it only pushes up.
+    let has_sizing_signal = spec.signals.iter().any(|s| s.latency.is_none());
     let mut readings = Vec::with_capacity(results.len());
     let mut values = Vec::with_capacity(results.len());
     for (name, target, target_type, value, label) in results {
@@ -341,6 +343,7 @@ async fn read_signals(
             target_type,
             target,
             value: value.as_ref().ok().copied(),
+            up_only: label == "latency" && has_sizing_signal,
         });
         readings.push(Reading {
             name,

@@ -229,6 +229,7 @@ mod tests {
                 name: "p95".into(),
                 replicas: Some(desired),
                 ratio: Some(1.5),
+                abstained: false,
             }],
             recommendation: Some(desired),
         }

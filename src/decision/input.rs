@@ -55,6 +55,10 @@ pub struct SignalValue {
     pub target_type: TargetType,
     pub target: f64,
     pub value: Option<f64>,
+    /// A leading indicator that may push replicas up but never sizes them down: within or
+    /// below its target it abstains and the sizing signals decide. (Latency is not
+    /// proportional to replicas, so "ratio × replicas" below target shrinks until it breaks.)
+    pub up_only: bool,
 }
 
 /// Past recommendations and scale events, with their ages at decision time.

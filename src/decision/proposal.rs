@@ -5,13 +5,16 @@ use crate::api::TargetType;
 
 use super::{SignalValue, Tolerance};
 
-/// What one signal asks for. `replicas: None` when the signal could not be read.
+/// What one signal asks for. `replicas: None` when the signal could not be read, or when an
+/// up-only signal abstains.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Proposal {
     pub name: String,
     pub replicas: Option<i32>,
     /// value / target: how far the signal is from where the user wants it.
     pub ratio: Option<f64>,
+    /// An up-only signal within its target: it asks for nothing, and is not missing either.
+    pub abstained: bool,
 }
 
 /// Why no proposal could be acted on.
@@ -81,10 +84,35 @@ pub fn propose(s: &SignalValue, current: i32, ready: i32, tol: Tolerance) -> Pro
         }),
         _ => None,
     };
+    let ratio = ratio_and_replicas.map(|(r, _)| r).filter(|r| r.is_finite());
+    let replicas = ratio_and_replicas.and_then(|(_, n)| n);
+    if s.up_only
+        && let Some(r) = ratio
+    {
+        if r <= 1.0 + tol.scale_up {
+            return Proposal {
+                name: s.name.clone(),
+                ratio,
+                replicas: None,
+                abstained: true,
+            };
+        }
+        // Over target, latency says "more", not "how many": a saturated queue's latency
+        // explodes far beyond what more replicas need. At most double what is ready, and
+        // wait for the pods already starting before asking again.
+        let bound = 2 * ready.max(1);
+        return Proposal {
+            name: s.name.clone(),
+            ratio,
+            replicas: replicas.map(|n| n.min(bound).max(current)),
+            abstained: false,
+        };
+    }
     Proposal {
         name: s.name.clone(),
-        ratio: ratio_and_replicas.map(|(r, _)| r).filter(|r| r.is_finite()),
-        replicas: ratio_and_replicas.and_then(|(_, n)| n),
+        ratio,
+        replicas,
+        abstained: false,
     }
 }
 
@@ -92,7 +120,7 @@ pub fn propose(s: &SignalValue, current: i32, ready: i32, tol: Tolerance) -> Pro
 pub fn combine(proposals: &[Proposal], current: i32) -> Result<Combined, Unavailable> {
     let missing: Vec<String> = proposals
         .iter()
-        .filter(|p| p.replicas.is_none())
+        .filter(|p| p.replicas.is_none() && !p.abstained)
         .map(|p| p.name.clone())
         .collect();
     // First signal wins ties, as in the HPA.
@@ -104,6 +132,16 @@ pub fn combine(proposals: &[Proposal], current: i32) -> Result<Combined, Unavail
             _ => Some((r, n)),
         });
     let Some((replicas, signal)) = best else {
+        // Only abstentions: every up-only signal is within target, so hold.
+        if let Some(p) = proposals.iter().find(|p| p.abstained)
+            && missing.is_empty()
+        {
+            return Ok(Combined {
+                replicas: current,
+                signal: p.name.clone(),
+                missing,
+            });
+        }
         return Err(Unavailable::AllMissing);
     };
     if !missing.is_empty() && replicas < current {
@@ -126,6 +164,7 @@ mod tests {
             target_type: t,
             target,
             value,
+            up_only: false,
         }
     }
 
@@ -206,6 +245,7 @@ mod tests {
             name: name.into(),
             replicas: r,
             ratio: None,
+            abstained: false,
         }
     }
 
@@ -242,5 +282,29 @@ mod tests {
             Unavailable::AllMissing
         );
         assert_eq!(combine(&[], 4).unwrap_err(), Unavailable::AllMissing);
+    }
+
+    #[test]
+    fn up_only_signals_push_up_but_never_size_down() {
+        let t = Tolerance::default();
+        let mut s = sig(TargetType::Value, 0.3, Some(0.6));
+        s.up_only = true;
+        assert_eq!(propose(&s, 4, 4, t).replicas, Some(8));
+        // A saturated tier's latency (10s against 300ms) asks for 2x, not 33x.
+        s.value = Some(10.0);
+        assert_eq!(propose(&s, 4, 4, t).replicas, Some(8));
+        s.value = Some(0.1);
+        let p = propose(&s, 4, 4, t);
+        assert!(p.abstained && p.replicas.is_none());
+        // With a sizing signal, the sizing signal decides the way down.
+        let cpu = p_named("cpu", Some(2));
+        let c = combine(&[cpu, p.clone()], 4).unwrap();
+        assert_eq!(c.replicas, 2);
+        // Alone, an abstaining signal holds: neither missing nor a scale-down.
+        assert_eq!(combine(std::slice::from_ref(&p), 4).unwrap().replicas, 4);
+    }
+
+    fn p_named(name: &str, r: Option<i32>) -> Proposal {
+        p(name, r)
     }
 }

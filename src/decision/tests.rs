@@ -813,6 +813,7 @@ fn avg(name: &str, target: f64, value: Option<f64>) -> SignalValue {
         target_type: TargetType::AverageValue,
         target,
         value,
+        up_only: false,
     }
 }
 
@@ -935,6 +936,7 @@ fn decide_says_when_a_read_signal_has_no_ready_pod_to_scale_from() {
             target_type: TargetType::Value,
             target: 0.3,
             value: Some(0.6),
+            up_only: false,
         }],
     );
     i.ready_replicas = 0;

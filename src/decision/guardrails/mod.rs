@@ -64,6 +64,8 @@ pub struct ShortReading {
     pub target_type: TargetType,
     pub target: f64,
     pub value: Option<f64>,
+    /// Latency beside a sizing signal: a spike doubles at most (see SignalValue::up_only).
+    pub up_only: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -146,13 +148,21 @@ fn ceil_i32(x: f64) -> i32 {
 
 fn short_proposal(s: &ShortReading, ready: i32) -> Option<(f64, i32)> {
     let v = s.value.filter(|v| v.is_finite())?;
-    match s.target_type {
-        TargetType::Value => Some((
+    let (ratio, need) = match s.target_type {
+        TargetType::Value => (
             v / s.target,
             ceil_i32(v / s.target * f64::from(ready.max(1))),
-        )),
-        TargetType::AverageValue => Some((v / s.target, ceil_i32(v / s.target))),
-    }
+        ),
+        TargetType::AverageValue => (v / s.target, ceil_i32(v / s.target)),
+    };
+    Some((
+        ratio,
+        if s.up_only {
+            need.min(2 * ready.max(1))
+        } else {
+            need
+        },
+    ))
 }
 
 /// Applies the guardrails to the HPA-compatible decision.

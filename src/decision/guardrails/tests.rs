@@ -18,6 +18,7 @@ fn input(current: i32, value: f64) -> Input {
             target_type: TargetType::AverageValue,
             target: 100.0,
             value: Some(value),
+            up_only: false,
         }],
         history: History::default(),
         downscale_stabilization_seconds: DEFAULT_DOWNSCALE_STABILIZATION_SECONDS,
@@ -37,6 +38,7 @@ fn panic(short_value: f64, last_spike_age: Option<f64>) -> PanicInput {
             target_type: TargetType::AverageValue,
             target: 100.0,
             value: Some(short_value),
+            up_only: false,
         }],
         last_spike_age,
     }

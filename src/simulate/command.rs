@@ -1,0 +1,231 @@
+//! The `headroom simulate` command: scenario selection, policies, outputs, the benchmark.
+
+use std::fmt::Write;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::{
+    EXAMPLE_WEB, EXAMPLE_WORKER, Kind, Outcome, SCENARIOS, Trace, from_csv, latency_target,
+    parse_policy, report, run, scenario, setup,
+};
+use crate::api::{ScalingPolicySpec, SignalKind};
+
+pub struct Options {
+    pub scenario: String,
+    pub policies: Vec<PathBuf>,
+    pub trace: Option<PathBuf>,
+    pub json: bool,
+    pub seed: u64,
+    pub out_dir: PathBuf,
+    /// Write the benchmark's Markdown report here (runs every scenario).
+    pub report: Option<PathBuf>,
+}
+
+fn policies(paths: &[PathBuf]) -> Result<(ScalingPolicySpec, ScalingPolicySpec), String> {
+    let mut web = parse_policy(EXAMPLE_WEB, "deploy/examples/web.yaml")?;
+    let mut worker = parse_policy(EXAMPLE_WORKER, "deploy/examples/worker.yaml")?;
+    for p in paths {
+        let text =
+            std::fs::read_to_string(p).map_err(|e| format!("--policy {}: {e}", p.display()))?;
+        let spec = parse_policy(&text, &p.display().to_string())?;
+        // A policy on latency or CPU drives the web tier; a backlog-only one the workers.
+        let is_web = spec
+            .signals
+            .iter()
+            .any(|s| matches!(s.kind(), Some(SignalKind::Latency(_) | SignalKind::Cpu(_))));
+        if is_web {
+            web = spec;
+        } else {
+            worker = spec;
+        }
+    }
+    Ok((web, worker))
+}
+
+fn progress_bar(label: String, total_seconds: usize) -> impl FnMut(f64) {
+    let show = total_seconds > 6 * 3600;
+    move |f: f64| {
+        if show {
+            let n = (f * 30.0) as usize;
+            eprint!(
+                "\r{label:<10} [{}{}] {:>3.0}%",
+                "#".repeat(n),
+                " ".repeat(30 - n.min(30)),
+                f * 100.0
+            );
+            if f >= 1.0 {
+                eprintln!();
+            }
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+fn run_all(trace: &Trace, web: &ScalingPolicySpec, worker: &ScalingPolicySpec) -> Vec<Outcome> {
+    let s = setup(&trace.name, web.clone(), worker.clone());
+    Kind::ALL
+        .iter()
+        .map(|k| {
+            run(
+                *k,
+                trace,
+                &s,
+                &mut progress_bar(k.name().to_string(), trace.seconds()),
+            )
+        })
+        .collect()
+}
+
+fn write_svg(dir: &Path, name: &str, results: &[Outcome], target: f64) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("{name}.svg"));
+    std::fs::write(&path, report::svg(name, results, target))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Runs the command; returns what to print on stdout.
+pub fn command(o: &Options) -> Result<String, String> {
+    let (web, worker) = policies(&o.policies)?;
+    if let Some(path) = &o.report {
+        return benchmark(path, &o.out_dir, &web, &worker, o.seed);
+    }
+    let trace = match &o.trace {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| format!("--trace {}: {e}", p.display()))?;
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "trace".into());
+            from_csv(&name, &text).map_err(|e| format!("--trace {}: {e}", p.display()))?
+        }
+        None => scenario(&o.scenario, o.seed).ok_or_else(|| {
+            format!(
+                "--scenario: unknown scenario {:?}; expected one of {}",
+                o.scenario,
+                SCENARIOS.join(", ")
+            )
+        })?,
+    };
+    let results = run_all(&trace, &web, &worker);
+    let svg = write_svg(&o.out_dir, &trace.name, &results, latency_target(&web))?;
+    if o.json {
+        eprintln!("plot: {}", svg.display());
+        return Ok(format!("{}\n", report::json(&trace.name, &results)));
+    }
+    Ok(format!(
+        "{}plot: {}\n",
+        report::table(&trace.name, &results),
+        svg.display()
+    ))
+}
+
+fn find(r: &[Outcome], k: Kind) -> Option<&Outcome> {
+    r.iter().find(|o| o.autoscaler == k.name())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+/// Every scenario, the table, and the targets with their measured figures.
+fn benchmark(
+    path: &Path,
+    out_dir: &Path,
+    web: &ScalingPolicySpec,
+    worker: &ScalingPolicySpec,
+    seed: u64,
+) -> Result<String, String> {
+    let started = Instant::now();
+    let mut md = String::from(
+        "# Decision quality\n\nEvery built-in scenario through every autoscaler (`headroom simulate`), one-second steps, seed ",
+    );
+    let _ = writeln!(
+        md,
+        "{seed}. Policies: deploy/examples (or `--policy`).\n\n{}",
+        report::MARKDOWN_HEADER
+    );
+    let mut all = vec![];
+    for name in SCENARIOS {
+        let trace = scenario(name, seed).ok_or_else(|| format!("missing scenario {name}"))?;
+        let results = run_all(&trace, web, worker);
+        write_svg(out_dir, name, &results, latency_target(web))?;
+        md.push_str(&report::markdown_rows(name, &results));
+        all.push((name, results));
+    }
+    md.push_str("\n## Targets\n\n");
+    for (name, r) in &all {
+        let (Some(h), Some(hpa)) = (find(r, Kind::Headroom), find(r, Kind::Hpa)) else {
+            continue;
+        };
+        let line = match *name {
+            "viral" | "launch" => {
+                let slo = h.slo_violation_minutes <= 0.5 * hpa.slo_violation_minutes;
+                let cost = h.replica_minutes <= hpa.replica_minutes;
+                format!(
+                    "- {name}: SLO-violation minutes {:.1} vs hpa {:.1} (target <= 50%: {}); replica-minutes {:.1} vs hpa {:.1} (target <=: {})",
+                    h.slo_violation_minutes,
+                    hpa.slo_violation_minutes,
+                    verdict(slo),
+                    h.replica_minutes,
+                    hpa.replica_minutes,
+                    verdict(cost)
+                )
+            }
+            "steady" => format!(
+                "- steady: reversals within 10 minutes {} (target 0: {})",
+                h.reversals,
+                verdict(h.reversals == 0)
+            ),
+            "database-bound" => format!(
+                "- database-bound: SLO-violation minutes {:.1} vs hpa {:.1} ({}); replica-minutes {:.1} vs hpa {:.1} ({}); connection-overflow minutes {:.1} (target 0: {})",
+                h.slo_violation_minutes,
+                hpa.slo_violation_minutes,
+                verdict(h.slo_violation_minutes <= hpa.slo_violation_minutes),
+                h.replica_minutes,
+                hpa.replica_minutes,
+                verdict(h.replica_minutes < hpa.replica_minutes),
+                h.connection_overflow_minutes,
+                verdict(h.connection_overflow_minutes == 0.0)
+            ),
+            "creeping" => format!(
+                "- creeping: CreepingLatency first scaled up at {} s; first SLO violation at {} s ({})",
+                h.creeping_at.map_or("never".into(), |t| t.to_string()),
+                h.first_slo_violation
+                    .map_or("never".into(), |t| t.to_string()),
+                verdict(match (h.creeping_at, h.first_slo_violation) {
+                    (Some(c), Some(v)) => c < v,
+                    (Some(_), None) => true,
+                    _ => false,
+                })
+            ),
+            "diurnal" => {
+                let worst = r
+                    .iter()
+                    .filter(|o| o.autoscaler != "static")
+                    .map(|o| o.cpu_seconds)
+                    .fold(0.0, f64::max);
+                format!(
+                    "- speed: the 24-hour diurnal scenario took at most {worst:.2} s of CPU per autoscaler (target < 1 s: {})",
+                    verdict(worst < 1.0)
+                )
+            }
+            _ => continue,
+        };
+        md.push_str(&line);
+        md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "\nPlots: {}/<scenario>.svg. Total wall time {:.1} s.",
+        out_dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, &md).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(format!("{md}\nwrote {}\n", path.display()))
+}

@@ -1,0 +1,323 @@
+//! `headroom simulate`: replays traffic through the same decision engine against a model of
+//! the app, side by side with the autoscalers users would otherwise pick. Deterministic for
+//! a seed; one step is one second.
+
+mod autoscaler;
+mod command;
+mod model;
+mod observe;
+mod queueing;
+pub mod report;
+mod rng;
+mod traffic;
+
+pub use autoscaler::Kind;
+pub use command::{Options, command};
+pub use model::Params;
+pub use traffic::{SCENARIOS, Trace, from_csv, scenario};
+
+use crate::api::{ScalingPolicy, ScalingPolicySpec, SignalKind};
+use crate::decision::guardrails::Claim;
+use autoscaler::{Neighbours, Scaler};
+use model::App;
+use observe::Observer;
+
+/// The example policies from deploy/examples, used when no `--policy` is given.
+pub const EXAMPLE_WEB: &str = include_str!("../../deploy/examples/web.yaml");
+pub const EXAMPLE_WORKER: &str = include_str!("../../deploy/examples/worker.yaml");
+
+/// Parses a ScalingPolicy manifest, naming what is wrong.
+pub fn parse_policy(yaml: &str, origin: &str) -> Result<ScalingPolicySpec, String> {
+    let p: ScalingPolicy =
+        serde_yaml::from_str(yaml).map_err(|e| format!("{origin}: not a ScalingPolicy: {e}"))?;
+    if p.spec.max_replicas < 1 || p.spec.min_replicas > p.spec.max_replicas {
+        return Err(format!(
+            "{origin}: spec.minReplicas must be <= spec.maxReplicas and maxReplicas >= 1"
+        ));
+    }
+    Ok(p.spec)
+}
+
+/// One autoscaler's results, with the keys of `--json`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub autoscaler: String,
+    pub slo_violation_minutes: f64,
+    pub error_minutes: f64,
+    pub replica_minutes: f64,
+    pub peak_replicas: i32,
+    pub scale_events: u32,
+    pub reversals: u32,
+    pub max_queue_age_seconds: f64,
+    pub connection_overflow_minutes: f64,
+    #[serde(skip)]
+    pub first_slo_violation: Option<usize>,
+    #[serde(skip)]
+    pub creeping_at: Option<usize>,
+    #[serde(skip)]
+    pub cpu_seconds: f64,
+    #[serde(skip)]
+    pub timeline: Vec<Point>,
+}
+
+/// A sample for the plot.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    pub second: usize,
+    pub requests: f64,
+    pub replicas: i32,
+    pub p95: f64,
+}
+
+pub struct Setup {
+    pub web: ScalingPolicySpec,
+    pub worker: ScalingPolicySpec,
+    pub params: Params,
+    /// Prometheus scrape interval and rate window as the autoscalers see them.
+    pub scrape_seconds: usize,
+    pub window_seconds: usize,
+}
+
+pub fn latency_target(spec: &ScalingPolicySpec) -> f64 {
+    spec.signals
+        .iter()
+        .find_map(|s| match s.kind() {
+            Some(SignalKind::Latency(l)) => Some(l.target.as_secs_f64()),
+            _ => None,
+        })
+        .unwrap_or(0.5)
+}
+
+/// Replicas a static deployment would be given: enough for the average load at 70%.
+fn static_replicas(
+    trace: &Trace,
+    p: &Params,
+    web: &ScalingPolicySpec,
+    worker: &ScalingPolicySpec,
+) -> (i32, i32) {
+    let n = trace.seconds().max(1) as f64;
+    let mean_req = trace.requests.iter().sum::<f64>() / n;
+    let mean_jobs = trace.jobs.iter().sum::<f64>() / n;
+    let w = (mean_req * p.service_time / (f64::from(p.concurrency) * 0.7)).ceil() as i32;
+    let k = (mean_jobs / (p.worker_rate * 0.7)).ceil() as i32;
+    (
+        w.clamp(web.min_replicas, web.max_replicas),
+        k.clamp(worker.min_replicas, worker.max_replicas),
+    )
+}
+
+/// Runs one autoscaler through the trace. `progress` is called with the fraction done.
+pub fn run(kind: Kind, trace: &Trace, setup: &Setup, progress: &mut dyn FnMut(f64)) -> Outcome {
+    let started = cpu_time();
+    let p = &setup.params;
+    let (fixed_web, fixed_workers) = static_replicas(trace, p, &setup.web, &setup.worker);
+    let (web0, workers0) = if kind == Kind::Static {
+        (fixed_web, fixed_workers)
+    } else {
+        (
+            setup.web.min_replicas.max(1),
+            setup.worker.min_replicas.max(1),
+        )
+    };
+    let mut app = App::new(p.clone(), web0, workers0);
+    let mut obs = Observer::new(setup.scrape_seconds, setup.window_seconds, 3600);
+    let mut web = Scaler::new(kind, setup.web.clone(), fixed_web);
+    let mut workers = Scaler::new(kind, setup.worker.clone(), fixed_workers);
+    let target = latency_target(&setup.web);
+
+    let mut out = Outcome {
+        autoscaler: kind.name().into(),
+        slo_violation_minutes: 0.0,
+        error_minutes: 0.0,
+        replica_minutes: 0.0,
+        peak_replicas: 0,
+        scale_events: 0,
+        reversals: 0,
+        max_queue_age_seconds: 0.0,
+        connection_overflow_minutes: 0.0,
+        first_slo_violation: None,
+        creeping_at: None,
+        cpu_seconds: 0.0,
+        timeline: vec![],
+    };
+    let mut last_change: [Option<(usize, i32)>; 2] = [None, None];
+    let every = (trace.seconds() / 600).max(1);
+    for now in 0..trace.seconds() {
+        let snap = app.step(now, trace.requests[now], trace.jobs[now]);
+        obs.record(now, &snap);
+        if snap.p95 > target {
+            out.slo_violation_minutes += 1.0 / 60.0;
+            out.first_slo_violation.get_or_insert(now);
+        }
+        if snap.error_rate > 0.01 {
+            out.error_minutes += 1.0 / 60.0;
+        }
+        if snap.connection_overflow {
+            out.connection_overflow_minutes += 1.0 / 60.0;
+        }
+        out.replica_minutes += f64::from(app.web.replicas() + app.workers.replicas()) / 60.0;
+        out.peak_replicas = out.peak_replicas.max(app.web.replicas());
+        out.max_queue_age_seconds = out.max_queue_age_seconds.max(snap.oldest_age);
+        if now % every == 0 {
+            out.timeline.push(Point {
+                second: now,
+                requests: snap.requests,
+                replicas: app.web.replicas(),
+                p95: snap.p95,
+            });
+        }
+
+        let web_neighbours = Neighbours {
+            claims: vec![autoscaler_claim(
+                "workers",
+                p.worker_pool_size,
+                app.workers.replicas(),
+            )],
+            max_connections: f64::from(p.max_connections),
+            pool_size: p.web_pool_size,
+        };
+        let worker_neighbours = Neighbours {
+            claims: vec![autoscaler_claim("web", p.web_pool_size, app.web.replicas())],
+            max_connections: f64::from(p.max_connections),
+            pool_size: p.worker_pool_size,
+        };
+        let changes = [
+            web.step(
+                now,
+                &obs,
+                app.web.replicas(),
+                snap.web_ready,
+                &web_neighbours,
+            ),
+            workers.step(
+                now,
+                &obs,
+                app.workers.replicas(),
+                snap.workers_ready,
+                &worker_neighbours,
+            ),
+        ];
+        for (i, change) in changes.into_iter().enumerate() {
+            let Some(n) = change else { continue };
+            let tier = if i == 0 {
+                &mut app.web
+            } else {
+                &mut app.workers
+            };
+            let delta = n - tier.replicas();
+            if delta == 0 {
+                continue;
+            }
+            out.scale_events += 1;
+            if let Some((t, d)) = last_change[i]
+                && now - t < 600
+                && d.signum() != delta.signum()
+            {
+                out.reversals += 1;
+            }
+            last_change[i] = Some((now, delta));
+            tier.scale(n, now);
+        }
+        if now % 3600 == 0 {
+            progress(now as f64 / trace.seconds() as f64);
+        }
+    }
+    out.creeping_at = web.creeping_at;
+    out.cpu_seconds = cpu_time() - started;
+    progress(1.0);
+    out
+}
+
+fn autoscaler_claim(name: &str, pool: i32, replicas: i32) -> Claim {
+    Claim {
+        name: name.into(),
+        pool_size: pool,
+        held: replicas,
+        need: replicas,
+    }
+}
+
+/// CPU time of this process, seconds (for the speed figure; never asserted).
+fn cpu_time() -> f64 {
+    // utime and stime in clock ticks (100 per second on Linux); 0 where /proc is absent.
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let after = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// The setup for a scenario: the policies, and the model the scenario is about.
+pub fn setup(scenario: &str, web: ScalingPolicySpec, worker: ScalingPolicySpec) -> Setup {
+    Setup {
+        web,
+        worker,
+        params: Params::for_scenario(scenario),
+        scrape_seconds: 15,
+        window_seconds: 60,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examples() -> (ScalingPolicySpec, ScalingPolicySpec) {
+        (
+            parse_policy(EXAMPLE_WEB, "web").expect("example web policy"),
+            parse_policy(EXAMPLE_WORKER, "worker").expect("example worker policy"),
+        )
+    }
+
+    #[test]
+    fn runs_are_deterministic_and_every_autoscaler_scales() {
+        let (web, worker) = examples();
+        let trace = scenario("launch", 3).expect("launch");
+        let s = setup("launch", web, worker);
+        let a = run(Kind::Hpa, &trace, &s, &mut |_| {});
+        let b = run(Kind::Hpa, &trace, &s, &mut |_| {});
+        assert_eq!(
+            (a.replica_minutes, a.scale_events),
+            (b.replica_minutes, b.scale_events)
+        );
+        for k in [Kind::Headroom, Kind::Hpa, Kind::Keda] {
+            let o = run(k, &trace, &s, &mut |_| {});
+            assert!(o.peak_replicas > 2, "{} never scaled up", o.autoscaler);
+        }
+        let fixed = run(Kind::Static, &trace, &s, &mut |_| {});
+        assert_eq!(fixed.scale_events, 0);
+        // A static fleet sized for the average drowns in the 5x step.
+        assert!(fixed.slo_violation_minutes > 60.0);
+    }
+
+    #[test]
+    fn latency_pushes_headroom_up_without_the_hpa_overshoot() {
+        let (web, worker) = examples();
+        let trace = scenario("launch", 1).expect("launch");
+        let s = setup("launch", web, worker);
+        let h = run(Kind::Headroom, &trace, &s, &mut |_| {});
+        let hpa = run(Kind::Hpa, &trace, &s, &mut |_| {});
+        assert!(
+            h.peak_replicas < hpa.peak_replicas,
+            "headroom {} vs hpa {}",
+            h.peak_replicas,
+            hpa.peak_replicas
+        );
+        assert!(h.replica_minutes < hpa.replica_minutes);
+    }
+
+    #[test]
+    fn policies_are_checked() {
+        assert!(
+            parse_policy("kind: Deployment", "x.yaml")
+                .unwrap_err()
+                .starts_with("x.yaml: not a ScalingPolicy")
+        );
+    }
+}
