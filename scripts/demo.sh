@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The demo: a local cluster and Prometheus, Headroom installed from deploy/, and a web app
-# whose p95 latency follows a launch-day traffic step (5x) and the replicas that are Ready.
+# The demo: a local cluster and Prometheus, Headroom installed from deploy/, and a simulated
+# app (headroom-demo-app) whose metrics come from Headroom's app model, fed the launch-day
+# scenario (5x traffic, 4 hours played in 4 minutes) and the Deployments' real ready replicas.
 # Watch it with: kubectl get sp -n demo -w   (KUBECONFIG is printed below). Ctrl-C cleans up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${DEMO_SECONDS:-240}
+speed=${DEMO_SPEED:-60}
 out=target/demo
 mkdir -p "$out"
 
@@ -33,34 +34,32 @@ kubectl config --kubeconfig "$opkc" set-credentials headroom --token "$token" >/
 kubectl config --kubeconfig "$opkc" set-context local --cluster local --user headroom >/dev/null
 kubectl config --kubeconfig "$opkc" use-context local >/dev/null
 
-./target/debug/headroom-test-exporter 127.0.0.1:0 >"$out/exporter.addr" 2>/dev/null &
-pids+=($!)
-for _ in $(seq 1 40); do [ -s "$out/exporter.addr" ] && break; sleep 0.25; done
-exporter=$(cat "$out/exporter.addr")
-echo "[{\"targets\": [\"$exporter\"]}]" >"$HEADROOM_PROM_TARGETS/demo.json"
 KUBECONFIG="$opkc" ./target/debug/headroom run --prometheus-url "$PROMETHEUS_URL" --listen 127.0.0.1:0 >"$out/operator.log" 2>&1 &
 pids+=($!)
 
-echo "== creating the demo app and its ScalingPolicy (namespace demo)"
+echo "== creating the demo app (web and worker Deployments) and their ScalingPolicies (namespace demo)"
 kubectl create namespace demo >/dev/null
-kubectl apply -f - >/dev/null <<'YAML'
+for name in web worker; do
+  kubectl apply -f - >/dev/null <<YAML
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: web, namespace: demo}
+metadata: {name: $name, namespace: demo}
 spec:
   replicas: 2
-  selector: {matchLabels: {app: web}}
+  selector: {matchLabels: {app: $name}}
   template:
     metadata:
-      labels: {app: web}
+      labels: {app: $name}
       annotations:
         pod-create.stage.kwok.x-k8s.io/delay: 0s
         pod-create.stage.kwok.x-k8s.io/jitter-delay: 0s
         pod-ready.stage.kwok.x-k8s.io/delay: 5s
         pod-ready.stage.kwok.x-k8s.io/jitter-delay: 5s
     spec:
-      containers: [{name: web, image: registry.example/web:1}]
----
+      containers: [{name: $name, image: registry.example/$name:1}]
+YAML
+done
+kubectl apply -f - >/dev/null <<'YAML'
 apiVersion: headroom.dev/v1alpha1
 kind: ScalingPolicy
 metadata: {name: web, namespace: demo}
@@ -70,46 +69,59 @@ spec:
   maxReplicas: 20
   interval: 5s
   signals:
+    # Sizing: each replica serves about 56 req/s (70% of its capacity).
+    - name: requests
+      custom:
+        query: sum(rate(http_requests_total{namespace="demo",service="web"}[20s]))
+        target: 56
+        targetType: AverageValue
+    # Leading indicator: pushes up when p95 passes 300ms.
     - name: p95
       latency:
         metric: http_request_duration_seconds
         selector: {service: web}
-        window: 30s
+        window: 20s
         target: 300ms
+  indicators:
+    databaseCpu: {query: 'max(pg_cpu_utilization_ratio{namespace="demo"})', regularlyWindow: 2m}
+  guardrails:
+    panic: {stableWindow: 60s}
   behavior:
-    scaleDown:
-      stabilizationWindowSeconds: 60
+    scaleDown: {stabilizationWindowSeconds: 60}
+---
+apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {name: worker, namespace: demo}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: worker}
+  minReplicas: 1
+  maxReplicas: 20
+  interval: 5s
+  signals:
+    - name: backlog
+      queue: {query: 'sum(rabbitmq_queue_messages_ready{namespace="demo",queue="jobs"})', targetPerReplica: 50}
+  behavior:
+    scaleDown: {stabilizationWindowSeconds: 60}
 YAML
-
 kubectl rollout status deployment/web -n demo --timeout=120s >/dev/null
+kubectl rollout status deployment/worker -n demo --timeout=120s >/dev/null
 
-echo "== traffic: 100 req/s, then a 5x launch-day step at 30s for 120s (each replica serves ~60 req/s)"
+echo "== launch day: 40 req/s, then 5x for two hours, played at ${speed}x (each line is 10 real seconds)"
 echo "   watch in another shell: KUBECONFIG=$KUBECONFIG kubectl get sp -n demo -w"
-csv="$out/timeline.csv"
-echo "seconds,requests_per_second,ready_replicas,desired_replicas,p95_seconds" >"$csv"
-start=$(date +%s)
-while :; do
-  t=$(( $(date +%s) - start ))
-  [ "$t" -ge "$duration" ] && break
-  load=100
-  if [ "$t" -ge 30 ] && [ "$t" -lt 150 ]; then load=500; fi
-  ready=$(kubectl get deploy web -n demo -o jsonpath='{.status.readyReplicas}' 2>/dev/null || true)
-  desired=$(kubectl get deploy web -n demo -o jsonpath='{.spec.replicas}' 2>/dev/null || true)
-  # p95 of a web tier at utilization u: 100ms service time, growing as u/(1-u) near saturation.
-  p95=$(awk -v l="$load" -v r="${ready:-0}" 'BEGIN { c = (r > 0 ? r : 0.5) * 60; u = l / c;
-    if (u >= 0.97) p = 3; else { p = 0.1 + 0.1 * u / (1 - u); if (p > 3) p = 3 }; printf "%.3f", p }')
-  curl -sf -XPOST -H 'content-type: application/json' "http://$exporter/latency" \
-    -d "{\"name\":\"http_request_duration_seconds\",\"labels\":{\"namespace\":\"demo\",\"service\":\"web\"},\"seconds\":$p95,\"perSecond\":$load}" >/dev/null
-  echo "$t,$load,${ready:-0},${desired:-0},$p95" >>"$csv"
-  if [ $(( t % 10 )) -eq 0 ]; then
-    printf 't=%3ss load=%3s req/s ready=%2s p95=%5ss | %s\n' "$t" "$load" "${ready:-0}" "$p95" \
-      "$(kubectl get sp web -n demo --no-headers 2>/dev/null | awk '{print "current=" $6 " desired=" $7 " limited=" $8}')"
-  fi
-  sleep 1
+./target/debug/headroom-demo-app --namespace demo --scenario launch --speed "$speed" --out "$out" >"$out/app.out" 2>"$out/app.err" &
+app=$!
+pids+=($app)
+for _ in $(seq 1 40); do [ -s "$out/app.out" ] && break; sleep 0.25; done
+addr=$(head -n 1 "$out/app.out")
+echo "[{\"targets\": [\"$addr\"]}]" >"$HEADROOM_PROM_TARGETS/demo.json"
+tail -n +2 -f "$out/app.out" --pid "$app" | while IFS= read -r line; do
+  case "$line" in
+    t=*) printf '%s | %s\n' "$line" "$(kubectl get sp web -n demo --no-headers 2>/dev/null | awk '{print "LIMITED=" $8 " VERDICT=" $9 " P95=" $10}')";;
+  esac
 done
+wait "$app" || { cat "$out/app.err" >&2; exit 1; }
 
 echo "== summary"
-awk -F, 'NR > 1 { if ($5 > 0.3) slow++; if ($2 == 500 && first == "" && $4 > 2) first = $1; if ($4 > peak) peak = $4 }
-  END { printf "peak replicas: %d\nfirst scale-up at: %ss (spike began at 30s)\nseconds with p95 over 300ms: %d\n", peak, first, slow }' "$csv"
-kubectl get events.events.k8s.io -n demo --field-selector reason=Scaled -o custom-columns=NOTE:.note --no-headers | head -5
-echo "timeline: $csv"
+grep -E '^(summary|timeline|plot):' "$out/app.out"
+kubectl get sp -n demo
+kubectl get events.events.k8s.io -n demo --field-selector reason=Scaled -o custom-columns=NOTE:.note --no-headers | head -8

@@ -13,13 +13,13 @@ mod traffic;
 
 pub use autoscaler::Kind;
 pub use command::{Options, command};
-pub use model::Params;
+pub use model::{App, Params, Pods, Snapshot};
+pub use report::svg;
 pub use traffic::{SCENARIOS, Trace, from_csv, scenario};
 
 use crate::api::{ScalingPolicy, ScalingPolicySpec, SignalKind};
 use crate::decision::guardrails::Claim;
 use autoscaler::{Neighbours, Scaler};
-use model::App;
 use observe::Observer;
 
 /// The example policies from deploy/examples, used when no `--policy` is given.

@@ -119,6 +119,15 @@ pub struct Snapshot {
     pub workers_ready: i32,
 }
 
+/// Pods of each tier: all of them hold connections, the ready ones serve.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pods {
+    pub web_ready: i32,
+    pub workers_ready: i32,
+    pub web: i32,
+    pub workers: i32,
+}
+
 /// Latency a saturated tier reports (requests time out).
 pub const TIMEOUT: f64 = 10.0;
 
@@ -143,9 +152,23 @@ impl App {
     }
 
     pub fn step(&mut self, now: usize, requests: f64, jobs: f64) -> Snapshot {
+        let pods = Pods {
+            web_ready: self.web.ready(now, self.params.startup_seconds),
+            workers_ready: self.workers.ready(now, self.params.startup_seconds),
+            web: self.web.replicas(),
+            workers: self.workers.replicas(),
+        };
+        self.step_with(now, requests, jobs, pods)
+    }
+
+    /// One second with pod counts from elsewhere (the live demo reads them from the cluster).
+    pub fn step_with(&mut self, now: usize, requests: f64, jobs: f64, pods: Pods) -> Snapshot {
         let p = &self.params;
-        let web_ready = self.web.ready(now, p.startup_seconds);
-        let workers_ready = self.workers.ready(now, p.startup_seconds);
+        let Pods {
+            web_ready,
+            workers_ready,
+            ..
+        } = pods;
         let service = p.service_time * (1.0 + p.service_time_growth).powf(now as f64 / 600.0);
 
         // Workers drain the backlog; their queries load the database too.
@@ -171,8 +194,7 @@ impl App {
         };
 
         // Connections: every pod opens its pool as it starts.
-        let connections =
-            self.web.replicas() * p.web_pool_size + self.workers.replicas() * p.worker_pool_size;
+        let connections = pods.web * p.web_pool_size + pods.workers * p.worker_pool_size;
         let overflow = connections > p.max_connections;
         let conn_errors = if overflow {
             f64::from(connections - p.max_connections) / f64::from(connections)

@@ -64,6 +64,16 @@ pub fn markdown_rows(scenario: &str, results: &[Outcome]) -> String {
 
 pub const MARKDOWN_HEADER: &str = "| scenario | autoscaler | SLO-violation min | error min | replica-min | peak | scale events | reversals (10 min) | max queue age s | conn-overflow min | CPU s |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
 
+/// A plot sample.
+pub fn point(second: usize, requests: f64, replicas: i32, p95: f64) -> super::Point {
+    super::Point {
+        second,
+        requests,
+        replicas,
+        p95,
+    }
+}
+
 const COLORS: [&str; 4] = ["#d62728", "#1f77b4", "#ff7f0e", "#7f7f7f"];
 
 fn polyline(points: &[(f64, f64)], color: &str, dash: &str) -> String {

@@ -153,7 +153,11 @@ fn short_proposal(s: &ShortReading, ready: i32) -> Option<(f64, i32)> {
             v / s.target,
             ceil_i32(v / s.target * f64::from(ready.max(1))),
         ),
-        TargetType::AverageValue => (v / s.target, ceil_i32(v / s.target)),
+        // A total: a spike is measured against what the ready replicas can carry.
+        TargetType::AverageValue => (
+            v / (s.target * f64::from(ready.max(1))),
+            ceil_i32(v / s.target),
+        ),
     };
     Some((
         ratio,

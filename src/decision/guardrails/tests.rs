@@ -118,6 +118,32 @@ fn panic_blocks_scale_down_for_a_stable_window_after_the_spike() {
 }
 
 #[test]
+fn a_total_is_a_spike_only_against_what_the_ready_replicas_carry() {
+    // 1500 queued for 8 replicas of 100 each is 1.9x: busy, not a spike.
+    let i = input(8, 1500.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            panic: Some(panic(1500.0, None)),
+            ..Default::default()
+        },
+    );
+    assert!(!g.spike_now);
+    // The same backlog on 2 replicas is 7.5x.
+    let i = input(2, 1500.0);
+    assert!(
+        run(
+            &i,
+            &GuardrailInput {
+                panic: Some(panic(1500.0, None)),
+                ..Default::default()
+            }
+        )
+        .spike_now
+    );
+}
+
+#[test]
 fn a_short_window_below_twice_the_target_is_not_a_panic() {
     let i = input(2, 150.0);
     let g = run(
