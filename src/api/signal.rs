@@ -104,12 +104,23 @@ pub struct CpuSignal {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.targetPerReplica > 0.0").message("targetPerReplica must be greater than 0"))]
+#[x_kube(validation = Rule::new("has(self.arrivalRateQuery) == has(self.ratePerReplica)")
+    .message("arrivalRateQuery and ratePerReplica go together"))]
+#[x_kube(validation = Rule::new("!has(self.ratePerReplica) || self.ratePerReplica > 0.0")
+    .message("ratePerReplica must be greater than 0"))]
 pub struct QueueSignal {
     /// PromQL returning the backlog as one number.
     #[schemars(length(min = 1))]
     pub query: String,
     /// Backlog each replica should hold.
     pub target_per_replica: f64,
+    /// PromQL returning jobs arriving per second. With ratePerReplica it sizes the fleet to
+    /// keep up with arrivals, so an empty backlog is not taken as a reason to shrink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_rate_query: Option<String>,
+    /// Jobs per second one replica should handle (leave headroom: e.g. 80% of its maximum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_replica: Option<f64>,
 }
 
 /// Any PromQL query with HPA object (`Value`) or external per-pod (`AverageValue`) semantics.

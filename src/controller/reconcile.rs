@@ -351,6 +351,33 @@ async fn read_signals(
             value,
         });
     }
+    // Queues with an arrival rate get a second, sizing reading: replicas to keep up.
+    for s in &spec.signals {
+        let Some(q) = &s.queue else { continue };
+        let (Some(query), Some(rate)) = (&q.arrival_rate_query, q.rate_per_replica) else {
+            continue;
+        };
+        let value = match &prometheus {
+            Ok(p) => p.scalar(query).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.clone()),
+        };
+        if value.is_err() {
+            ctx.metrics.signal_error("queue");
+        }
+        let name = format!("{}-arrivals", s.name);
+        values.push(SignalValue {
+            name: name.clone(),
+            target_type: crate::api::TargetType::AverageValue,
+            target: rate,
+            value: value.as_ref().ok().copied(),
+            up_only: false,
+        });
+        readings.push(Reading {
+            name,
+            target: rate,
+            value,
+        });
+    }
     (readings, values, prometheus, pods.unwrap_or_default())
 }
 

@@ -101,7 +101,17 @@ impl Scaler {
                 // Arbitrary PromQL has no counterpart in the model.
                 Some(SignalKind::Custom(_)) | None => None,
             })
+            .chain(self.arrivals().map(|_| obs.mean(now, Some(60), |x| x.jobs)))
             .collect()
+    }
+
+    /// Queues sized by their arrival rate: (name, jobs per second per replica).
+    fn arrivals(&self) -> impl Iterator<Item = (String, f64)> + '_ {
+        self.spec.signals.iter().filter_map(|s| {
+            let q = s.queue.as_ref()?;
+            q.arrival_rate_query.as_ref()?;
+            Some((format!("{}-arrivals", s.name), q.rate_per_replica?))
+        })
     }
 
     fn targets(&self) -> Vec<(String, TargetType, f64)> {
@@ -125,6 +135,10 @@ impl Scaler {
                 Some(SignalKind::Custom(c)) => (s.name.clone(), c.target_type, c.target),
                 None => (s.name.clone(), TargetType::Value, 1.0),
             })
+            .chain(
+                self.arrivals()
+                    .map(|(name, rate)| (name, TargetType::AverageValue, rate)),
+            )
             .collect()
     }
 
@@ -157,12 +171,13 @@ impl Scaler {
         };
         // Headroom's latency semantics (up-only beside a sizing signal); the HPA's otherwise.
         let sizing = self.spec.signals.iter().any(|s| s.latency.is_none());
-        let latency: Vec<bool> = self
+        let mut latency: Vec<bool> = self
             .spec
             .signals
             .iter()
             .map(|s| s.latency.is_some())
             .collect();
+        latency.resize(values.len(), false);
         let signals = self
             .targets()
             .into_iter()

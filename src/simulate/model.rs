@@ -106,6 +106,8 @@ impl Tier {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub requests: f64,
+    /// Jobs arriving this second.
+    pub jobs: f64,
     pub p95: f64,
     /// Fraction of requests failing (5xx): overload, database saturation, or no connection.
     pub error_rate: f64,
@@ -221,6 +223,7 @@ impl App {
         };
         Snapshot {
             requests,
+            jobs,
             p95,
             error_rate,
             cpu,
