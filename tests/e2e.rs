@@ -635,3 +635,36 @@ fn e2e_reaction_time_is_measured() {
     std::fs::write(dir.join("reaction-time.txt"), format!("{line}\n"))
         .expect("write target/bench/reaction-time.txt");
 }
+
+#[test]
+fn e2e_queue_arrival_rate_sizes_workers_with_an_empty_backlog() {
+    let ns = Namespace::new("e2e-arrivals");
+    set_backlog(&ns.0, "mail", 0.0);
+    exporter().gauge(
+        "jobs_arriving_per_second",
+        &[("namespace", &ns.0), ("queue", "mail")],
+        9.0,
+    );
+    apply(&deployment("mailer", &ns.0, 1)).unwrap();
+    let _op = Operator::start(&ns.0);
+    let arrivals = format!(
+        r#"sum(jobs_arriving_per_second{{namespace="{}",queue="mail"}})"#,
+        ns.0
+    );
+    let yaml = queue_policy(&ns.0, "mailer", "mailer", &backlog_query(&ns.0, "mail"), "").replace(
+        "        targetPerReplica: 100\n",
+        &format!("        targetPerReplica: 100\n        arrivalRateQuery: '{arrivals}'\n        ratePerReplica: 3\n"),
+    );
+    apply(&yaml).unwrap();
+    // 9 jobs/s at 3 per replica: 3 workers, though the backlog is empty.
+    wait_until("3 workers for 9 jobs/s", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "mailer") == 3).then_some(())
+    });
+    let p = policy(&ns.0, "mailer");
+    let names: Vec<&str> = p["status"]["signals"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["backlog", "backlog-arrivals"], "{p}");
+    assert_eq!(p["status"]["signals"][1]["proposedReplicas"], 3, "{p}");
+}

@@ -276,13 +276,24 @@ fn e2e_guardrail_schedule_floor_and_cost_ceiling() {
         iso(now + 3600)
     );
     apply(&policy_yaml(&ns.0, "launch", "s", &tail)).unwrap();
-    let cost = "  guardrails:\n    panic: {enabled: false}\n    cost: {costPerReplicaHour: 0.5, maxHourlyCost: 1.5}\n";
-    apply(&policy_yaml(&ns.0, "budget", "c", cost)).unwrap();
+    exporter().gauge(
+        "rabbitmq_oldest_message_age_seconds",
+        &[("namespace", &ns.0)],
+        420.0,
+    );
+    let cost = format!(
+        "  indicators:\n    queueAge: {{query: 'max(rabbitmq_oldest_message_age_seconds{{namespace=\"{}\"}})', deadline: 5m}}\n  guardrails:\n    panic: {{enabled: false}}\n    cost: {{costPerReplicaHour: 0.5, maxHourlyCost: 1.5}}\n",
+        ns.0
+    );
+    apply(&policy_yaml(&ns.0, "budget", "c", &cost)).unwrap();
 
     wait_until("the scheduled floor of 4", MIN, || {
         (spec_replicas(&ns.0, "deployment", "launch") == 4).then_some(())
     });
-    assert_eq!(limited_by(&ns.0, "launch"), "ScheduledFloor");
+    // Once the backlog is read (it asks for 1), the floor is what holds 4.
+    wait_until("limitedBy ScheduledFloor", MIN, || {
+        (limited_by(&ns.0, "launch") == "ScheduledFloor").then_some(())
+    });
     wait_until("the cost ceiling of 3 replicas", MIN, || {
         (spec_replicas(&ns.0, "deployment", "budget") == 3).then_some(())
     });
@@ -291,6 +302,10 @@ fn e2e_guardrail_schedule_floor_and_cost_ceiling() {
     let p = policy(&ns.0, "budget");
     assert_eq!(p["status"]["limitedBy"], "CostCeiling", "{p}");
     assert_eq!(p["status"]["hourlyCost"], 1.5);
+    // Jobs wait 7 minutes against a 5-minute deadline: the audit says so.
+    assert_eq!(p["status"]["indicators"][0]["name"], "queueAge", "{p}");
+    assert_eq!(p["status"]["indicators"][0]["band"], "Act", "{p}");
+    assert_eq!(p["status"]["verdict"], "NeedsAttention", "{p}");
 
     // A malformed time is reported with its field, and does not stop the policy.
     let bad = tail.replace(&iso(now + 120), "next tuesday");

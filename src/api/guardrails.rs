@@ -26,6 +26,20 @@ pub struct Indicators {
     /// Database connections in use over max 0..1 (default Watch 0.7, Act 0.9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<QueryIndicator>,
+    /// Queue drain time or oldest-message age, seconds, against a deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_age: Option<QueueAgeIndicator>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueAgeIndicator {
+    /// PromQL returning seconds: the oldest message's age, or backlog / completion rate.
+    #[schemars(length(min = 1))]
+    pub query: String,
+    /// Jobs should be done within this (default 5m): Healthy under it, Act over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<PromDuration>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -11,7 +11,7 @@ pub use behavior::{Behavior, RatePolicy, RatePolicyKind, ScalingRules, SelectPol
 pub use duration::{ParseDurationError, PromDuration};
 pub use guardrails::{
     ConnectionBudget, CostRule, CreepingLatencyRule, DatabaseCpuIndicator, Guardrails, Indicators,
-    PanicRule, QueryIndicator, ScheduledWindow, Thresholds,
+    PanicRule, QueryIndicator, QueueAgeIndicator, ScheduledWindow, Thresholds,
 };
 pub use policy::{
     Mode, PrometheusSource, ScalingPolicy, ScalingPolicySpec, SecretKeyRef, TargetRef,

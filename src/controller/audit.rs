@@ -13,6 +13,7 @@ pub struct IndicatorReadings {
     pub slow_query: Option<Option<f64>>,
     pub error_rate: Option<Option<f64>>,
     pub connections: Option<Option<f64>>,
+    pub queue_age: Option<Option<f64>>,
 }
 
 pub struct Audit {
@@ -128,6 +129,18 @@ pub fn audit(config: Option<&Indicators>, r: &IndicatorReadings) -> Audit {
             rows.push(row(name, v, band, hint));
         }
     }
+    if let (Some(v), Some(cfg)) = (r.queue_age, config.and_then(|c| c.queue_age.as_ref())) {
+        let deadline = cfg.deadline.map(|d| d.as_secs_f64()).unwrap_or(300.0);
+        let band = Band::classify(v, deadline, deadline);
+        let hint = match band {
+            Band::Healthy => format!("jobs done within the {deadline:.0}s deadline"),
+            Band::Unknown => unknown_hint("queue age"),
+            _ => format!(
+                "jobs wait past the {deadline:.0}s deadline: add workers or make jobs cheaper"
+            ),
+        };
+        rows.push(row("queueAge", v, band, hint));
+    }
     let verdict = (!rows.is_empty()).then(|| {
         Verdict::of(rows.iter().map(|r| match r.band.as_str() {
             "Healthy" => Band::Healthy,
@@ -163,6 +176,7 @@ mod tests {
             }),
             error_rate: None,
             connections: None,
+            queue_age: None,
         }
     }
 
@@ -221,5 +235,35 @@ mod tests {
         assert_eq!(a.rows[0].band, "Unknown");
         assert!(a.rows[0].hint.contains("can't fix what you can't see"));
         assert_eq!(a.verdict, Some(Verdict::NeedsAttention));
+    }
+
+    #[test]
+    fn queue_age_is_judged_against_its_deadline() {
+        let cfg = Indicators {
+            queue_age: Some(crate::api::QueueAgeIndicator {
+                query: "q".into(),
+                deadline: None,
+            }),
+            ..Default::default()
+        };
+        let late = audit(
+            Some(&cfg),
+            &IndicatorReadings {
+                queue_age: Some(Some(420.0)),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            (late.rows[0].band.as_str(), late.verdict),
+            ("Act", Some(Verdict::NeedsAttention))
+        );
+        let fine = audit(
+            Some(&cfg),
+            &IndicatorReadings {
+                queue_age: Some(Some(30.0)),
+                ..Default::default()
+            },
+        );
+        assert_eq!(fine.verdict, Some(Verdict::Solid));
     }
 }

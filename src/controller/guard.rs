@@ -126,6 +126,17 @@ pub async fn evaluate(
             *slot = Some(read(prometheus, &c.query, &field, &mut errors).await);
         }
     }
+    if let Some(c) = cfg.and_then(|c| c.queue_age.as_ref()) {
+        r.queue_age = Some(
+            read(
+                prometheus,
+                &c.query,
+                "spec.indicators.queueAge.query",
+                &mut errors,
+            )
+            .await,
+        );
+    }
     let audit = audit(cfg, &r);
 
     let Some(rules) = spec.guardrails.as_ref() else {

@@ -321,3 +321,37 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+
+    #[test]
+    fn workers_sized_by_arrivals_do_not_flap_in_steady_traffic() {
+        let web = parse_policy(EXAMPLE_WEB, "web").expect("web");
+        let worker = parse_policy(EXAMPLE_WORKER, "worker").expect("worker");
+        let trace = scenario("steady", 1).expect("steady");
+        let with = run(
+            Kind::Headroom,
+            &trace,
+            &setup("steady", web.clone(), worker.clone()),
+            &mut |_| {},
+        );
+        assert_eq!(with.reversals, 0);
+        // The same worker policy on its backlog alone flaps: the backlog drains to zero.
+        let mut backlog_only = worker;
+        for s in &mut backlog_only.signals {
+            if let Some(q) = &mut s.queue {
+                q.arrival_rate_query = None;
+                q.rate_per_replica = None;
+            }
+        }
+        let without = run(
+            Kind::Headroom,
+            &trace,
+            &setup("steady", web, backlog_only),
+            &mut |_| {},
+        );
+        assert!(without.reversals > 0, "{}", without.reversals);
+    }
+}
