@@ -149,6 +149,12 @@ fn e2e_invalid_policies_are_rejected_with_cel_messages() {
         let err = apply(&base(&spec)).expect_err("the API server accepted an invalid policy");
         assert!(err.contains(message), "expected {message:?} in:\n{err}");
     }
+    let both = "  maxReplicas: 3\n  signals:\n    - name: q\n      queue: {query: 'sum(x)', targetPerReplica: 100}\n  guardrails:\n    schedule: [{start: '2026-12-01T09:00:00Z', end: '2026-12-01T10:00:00Z', cron: '0 9 * * *', minReplicas: 2}]\n";
+    let err = apply(&base(both)).expect_err("a schedule window with both forms was accepted");
+    assert!(
+        err.contains("a schedule window has either start and end, or cron and duration"),
+        "{err}"
+    );
     // Without kubectl's strict field validation the unknown kind is pruned, and the CEL rule
     // still rejects a signal with no kind.
     let spec = "  maxReplicas: 3\n  signals:\n    - name: s\n      sqs: {queue: emails}\n";

@@ -1,6 +1,7 @@
 //! The leading indicators of the field guidance, and the guardrails that act on them.
 //! Every threshold has the guidance's default and can be overridden per policy.
 
+use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -131,12 +132,26 @@ pub struct CreepingLatencyRule {
     pub startup_time: Option<PromDuration>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// A planned window: absolute (`start` and `end`) or recurring (`cron` and `duration`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.start) && has(self.end) && !has(self.cron)) || (has(self.cron) && has(self.duration) && !has(self.start) && !has(self.end))")
+    .message("a schedule window has either start and end, or cron and duration"))]
 pub struct ScheduledWindow {
     /// RFC 3339 with offset, e.g. 2026-12-01T09:00:00+01:00.
-    pub start: String,
-    pub end: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Five-field cron of the window's start, e.g. "0 9 * * 1-5", in `timeZone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// How long a cron window lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<PromDuration>,
+    /// IANA time zone of `cron`, e.g. Europe/Paris (default UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     #[schemars(range(min = 0))]
     pub min_replicas: i32,
     /// How early the floor applies (default 5m).

@@ -7,11 +7,13 @@
 
 mod bands;
 mod budget;
+mod cron;
 mod schedule;
 mod trend;
 
 pub use bands::{Band, Verdict};
 pub use budget::{Claim, allocate, cap, usable};
+pub use cron::Cron;
 pub use schedule::{Window, floor_at};
 pub use trend::{Trend, trend};
 
