@@ -318,3 +318,39 @@ fn e2e_guardrail_schedule_floor_and_cost_ceiling() {
         "{msg}"
     );
 }
+
+#[test]
+fn e2e_guardrail_forecast_sizes_ahead_of_a_rising_backlog() {
+    let ns = Namespace::new("e2e-forecast");
+    set_backlog(&ns.0, "rise", 100.0);
+    apply(&deployment("rise", &ns.0, 1)).unwrap();
+    let _op = Operator::start(&ns.0);
+    let tail = "  behavior:\n    scaleUp: {policies: [{type: Pods, value: 20, periodSeconds: 15}]}\n  guardrails:\n    panic: {enabled: false}\n    forecast: {horizon: 60s, window: 30s}\n";
+    apply(&policy_yaml(&ns.0, "rise", "rise", tail)).unwrap();
+    // The backlog grows 10 messages a second: a minute ahead it is 600 more.
+    let start = Instant::now();
+    let mut ahead = None;
+    while start.elapsed() < Duration::from_secs(90) {
+        let backlog = 100.0 + 10.0 * start.elapsed().as_secs_f64();
+        set_backlog(&ns.0, "rise", backlog);
+        let replicas = spec_replicas(&ns.0, "deployment", "rise");
+        if limited_by(&ns.0, "rise") == "Forecast"
+            && f64::from(replicas as i32) > (backlog / 100.0).ceil()
+        {
+            ahead = Some((backlog, replicas));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (backlog, replicas) = ahead.expect("the forecast never sized ahead of the backlog");
+    println!(
+        "forecast: {replicas} replicas for a backlog of {backlog:.0} (the backlog alone asks for {})",
+        (backlog / 100.0).ceil()
+    );
+    let p = policy(&ns.0, "rise");
+    assert_eq!(
+        condition(&p, "Forecast").map(|c| c.0),
+        Some("True".into()),
+        "{p}"
+    );
+}

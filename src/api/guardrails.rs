@@ -92,6 +92,10 @@ pub struct Guardrails {
     /// Early scale-up when p95 creeps towards the target under flat load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creeping_latency: Option<CreepingLatencyRule>,
+    /// Size ahead of a load that rises steadily: project the sizing signals over the pod
+    /// start-up time and scale for the projection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastRule>,
     /// Replica floors for planned launches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
@@ -116,6 +120,17 @@ pub struct PanicRule {
     /// Scale-down waits this long after the last spike (default 60s); the short window is 10% of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stable_window: Option<PromDuration>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ForecastRule {
+    /// How far ahead to size (default 90s: pod start-up plus the metrics' lag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon: Option<PromDuration>,
+    /// The trend window (default 5m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<PromDuration>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -10,8 +10,9 @@ mod status;
 pub use behavior::{Behavior, RatePolicy, RatePolicyKind, ScalingRules, SelectPolicy};
 pub use duration::{ParseDurationError, PromDuration};
 pub use guardrails::{
-    ConnectionBudget, CostRule, CreepingLatencyRule, DatabaseCpuIndicator, Guardrails, Indicators,
-    PanicRule, QueryIndicator, QueueAgeIndicator, ScheduledWindow, Thresholds,
+    ConnectionBudget, CostRule, CreepingLatencyRule, DatabaseCpuIndicator, ForecastRule,
+    Guardrails, Indicators, PanicRule, QueryIndicator, QueueAgeIndicator, ScheduledWindow,
+    Thresholds,
 };
 pub use policy::{
     Mode, PrometheusSource, ScalingPolicy, ScalingPolicySpec, SecretKeyRef, TargetRef,

@@ -10,8 +10,8 @@ use super::audit::{Audit, IndicatorReadings, audit};
 use super::status::Reading;
 use crate::api::{PromDuration, ScalingPolicy, SignalKind};
 use crate::decision::guardrails::{
-    Claim, Cost, CreepingInput, Cron, Guarded, GuardrailInput, PanicInput, ShortReading, Window,
-    apply, cap, usable,
+    Claim, Cost, CreepingInput, Cron, ForecastInput, ForecastSeries, Guarded, GuardrailInput,
+    PanicInput, ShortReading, Window, apply, cap, usable,
 };
 use crate::decision::{Decision, Input};
 use crate::metrics::Prometheus;
@@ -265,6 +265,50 @@ pub async fn evaluate(
                 "spec.guardrails.creepingLatency.requestRateQuery: {e}"
             )),
         }
+    }
+
+    if let Some(f) = &rules.forecast {
+        let window = f
+            .window
+            .unwrap_or(PromDuration::from_secs(300))
+            .as_secs_f64();
+        let mut series = vec![];
+        for sig in &spec.signals {
+            // Latency is not a sizing signal: it is never projected.
+            let Some(kind @ (SignalKind::Cpu(_) | SignalKind::Queue(_) | SignalKind::Custom(_))) =
+                sig.kind()
+            else {
+                continue;
+            };
+            let q = promql::render(ns, kind, &TargetPods { pods });
+            let samples = match prometheus {
+                Ok(p) => p
+                    .range(&q.promql, window, (window / 30.0).max(1.0))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.clone()),
+            };
+            match samples {
+                Ok(samples) => series.push(ForecastSeries {
+                    name: sig.name.clone(),
+                    target_type: q.target_type,
+                    target: q.target,
+                    samples,
+                }),
+                Err(e) => errors.push(format!(
+                    "spec.guardrails.forecast ({} trend): {e}",
+                    sig.name
+                )),
+            }
+        }
+        g.forecast = Some(ForecastInput {
+            horizon_seconds: f
+                .horizon
+                .unwrap_or(PromDuration::from_secs(90))
+                .as_secs_f64(),
+            min_t: 3.0,
+            series,
+        });
     }
 
     for (i, w) in rules.schedule.iter().enumerate() {

@@ -3,7 +3,8 @@
 
 use crate::api::{PromDuration, ScalingPolicySpec, SignalKind, TargetType};
 use crate::decision::guardrails::{
-    self, Claim, Cost, CreepingInput, DatabaseEvidence, GuardrailInput, PanicInput, ShortReading,
+    self, Claim, Cost, CreepingInput, DatabaseEvidence, ForecastInput, ForecastSeries,
+    GuardrailInput, PanicInput, ShortReading,
 };
 use crate::decision::{
     self, DEFAULT_DOWNSCALE_STABILIZATION_SECONDS, History, Input, Recommendation, ScaleEvent,
@@ -314,6 +315,50 @@ impl Scaler {
                 flat_load: 0.1,
                 latency: obs.series(now, window, |s| s.p95),
                 requests: obs.series(now, window, |s| s.requests),
+            });
+        }
+        if let Some(f) = &rules.forecast {
+            let window = f.window.map(secs).unwrap_or(300);
+            let series = self
+                .spec
+                .signals
+                .iter()
+                .filter_map(|s| {
+                    let (target_type, target, pick): (
+                        TargetType,
+                        f64,
+                        fn(&super::model::Snapshot) -> f64,
+                    ) = match s.kind()? {
+                        SignalKind::Cpu(c) => {
+                            (TargetType::Value, f64::from(c.target_utilization), |x| {
+                                x.cpu * 100.0
+                            })
+                        }
+                        SignalKind::Queue(q) => {
+                            (TargetType::AverageValue, q.target_per_replica, |x| {
+                                x.backlog
+                            })
+                        }
+                        _ => return None,
+                    };
+                    Some(ForecastSeries {
+                        name: s.name.clone(),
+                        target_type,
+                        target,
+                        samples: obs.series(now, window, pick),
+                    })
+                })
+                .chain(self.arrivals().map(|(name, rate)| ForecastSeries {
+                    name,
+                    target_type: TargetType::AverageValue,
+                    target: rate,
+                    samples: obs.series(now, window, |x| x.jobs),
+                }))
+                .collect();
+            g.forecast = Some(ForecastInput {
+                horizon_seconds: f.horizon.map(|h| h.as_secs_f64()).unwrap_or(90.0),
+                min_t: 3.0,
+                series,
             });
         }
         if let Some(c) = &rules.cost {

@@ -97,6 +97,25 @@ pub struct CreepingInput {
     pub requests: Vec<(f64, f64)>,
 }
 
+/// A sizing signal's recent history, for sizing ahead of a rising load.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForecastSeries {
+    pub name: String,
+    pub target_type: TargetType,
+    pub target: f64,
+    /// (seconds, value) over the forecast window.
+    pub samples: Vec<(f64, f64)>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForecastInput {
+    /// How far ahead to size: pod start-up plus the metrics' lag (default 90s).
+    pub horizon_seconds: f64,
+    /// Minimum t statistic of the rise (default 3).
+    pub min_t: f64,
+    pub series: Vec<ForecastSeries>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Cost {
     pub per_replica_hour: f64,
@@ -112,6 +131,7 @@ pub struct GuardrailInput {
     pub database_hold: bool,
     pub panic: Option<PanicInput>,
     pub creeping: Option<CreepingInput>,
+    pub forecast: Option<ForecastInput>,
     pub schedule: Vec<Window>,
     /// Replicas this workload may have under the shared connection budget.
     pub budget_cap: Option<i32>,
@@ -247,6 +267,47 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
             reason: "CreepingLatency",
             active: fired.is_some(),
             message: fired.unwrap_or_else(|| "no significant rise in p95 under flat load".into()),
+        });
+    }
+
+    if let (Some(f), true) = (&g.forecast, decided) {
+        let ahead = f
+            .series
+            .iter()
+            .filter_map(|s| {
+                let t = trend(&s.samples)?;
+                (t.slope > 0.0 && t.t_stat >= f.min_t).then_some(())?;
+                let projected = t.last + t.slope * f.horizon_seconds;
+                let need = match s.target_type {
+                    TargetType::Value => {
+                        ceil_i32(projected / s.target * f64::from(input.ready_replicas.max(1)))
+                    }
+                    TargetType::AverageValue => ceil_i32(projected / s.target),
+                };
+                Some((s.name.clone(), projected, need))
+            })
+            .max_by_key(|x| x.2);
+        let active = ahead.as_ref().is_some_and(|a| a.2 > desired);
+        if let Some((name, projected, need)) = &ahead
+            && *need > desired
+        {
+            desired = (*need).min(max);
+            limited_by = Limit::Forecast;
+            reason = format!(
+                "forecast: {name} rising, {projected:.1} expected in {:.0}s; sizing for it now ({desired} replicas)",
+                f.horizon_seconds
+            );
+        }
+        findings.push(Finding {
+            reason: "Forecast",
+            active,
+            message: match ahead {
+                Some((name, projected, need)) => format!(
+                    "{name} projected at {projected:.1} in {:.0}s: {need} replicas",
+                    f.horizon_seconds
+                ),
+                None => "no significant rise".into(),
+            },
         });
     }
 

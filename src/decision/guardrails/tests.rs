@@ -452,3 +452,75 @@ fn creeping_latency_waits_a_start_up_time_between_steps() {
     );
     assert_eq!(g.desired, 6);
 }
+
+fn rising(per_minute: f64, t_noise: f64) -> ForecastInput {
+    let samples = (0..30)
+        .map(|m| {
+            let jitter = if m % 2 == 0 { t_noise } else { -t_noise };
+            (
+                m as f64 * 10.0,
+                300.0 + per_minute * m as f64 / 6.0 + jitter,
+            )
+        })
+        .collect();
+    ForecastInput {
+        horizon_seconds: 90.0,
+        min_t: 3.0,
+        series: vec![ForecastSeries {
+            name: "q".into(),
+            target_type: TargetType::AverageValue,
+            target: 100.0,
+            samples,
+        }],
+    }
+}
+
+#[test]
+fn forecast_sizes_for_a_rising_load_before_it_arrives() {
+    // The backlog grows 60 a minute and is at ~590 now (6 replicas); 90s ahead it is ~680.
+    let i = input(4, 590.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            forecast: Some(rising(60.0, 0.5)),
+            ..Default::default()
+        },
+    );
+    assert_eq!(g.limited_by, Limit::Forecast);
+    assert_eq!(g.desired, 7, "{}", g.reason);
+    assert!(finding(&g, "Forecast").active);
+}
+
+#[test]
+fn forecast_ignores_noise_and_falling_loads() {
+    let i = input(4, 380.0);
+    for (why, f) in [
+        ("noise", rising(0.5, 40.0)),
+        ("falling", rising(-60.0, 0.5)),
+    ] {
+        let g = run(
+            &i,
+            &GuardrailInput {
+                forecast: Some(f),
+                ..Default::default()
+            },
+        );
+        assert_ne!(g.limited_by, Limit::Forecast, "{why}");
+        assert!(!finding(&g, "Forecast").active, "{why}");
+    }
+}
+
+#[test]
+fn database_hold_beats_forecast() {
+    let i = input(4, 380.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            forecast: Some(rising(60.0, 0.5)),
+            database: Some(db_bound()),
+            database_hold: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (4, Limit::DatabaseBound));
+}
