@@ -1,8 +1,8 @@
 //! Guardrails: the field guidance for growing web apps, applied on top of the HPA-compatible
 //! decision. Pure, like the rest of the engine: the controller supplies readings and "now".
 //!
-//! Order, and so who wins: panic and creeping latency raise the proposal, the scheduled floor
-//! raises it further; then the database hold stops any scale-up, and the connection budget,
+//! Order, and so who wins: panic, the forecast and creeping latency raise the proposal, the
+//! scheduled floor raises it further; then the database hold stops any scale-up, and the connection budget,
 //! the cost ceiling and maxReplicas cap what is left. A hold or a cap always beats a boost.
 
 mod bands;
