@@ -169,21 +169,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut csv = String::from(
         "seconds,requests_per_second,web_replicas,web_ready,worker_replicas,p95_seconds,error_rate,backlog,db_cpu\n",
     );
-    let mut outcome = Outcome {
-        autoscaler: "headroom (live)".into(),
-        slo_violation_minutes: 0.0,
-        error_minutes: 0.0,
-        replica_minutes: 0.0,
-        peak_replicas: 0,
-        scale_events: 0,
-        reversals: 0,
-        max_queue_age_seconds: 0.0,
-        connection_overflow_minutes: 0.0,
-        first_slo_violation: None,
-        creeping_at: None,
-        cpu_seconds: 0.0,
-        timeline: vec![],
-    };
+    let mut outcome = Outcome::empty("headroom (live)");
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     for now in 0..seconds {
         tick.tick().await;

@@ -163,40 +163,24 @@ pub async fn evaluate(
         let mut short = vec![];
         for (s, reading) in spec.signals.iter().zip(readings) {
             let Some(kind) = s.kind() else { continue };
-            let (target_type, target, value) = match kind {
-                SignalKind::Latency(l) => {
-                    let q = promql::latency_over(ns, l, short_window);
-                    (
-                        q.target_type,
-                        q.target,
-                        read(
-                            prometheus,
-                            &q.promql,
-                            &format!("signal {} (short window)", s.name),
-                            &mut errors,
-                        )
-                        .await,
-                    )
-                }
+            let short_query = match kind {
+                SignalKind::Latency(l) => Some(promql::latency_over(ns, l, short_window)),
                 SignalKind::Cpu(c) => {
                     let mut c = c.clone();
                     c.window = short_window;
-                    let q = promql::cpu(ns, &c, &TargetPods { pods });
-                    (
-                        q.target_type,
-                        q.target,
-                        read(
-                            prometheus,
-                            &q.promql,
-                            &format!("signal {} (short window)", s.name),
-                            &mut errors,
-                        )
-                        .await,
-                    )
+                    Some(promql::cpu(ns, &c, &TargetPods { pods }))
                 }
                 // Backlogs and custom queries are instantaneous: the short window is the reading.
-                other => {
-                    let q = promql::render(ns, other, &TargetPods { pods });
+                _ => None,
+            };
+            let (target_type, target, value) = match short_query {
+                Some(q) => {
+                    let field = format!("signal {} (short window)", s.name);
+                    let v = read(prometheus, &q.promql, &field, &mut errors).await;
+                    (q.target_type, q.target, v)
+                }
+                None => {
+                    let q = promql::render(ns, kind, &TargetPods { pods });
                     (
                         q.target_type,
                         q.target,
@@ -245,18 +229,15 @@ pub async fn evaluate(
         let req = series(prometheus, rule.request_rate_query.clone()).await;
         match (lat, req) {
             (Ok(latency), Ok(requests)) => {
-                g.creeping = Some(CreepingInput {
-                    signal: name.clone(),
-                    target: l.target.as_secs_f64(),
-                    startup_seconds: rule
-                        .startup_time
+                g.creeping = Some(CreepingInput::new(
+                    name.clone(),
+                    l.target.as_secs_f64(),
+                    rule.startup_time
                         .unwrap_or(PromDuration::from_secs(60))
                         .as_secs_f64(),
-                    min_t: 3.0,
-                    flat_load: 0.1,
                     latency,
                     requests,
-                })
+                ))
             }
             (Err(e), _) => errors.push(format!(
                 "spec.guardrails.creepingLatency ({name} trend): {e}"

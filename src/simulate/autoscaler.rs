@@ -304,18 +304,15 @@ impl Scaler {
             self.spec.signals.iter().find_map(|s| s.latency.clone()),
         ) {
             let window = rule.window.map(secs).unwrap_or(1800);
-            g.creeping = Some(CreepingInput {
-                signal: "p95".into(),
-                target: l.target.as_secs_f64(),
-                startup_seconds: rule
-                    .startup_time
+            g.creeping = Some(CreepingInput::new(
+                "p95".into(),
+                l.target.as_secs_f64(),
+                rule.startup_time
                     .unwrap_or(PromDuration::from_secs(60))
                     .as_secs_f64(),
-                min_t: 3.0,
-                flat_load: 0.1,
-                latency: obs.series(now, window, |s| s.p95),
-                requests: obs.series(now, window, |s| s.requests),
-            });
+                obs.series(now, window, |s| s.p95),
+                obs.series(now, window, |s| s.requests),
+            ));
         }
         if let Some(f) = &rules.forecast {
             let window = f.window.map(secs).unwrap_or(300);

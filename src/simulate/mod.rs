@@ -61,6 +61,27 @@ pub struct Outcome {
     pub timeline: Vec<Point>,
 }
 
+impl Outcome {
+    /// Nothing measured yet.
+    pub fn empty(autoscaler: &str) -> Self {
+        Outcome {
+            autoscaler: autoscaler.into(),
+            slo_violation_minutes: 0.0,
+            error_minutes: 0.0,
+            replica_minutes: 0.0,
+            peak_replicas: 0,
+            scale_events: 0,
+            reversals: 0,
+            max_queue_age_seconds: 0.0,
+            connection_overflow_minutes: 0.0,
+            first_slo_violation: None,
+            creeping_at: None,
+            cpu_seconds: 0.0,
+            timeline: vec![],
+        }
+    }
+}
+
 /// A sample for the plot.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Point {
@@ -126,21 +147,7 @@ pub fn run(kind: Kind, trace: &Trace, setup: &Setup, progress: &mut dyn FnMut(f6
     let mut workers = Scaler::new(kind, setup.worker.clone(), fixed_workers);
     let target = latency_target(&setup.web);
 
-    let mut out = Outcome {
-        autoscaler: kind.name().into(),
-        slo_violation_minutes: 0.0,
-        error_minutes: 0.0,
-        replica_minutes: 0.0,
-        peak_replicas: 0,
-        scale_events: 0,
-        reversals: 0,
-        max_queue_age_seconds: 0.0,
-        connection_overflow_minutes: 0.0,
-        first_slo_violation: None,
-        creeping_at: None,
-        cpu_seconds: 0.0,
-        timeline: vec![],
-    };
+    let mut out = Outcome::empty(kind.name());
     let mut last_change: [Option<(usize, i32)>; 2] = [None, None];
     let every = (trace.seconds() / 600).max(1);
     for now in 0..trace.seconds() {

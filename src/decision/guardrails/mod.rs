@@ -116,6 +116,27 @@ pub struct ForecastInput {
     pub series: Vec<ForecastSeries>,
 }
 
+impl CreepingInput {
+    /// The guidance's defaults: a trend must reach t = 3, and load within 10% counts as flat.
+    pub fn new(
+        signal: String,
+        target: f64,
+        startup_seconds: f64,
+        latency: Vec<(f64, f64)>,
+        requests: Vec<(f64, f64)>,
+    ) -> Self {
+        Self {
+            signal,
+            target,
+            startup_seconds,
+            min_t: 3.0,
+            flat_load: 0.1,
+            latency,
+            requests,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Cost {
     pub per_replica_hour: f64,
