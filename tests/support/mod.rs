@@ -490,6 +490,8 @@ impl Drop for Operator {
             for l in &lines[lines.len().saturating_sub(60)..] {
                 eprintln!("{l}");
             }
+            // And the control plane's side of the story.
+            dump_logs(&cluster().state.join("logs"));
         }
     }
 }
