@@ -674,3 +674,96 @@ fn e2e_queue_arrival_rate_sizes_workers_with_an_empty_backlog() {
     assert_eq!(names, ["backlog", "backlog-arrivals"], "{p}");
     assert_eq!(p["status"]["signals"][1]["proposedReplicas"], 3, "{p}");
 }
+
+#[test]
+fn e2e_cpu_signal_reads_cadvisor_and_kube_state_metrics() {
+    let ns = Namespace::new("e2e-cpu");
+    apply(&deployment("api", &ns.0, 2)).unwrap();
+    wait_until("2 ready pods", MIN, || {
+        let ready = kubectl_ok(&[
+            "get",
+            "deployment",
+            "api",
+            "-n",
+            &ns.0,
+            "-o",
+            "jsonpath={.status.readyReplicas}",
+        ]);
+        (ready.trim() == "2").then_some(())
+    });
+    // The app needs 1.8 cores in all, shared by its pods, each requesting 1 core: 90% on 2
+    // pods against a 45% target, 45% once there are 4. New pods report their share as soon as
+    // they exist, as cAdvisor and kube-state-metrics would.
+    let share = |ns: &str| {
+        let pods = kubectl_ok(&[
+            "get",
+            "pods",
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ]);
+        let pods: Vec<&str> = pods.split_whitespace().collect();
+        for pod in &pods {
+            let usage = [("namespace", ns), ("pod", pod), ("container", "app")];
+            exporter().counter(
+                "container_cpu_usage_seconds_total",
+                &usage,
+                1.8 / pods.len() as f64,
+            );
+            let requests = [
+                ("namespace", ns),
+                ("pod", pod),
+                ("container", "app"),
+                ("resource", "cpu"),
+                ("unit", "core"),
+            ];
+            exporter().gauge("kube_pod_container_resource_requests", &requests, 1.0);
+        }
+    };
+    share(&ns.0);
+    // The PromQL Headroom renders, checked before the operator starts: a new counter's rate
+    // needs its window to settle.
+    let utilization = format!(
+        r#"100 * sum(rate(container_cpu_usage_seconds_total{{namespace="{n}",container!=""}}[20s])) / sum(kube_pod_container_resource_requests{{namespace="{n}",resource="cpu"}})"#,
+        n = ns.0
+    );
+    wait_prom(&support::cluster().prometheus_url, &utilization, |v| {
+        (v - 90.0).abs() < 3.0
+    });
+    let _op = Operator::start(&ns.0);
+    apply(&format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: api, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: api}}
+  minReplicas: 1
+  maxReplicas: 10
+  interval: 2s
+  signals:
+    - name: cpu
+      cpu: {{targetUtilization: 45, window: 20s}}
+"#,
+        ns = ns.0
+    ))
+    .unwrap();
+    wait_until("a scale-up to 4", MIN, || {
+        share(&ns.0);
+        (spec_replicas(&ns.0, "deployment", "api") == 4).then_some(())
+    });
+    // At 45% on 4 pods it stays there.
+    for _ in 0..16 {
+        share(&ns.0);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(spec_replicas(&ns.0, "deployment", "api"), 4);
+    let p = policy(&ns.0, "api");
+    let value = p["status"]["signals"][0]["value"]
+        .as_f64()
+        .unwrap_or_default();
+    assert!(
+        (value - 45.0).abs() < 5.0,
+        "utilization on 4 pods read as {value}: {p}"
+    );
+}
