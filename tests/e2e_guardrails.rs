@@ -234,6 +234,17 @@ spec:
         p95 * 1000.0
     );
     let p = policy(&ns.0, "web");
+    let trend = p["status"]["indicators"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == "latencyTrend").cloned())
+        .unwrap_or_default();
+    assert_eq!(trend["band"], "Act", "{p}");
+    assert!(
+        trend["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("request rate is flat")),
+        "{p}"
+    );
     assert!(
         p95 < 0.3,
         "fired only after the breach: {p95}: {}",

@@ -10,8 +10,8 @@ use super::audit::{Audit, IndicatorReadings, audit};
 use super::status::Reading;
 use crate::api::{PromDuration, ScalingPolicy, SignalKind};
 use crate::decision::guardrails::{
-    Claim, Cost, CreepingInput, Cron, ForecastInput, ForecastSeries, Guarded, GuardrailInput,
-    PanicInput, ShortReading, Window, apply, cap, usable,
+    Band, Claim, Cost, CreepingInput, Cron, ForecastInput, ForecastSeries, Guarded, GuardrailInput,
+    PanicInput, ShortReading, Verdict, Window, apply, cap, latency_trend, trend, usable,
 };
 use crate::decision::{Decision, Input};
 use crate::metrics::Prometheus;
@@ -138,7 +138,7 @@ pub async fn evaluate(
             .await,
         );
     }
-    let audit = audit(cfg, &r);
+    let mut audit = audit(cfg, &r);
 
     let Some(rules) = spec.guardrails.as_ref() else {
         return GuardOutcome {
@@ -147,6 +147,7 @@ pub async fn evaluate(
             errors,
         };
     };
+    let mut trend_row = None;
     let mut g = GuardrailInput {
         now_unix: Timestamp::now().as_second(),
         database: audit.database.clone(),
@@ -229,7 +230,7 @@ pub async fn evaluate(
         let req = series(prometheus, rule.request_rate_query.clone()).await;
         match (lat, req) {
             (Ok(latency), Ok(requests)) => {
-                g.creeping = Some(CreepingInput::new(
+                let c = CreepingInput::new(
                     name.clone(),
                     l.target.as_secs_f64(),
                     rule.startup_time
@@ -237,7 +238,15 @@ pub async fn evaluate(
                         .as_secs_f64(),
                     latency,
                     requests,
-                ))
+                );
+                let (band, hint) = latency_trend(&c);
+                trend_row = Some(crate::api::IndicatorStatus {
+                    name: "latencyTrend".into(),
+                    value: trend(&c.latency).map(|t| t.slope * 60.0),
+                    band: band.as_str().into(),
+                    hint,
+                });
+                g.creeping = Some(c);
             }
             (Err(e), _) => errors.push(format!(
                 "spec.guardrails.creepingLatency ({name} trend): {e}"
@@ -359,6 +368,10 @@ pub async fn evaluate(
     {
         h.record_spike(key, now);
     }
+    if let Some(row) = trend_row {
+        audit.rows.push(row);
+        audit.verdict = Some(Verdict::of(audit.rows.iter().map(|r| band_of(&r.band))));
+    }
     GuardOutcome {
         guarded: Some(guarded),
         audit,
@@ -453,6 +466,15 @@ fn windows(
         .into_iter()
         .map(|s| make(s, s + length))
         .collect()
+}
+
+fn band_of(s: &str) -> Band {
+    match s {
+        "Healthy" => Band::Healthy,
+        "Watch" => Band::Watch,
+        "Act" => Band::Act,
+        _ => Band::Unknown,
+    }
 }
 
 #[cfg(test)]

@@ -412,6 +412,40 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
     }
 }
 
+/// The "response time creeping under normal load" indicator: flat (Healthy), rising with
+/// the load (Watch), or rising while the request rate is flat (Act).
+pub fn latency_trend(c: &CreepingInput) -> (Band, String) {
+    let Some(lat) = trend(&c.latency) else {
+        return (Band::Unknown, "not enough p95 history for a trend".into());
+    };
+    let per_min = lat.slope * 60_000.0;
+    if lat.slope <= 0.0 || lat.t_stat < c.min_t {
+        return (
+            Band::Healthy,
+            format!("p95 flat ({per_min:+.1}ms/min, not significant)"),
+        );
+    }
+    let flat = match (trend(&c.requests), c.requests.first(), c.requests.last()) {
+        (Some(r), Some(a), Some(b)) if r.mean > 0.0 && b.0 > a.0 => {
+            (r.slope * (b.0 - a.0)).abs() / r.mean <= c.flat_load
+        }
+        _ => false,
+    };
+    if flat {
+        (
+            Band::Act,
+            format!(
+                "p95 rising {per_min:.1}ms/min while the request rate is flat: a regression, not load"
+            ),
+        )
+    } else {
+        (
+            Band::Watch,
+            format!("p95 rising {per_min:.1}ms/min with the load"),
+        )
+    }
+}
+
 /// Some(explanation) when p95 rises significantly under flat load and would cross the
 /// target within the pod start-up time.
 fn creeping(c: &CreepingInput) -> Option<String> {

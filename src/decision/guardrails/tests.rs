@@ -524,3 +524,18 @@ fn database_hold_beats_forecast() {
     );
     assert_eq!((g.desired, g.limited_by), (4, Limit::DatabaseBound));
 }
+
+#[test]
+fn latency_trend_bands() {
+    assert_eq!(
+        latency_trend(&creeping_input(0.0001, 0.02, 0.0)).0,
+        Band::Healthy
+    );
+    assert_eq!(
+        latency_trend(&creeping_input(0.005, 0.0005, 2.0)).0,
+        Band::Watch
+    );
+    let (band, hint) = latency_trend(&creeping_input(0.005, 0.0005, 0.0));
+    assert_eq!(band, Band::Act);
+    assert!(hint.contains("request rate is flat"), "{hint}");
+}
