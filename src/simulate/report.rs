@@ -159,12 +159,16 @@ pub fn svg(scenario: &str, results: &[Outcome], latency_target: f64) -> String {
             r.autoscaler
         );
     }
+    let duration = if span >= 7200.0 {
+        format!("{:.1} h", span / 3600.0)
+    } else {
+        format!("{:.1} min", span / 60.0)
+    };
     let _ = write!(
         out,
-        r#"<text x="{}" y="{}" text-anchor="end">{:.1} h</text></svg>"#,
+        r#"<text x="{}" y="{}" text-anchor="end">{duration}</text></svg>"#,
         w - 20.0,
-        h - 8.0,
-        span / 3600.0
+        h - 8.0
     );
     out
 }
