@@ -767,3 +767,63 @@ spec:
         "utilization on 4 pods read as {value}: {p}"
     );
 }
+
+#[test]
+fn e2e_prometheus_token_from_a_secret_needs_rbac_and_is_used() {
+    let ns = Namespace::new("e2e-token");
+    set_backlog(&ns.0, "t", 300.0);
+    apply(&deployment("tok", &ns.0, 1)).unwrap();
+    kubectl_ok(&[
+        "create",
+        "secret",
+        "generic",
+        "prom",
+        "-n",
+        &ns.0,
+        "--from-literal=token=s3cret",
+    ]);
+    let _op = Operator::start(&ns.0);
+    let extra = format!(
+        "  prometheus: {{address: '{}', bearerTokenSecretRef: {{name: prom, key: token}}}}\n",
+        support::cluster().prometheus_url
+    );
+    apply(&queue_policy(
+        &ns.0,
+        "tok",
+        "tok",
+        &backlog_query(&ns.0, "t"),
+        &extra,
+    ))
+    .unwrap();
+    // The default RBAC reads no Secrets: the policy says so, naming the field.
+    let message = wait_until("the forbidden Secret to surface", MIN, || {
+        let p = policy(&ns.0, "tok");
+        condition(&p, "MetricsAvailable")
+            .filter(|c| c.0 == "False")
+            .map(|c| c.2)
+    });
+    assert!(
+        message.contains("spec.prometheus.bearerTokenSecretRef") && message.contains("forbidden"),
+        "{message}"
+    );
+    assert_eq!(spec_replicas(&ns.0, "deployment", "tok"), 1);
+    // Granted in this namespace, the token is read and the queries go through.
+    apply(&format!(
+        r#"apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: headroom-prometheus-token, namespace: {ns}}}
+rules: [{{apiGroups: [""], resources: [secrets], resourceNames: [prom], verbs: [get]}}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: headroom-prometheus-token, namespace: {ns}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: headroom-prometheus-token}}
+subjects: [{{kind: ServiceAccount, name: headroom, namespace: headroom-system}}]
+"#,
+        ns = ns.0
+    ))
+    .unwrap();
+    wait_until("scaled to 3 once the token is readable", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "tok") == 3).then_some(())
+    });
+}
