@@ -183,27 +183,11 @@ fn e2e_latency_scales_up_then_down_after_stabilization() {
     wait_prom(&support::cluster().prometheus_url, &q, |v| v < 0.3);
     apply(&deployment("web", &ns.0, 1)).unwrap();
     let _op = Operator::start(&ns.0);
-    apply(&format!(
-        r#"apiVersion: headroom.dev/v1alpha1
-kind: ScalingPolicy
-metadata: {{name: web, namespace: {ns}}}
-spec:
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
-  minReplicas: 1
-  maxReplicas: 5
-  interval: 2s
-  signals:
-    - name: p95
-      latency:
-        metric: http_request_duration_seconds
-        selector: {{service: web}}
-        window: 10s
-        target: 300ms
-  behavior:
-    scaleDown:
-      stabilizationWindowSeconds: 20
-"#,
-        ns = ns.0
+    apply(&latency_policy(
+        &ns.0,
+        5,
+        "10s",
+        "  behavior:\n    scaleDown: {stabilizationWindowSeconds: 20}\n",
     ))
     .unwrap();
     wait_until("the policy to be evaluated at 1 replica", MIN, || {

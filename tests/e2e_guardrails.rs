@@ -122,27 +122,8 @@ fn e2e_guardrail_panic_jumps_in_one_step_and_holds() {
     exporter().latency(&labels, 0.2);
     apply(&deployment("web", &ns.0, 2)).unwrap();
     let _op = Operator::start(&ns.0);
-    apply(&format!(
-        r#"apiVersion: headroom.dev/v1alpha1
-kind: ScalingPolicy
-metadata: {{name: web, namespace: {ns}}}
-spec:
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
-  minReplicas: 1
-  maxReplicas: 12
-  interval: 2s
-  signals:
-    - name: p95
-      latency: {{metric: http_request_duration_seconds, selector: {{service: web}}, window: 60s, target: 300ms}}
-  behavior:
-    scaleUp: {{policies: [{{type: Pods, value: 1, periodSeconds: 60}}]}}
-    scaleDown: {{stabilizationWindowSeconds: 0}}
-  guardrails:
-    panic: {{stableWindow: 40s}}
-"#,
-        ns = ns.0
-    ))
-    .unwrap();
+    let tail = "  behavior:\n    scaleUp: {policies: [{type: Pods, value: 1, periodSeconds: 60}]}\n    scaleDown: {stabilizationWindowSeconds: 0}\n  guardrails:\n    panic: {stableWindow: 40s}\n";
+    apply(&latency_policy(&ns.0, 12, "60s", tail)).unwrap();
     wait_until("a first evaluation", MIN, || {
         (policy(&ns.0, "web")["status"]["verdict"] == "Solid").then_some(())
     });
@@ -190,27 +171,10 @@ fn e2e_guardrail_creeping_latency_scales_before_the_slo_is_breached() {
         r#"sum(rate(http_requests_total{{namespace="{}"}}[10s]))"#,
         ns.0
     );
-    apply(&format!(
-        r#"apiVersion: headroom.dev/v1alpha1
-kind: ScalingPolicy
-metadata: {{name: web, namespace: {ns}}}
-spec:
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
-  minReplicas: 1
-  maxReplicas: 10
-  interval: 2s
-  signals:
-    - name: p95
-      latency: {{metric: http_request_duration_seconds, selector: {{service: web}}, window: 5s, target: 300ms}}
-  behavior:
-    scaleDown: {{selectPolicy: Disabled}}
-  guardrails:
-    panic: {{enabled: false}}
-    creepingLatency: {{requestRateQuery: '{rate}', window: 30s, startupTime: 30s}}
-"#,
-        ns = ns.0
-    ))
-    .unwrap();
+    let tail = format!(
+        "  behavior:\n    scaleDown: {{selectPolicy: Disabled}}\n  guardrails:\n    panic: {{enabled: false}}\n    creepingLatency: {{requestRateQuery: '{rate}', window: 30s, startupTime: 30s}}\n"
+    );
+    apply(&latency_policy(&ns.0, 10, "5s", &tail)).unwrap();
     // Let the request rate settle: a new counter's rate ramps up over its 10s window.
     wait_until("a steady request rate", MIN, || {
         prom_query(&cluster().prometheus_url, &rate).filter(|r| (r - 50.0).abs() < 1.0)

@@ -116,18 +116,14 @@ pub fn build(
             s.indicators = extras.indicators.clone();
             s.verdict = extras.verdict.clone();
             s.hourly_cost = extras.hourly_cost;
-            s.p95 = s
-                .indicators
-                .iter()
-                .find(|i| i.name == "p95")
-                .and_then(|i| i.value)
-                .map(|v| format!("{:.0}ms", v * 1000.0));
-            s.database_cpu = s
-                .indicators
-                .iter()
-                .find(|i| i.name == "databaseCpu")
-                .and_then(|i| i.value)
-                .map(|v| format!("{:.0}%", v * 100.0));
+            let value = |name: &str| {
+                s.indicators
+                    .iter()
+                    .find(|i| i.name == name)
+                    .and_then(|i| i.value)
+            };
+            s.p95 = value("p95").map(|v| format!("{:.0}ms", v * 1000.0));
+            s.database_cpu = value("databaseCpu").map(|v| format!("{:.0}%", v * 100.0));
             let mut c = decided_conditions(*mode, readings, decision);
             for f in &extras.findings {
                 let reason = if f.active { f.reason } else { "Inactive" };

@@ -689,3 +689,22 @@ spec:
 {extra}"#
     )
 }
+
+/// A policy scaling the Deployment `web` on the p95 of `http_request_duration_seconds`
+/// for `service: web` against 300ms, evaluated every 2s; `extra` is appended to the spec.
+pub fn latency_policy(ns: &str, max: i32, window: &str, extra: &str) -> String {
+    format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  minReplicas: 1
+  maxReplicas: {max}
+  interval: 2s
+  signals:
+    - name: p95
+      latency: {{metric: http_request_duration_seconds, selector: {{service: web}}, window: {window}, target: 300ms}}
+{extra}"#
+    )
+}

@@ -368,12 +368,22 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
         });
     }
 
-    if let Some(cap) = g.budget_cap {
-        if desired > cap {
-            desired = cap;
-            limited_by = Limit::ConnectionBudget;
-            reason = format!("connection budget allows {cap} replicas");
+    // A cap lowers the proposal and takes over the explanation.
+    let mut cap_at = |cap: i32, limit: Limit, why: String, desired: &mut i32| {
+        if *desired > cap {
+            *desired = cap;
+            limited_by = limit;
+            reason = why;
         }
+    };
+
+    if let Some(cap) = g.budget_cap {
+        cap_at(
+            cap,
+            Limit::ConnectionBudget,
+            format!("connection budget allows {cap} replicas"),
+            &mut desired,
+        );
         findings.push(Finding {
             reason: "ConnectionBudget",
             active: desired >= cap,
@@ -386,11 +396,12 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
         hourly_cost = Some(f64::from(current) * c.per_replica_hour);
         if let Some(ceiling) = c.max_hourly {
             let cap = (ceiling / c.per_replica_hour + 1e-9).floor().max(0.0) as i32;
-            if desired > cap {
-                desired = cap;
-                limited_by = Limit::CostCeiling;
-                reason = format!("cost ceiling {ceiling:.2}/h allows {cap} replicas");
-            }
+            cap_at(
+                cap,
+                Limit::CostCeiling,
+                format!("cost ceiling {ceiling:.2}/h allows {cap} replicas"),
+                &mut desired,
+            );
             findings.push(Finding {
                 reason: "CostCeiling",
                 active: desired >= cap,
