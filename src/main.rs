@@ -63,6 +63,10 @@ enum Command {
         json: bool,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The calendar time of the scenario's first second (RFC 3339, e.g.
+        /// 2026-12-01T08:00:00+01:00); schedule windows apply only with it.
+        #[arg(long)]
+        start: Option<String>,
         /// Where plots are written.
         #[arg(long, default_value = "target/simulate")]
         out_dir: std::path::PathBuf,
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
             trace,
             json,
             seed,
+            start,
             out_dir,
             report,
         } => {
@@ -130,6 +135,7 @@ fn main() -> ExitCode {
                 trace,
                 json,
                 seed,
+                start,
                 out_dir,
                 report,
             };

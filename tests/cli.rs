@@ -179,3 +179,47 @@ fn simulate_replays_a_csv_trace_and_names_bad_input() {
     assert_eq!(code, 2);
     assert!(err.contains("seconds must increase"), "{err}");
 }
+
+#[test]
+fn simulate_places_a_planned_launch_on_the_calendar() {
+    let dir = std::env::temp_dir().join(format!("headroom-launch-{}", std::process::id()));
+    let out_dir = dir.to_str().unwrap_or_default();
+    let headroom_slo = |out: &str| -> f64 {
+        let row = out.lines().find(|l| l.starts_with("headroom"));
+        row.and_then(|r| r.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // The example web policy's launch window opens at 09:00+01:00; the step comes an hour in.
+    let (code, planned, err) = headroom(
+        &[
+            "simulate",
+            "--scenario",
+            "launch",
+            "--start",
+            "2026-12-01T08:00:00+01:00",
+            "--out-dir",
+            out_dir,
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(planned.contains("schedule: windows applied"), "{planned}");
+    assert_eq!(headroom_slo(&planned), 0.0, "{planned}");
+    let (code, surprise, err) = headroom(
+        &["simulate", "--scenario", "launch", "--out-dir", out_dir],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        surprise.contains("schedule: windows not applied"),
+        "{surprise}"
+    );
+    assert!(headroom_slo(&surprise) > 0.0, "{surprise}");
+
+    let (code, _, err) = headroom(&["simulate", "--start", "tomorrow 9am"], "");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--start: \"tomorrow 9am\" is not an RFC 3339 time"),
+        "{err}"
+    );
+}

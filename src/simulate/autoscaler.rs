@@ -58,6 +58,8 @@ pub struct Scaler {
     fixed: i32,
     /// When the creeping-latency guardrail first added a replica.
     pub creeping_at: Option<usize>,
+    /// The calendar time (Unix seconds) of scenario second 0; schedules apply only with one.
+    clock: Option<i64>,
 }
 
 fn secs(d: PromDuration) -> usize {
@@ -81,7 +83,14 @@ impl Scaler {
             cached: None,
             fixed,
             creeping_at: None,
+            clock: None,
         }
+    }
+
+    /// Places the run on the calendar, so the policy's schedule windows apply.
+    pub fn starting_at(mut self, clock: Option<i64>) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn read(&self, obs: &Observer, now: usize, window_scale: f64) -> Vec<Option<f64>> {
@@ -357,6 +366,14 @@ impl Scaler {
                 min_t: 3.0,
                 series,
             });
+        }
+        if let Some(start) = self.clock {
+            g.now_unix = start + now as i64;
+            for (i, w) in rules.schedule.iter().enumerate() {
+                // parse_policy has already reported malformed windows.
+                g.schedule
+                    .extend(guardrails::windows(w, i, g.now_unix, &mut vec![]));
+            }
         }
         if let Some(c) = &rules.cost {
             g.cost = Some(Cost {

@@ -15,10 +15,10 @@ pub use autoscaler::Kind;
 pub use command::{Options, command};
 pub use model::{App, Params, Pods, Snapshot};
 pub use report::svg;
-pub use traffic::{SCENARIOS, Trace, from_csv, scenario};
+pub use traffic::{LAUNCH_STEP_SECONDS, SCENARIOS, Trace, from_csv, scenario};
 
 use crate::api::{ScalingPolicy, ScalingPolicySpec, SignalKind};
-use crate::decision::guardrails::Claim;
+use crate::decision::guardrails::{self, Claim};
 use autoscaler::{Neighbours, Scaler};
 use observe::Observer;
 
@@ -34,6 +34,19 @@ pub fn parse_policy(yaml: &str, origin: &str) -> Result<ScalingPolicySpec, Strin
         return Err(format!(
             "{origin}: spec.minReplicas must be <= spec.maxReplicas and maxReplicas >= 1"
         ));
+    }
+    let mut errors = vec![];
+    for (i, w) in p
+        .spec
+        .guardrails
+        .iter()
+        .flat_map(|g| g.schedule.iter())
+        .enumerate()
+    {
+        guardrails::windows(w, i, 0, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(format!("{origin}: {}", errors.join("; ")));
     }
     Ok(p.spec)
 }
@@ -98,6 +111,9 @@ pub struct Setup {
     /// Prometheus scrape interval and rate window as the autoscalers see them.
     pub scrape_seconds: usize,
     pub window_seconds: usize,
+    /// The calendar time (Unix seconds) of the scenario's first second: schedule windows of
+    /// the Headroom policies apply only when it is set.
+    pub start_unix: Option<i64>,
 }
 
 pub fn latency_target(spec: &ScalingPolicySpec) -> f64 {
@@ -143,8 +159,9 @@ pub fn run(kind: Kind, trace: &Trace, setup: &Setup, progress: &mut dyn FnMut(f6
     };
     let mut app = App::new(p.clone(), web0, workers0);
     let mut obs = Observer::new(setup.scrape_seconds, setup.window_seconds, 3600);
-    let mut web = Scaler::new(kind, setup.web.clone(), fixed_web);
-    let mut workers = Scaler::new(kind, setup.worker.clone(), fixed_workers);
+    let mut web = Scaler::new(kind, setup.web.clone(), fixed_web).starting_at(setup.start_unix);
+    let mut workers =
+        Scaler::new(kind, setup.worker.clone(), fixed_workers).starting_at(setup.start_unix);
     let target = latency_target(&setup.web);
 
     let mut out = Outcome::empty(kind.name());
@@ -268,6 +285,7 @@ pub fn setup(scenario: &str, web: ScalingPolicySpec, worker: ScalingPolicySpec) 
         params: Params::for_scenario(scenario),
         scrape_seconds: 15,
         window_seconds: 60,
+        start_unix: None,
     }
 }
 
@@ -326,6 +344,49 @@ mod tests {
                 .unwrap_err()
                 .starts_with("x.yaml: not a ScalingPolicy")
         );
+        let bad = EXAMPLE_WEB.replace("timeZone: Europe/Paris", "timeZone: Mars/Olympus");
+        let err = parse_policy(&bad, "web.yaml").unwrap_err();
+        assert!(
+            err.starts_with("web.yaml: spec.guardrails.schedule[1].timeZone"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn schedule_windows_apply_only_on_the_calendar() {
+        let (web, worker) = examples();
+        let trace = scenario("launch", 1).expect("launch");
+        let unplaced = setup("launch", web.clone(), worker.clone());
+        let mut unscheduled = web.clone();
+        if let Some(g) = &mut unscheduled.guardrails {
+            g.schedule.clear();
+        }
+        let plain = run(
+            Kind::Headroom,
+            &trace,
+            &setup("launch", unscheduled, worker.clone()),
+            &mut |_| {},
+        );
+        let surprise = run(Kind::Headroom, &trace, &unplaced, &mut |_| {});
+        let key = |o: &Outcome| (o.replica_minutes, o.scale_events, o.timeline.clone());
+        assert!(key(&surprise) == key(&plain), "no clock, no schedule");
+
+        // The example's launch window opens at 09:00+01:00; the step comes one hour in.
+        let mut planned = setup("launch", web, worker);
+        planned.start_unix = Some(
+            guardrails::parse_time("2026-12-01T08:00:00+01:00", "start", &mut vec![])
+                .expect("time"),
+        );
+        let h = run(Kind::Headroom, &trace, &planned, &mut |_| {});
+        let before_step = h
+            .timeline
+            .iter()
+            .rev()
+            .find(|p| p.second < LAUNCH_STEP_SECONDS as usize)
+            .expect("a sample before the step");
+        assert!(before_step.replicas >= 4, "{before_step:?}");
+        assert!(surprise.slo_violation_minutes > 0.0);
+        assert_eq!(h.slo_violation_minutes, 0.0);
     }
 }
 

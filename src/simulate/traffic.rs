@@ -28,6 +28,9 @@ impl Trace {
 
 const BASE: f64 = 40.0;
 
+/// When the launch scenario's step comes, in seconds from its start.
+pub const LAUNCH_STEP_SECONDS: i64 = 3600;
+
 fn build(name: &str, seconds: usize, f: impl Fn(f64) -> f64, jobs_share: f64) -> Trace {
     let requests: Vec<f64> = (0..seconds).map(|t| f(t as f64).max(0.0)).collect();
     let jobs = requests.iter().map(|r| r * jobs_share).collect();
@@ -66,7 +69,8 @@ pub fn scenario(name: &str, seed: u64) -> Option<Trace> {
             name,
             4 * 3600,
             |t| {
-                if (hour..3.0 * hour).contains(&t) {
+                let step = LAUNCH_STEP_SECONDS as f64;
+                if (step..step + 2.0 * hour).contains(&t) {
                     5.0 * BASE
                 } else {
                     BASE

@@ -14,7 +14,7 @@ mod trend;
 pub use bands::{Band, Verdict};
 pub use budget::{Claim, allocate, cap, usable};
 pub use cron::Cron;
-pub use schedule::{Window, floor_at};
+pub use schedule::{Window, floor_at, parse_time, windows};
 pub use trend::{Trend, trend};
 
 use crate::api::TargetType;
