@@ -87,7 +87,7 @@ spec:
   guardrails:
     panic: {stableWindow: 60s}
   behavior:
-    scaleDown: {stabilizationWindowSeconds: 60}
+    scaleDown: {stabilizationWindowSeconds: 30}
 ---
 apiVersion: headroom.dev/v1alpha1
 kind: ScalingPolicy

@@ -77,6 +77,8 @@ struct SignalInput {
     /// Headroom's leading-indicator semantics: push up, never size down (default false: HPA).
     #[serde(default)]
     up_only: bool,
+    /// The reading's window, seconds (see `history.capacityAgeSeconds`).
+    lookback_seconds: Option<f64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -86,6 +88,8 @@ struct HistoryInput {
     recommendations: Vec<RecommendationInput>,
     #[serde(default)]
     scale_events: Vec<ScaleEventInput>,
+    /// Seconds since the ready replicas caught up with the newest scale-up.
+    capacity_age_seconds: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +230,9 @@ fn validate(raw: DecideInput) -> Result<decision::Input, InvalidInput> {
                 format!("must be greater than 0, got {}", s.target),
             ));
         }
+        if let Some(w) = s.lookback_seconds {
+            age_valid(&format!("signals[{i}].lookbackSeconds"), w)?;
+        }
         if let Some(v) = s.value
             && v < 0.0
         {
@@ -240,6 +247,7 @@ fn validate(raw: DecideInput) -> Result<decision::Input, InvalidInput> {
             target: s.target,
             value: s.value,
             up_only: s.up_only,
+            lookback_seconds: s.lookback_seconds,
         });
     }
     let mut history = History::default();
@@ -262,6 +270,10 @@ fn validate(raw: DecideInput) -> Result<decision::Input, InvalidInput> {
             replica_change: e.replica_change,
             age_seconds: e.age_seconds,
         });
+    }
+    if let Some(a) = raw.history.capacity_age_seconds {
+        age_valid("history.capacityAgeSeconds", a)?;
+        history.capacity_age_seconds = Some(a);
     }
     Ok(decision::Input {
         min_replicas: raw.min_replicas,

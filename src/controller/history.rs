@@ -17,6 +17,8 @@ struct PolicyHistory {
     last_spike: Option<Instant>,
     /// RFC 3339 time of the last write to /scale; the cached policy's status may lag it.
     last_scale_time: Option<String>,
+    /// When the ready replicas first reached the count of the newest scale-up.
+    caught_up: Option<Instant>,
 }
 
 /// All policies' histories, keyed by namespace/name.
@@ -27,7 +29,7 @@ pub struct Histories {
 
 impl Histories {
     /// The history as ages at `now`; seeds it with `current` on first sight.
-    pub fn view(&mut self, key: &str, now: Instant, current: i32) -> History {
+    pub fn view(&mut self, key: &str, now: Instant, current: i32, ready: i32) -> History {
         let h = self
             .by_policy
             .entry(key.to_string())
@@ -36,11 +38,29 @@ impl Histories {
                 scale_events: vec![],
                 last_spike: None,
                 last_scale_time: None,
+                caught_up: None,
             });
         let fresh = |t: &Instant| now.saturating_duration_since(*t) <= KEEP;
         h.recommendations.retain(|(t, _)| fresh(t));
         h.scale_events.retain(|(t, _)| fresh(t));
         let age = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
+        let last_up = h
+            .scale_events
+            .iter()
+            .filter(|(_, change)| *change > 0)
+            .map(|(t, _)| *t)
+            .max();
+        let capacity_age_seconds = last_up.map(|up| {
+            if ready < current {
+                h.caught_up = None;
+                return 0.0;
+            }
+            let at = match h.caught_up {
+                Some(t) if t >= up => t,
+                _ => *h.caught_up.insert(now),
+            };
+            age(at)
+        });
         History {
             recommendations: h
                 .recommendations
@@ -58,6 +78,7 @@ impl Histories {
                     age_seconds: age(t),
                 })
                 .collect(),
+            capacity_age_seconds,
         }
     }
 
@@ -105,7 +126,7 @@ mod tests {
     fn first_sight_seeds_current_replicas_so_a_restart_cannot_scale_down() {
         let mut h = Histories::default();
         let t0 = Instant::now();
-        let v = h.view("ns/p", t0, 7);
+        let v = h.view("ns/p", t0, 7, 7);
         assert_eq!(
             v.recommendations,
             vec![Recommendation {
@@ -114,7 +135,7 @@ mod tests {
             }]
         );
         // A second look does not seed again.
-        let v = h.view("ns/p", t0 + Duration::from_secs(10), 3);
+        let v = h.view("ns/p", t0 + Duration::from_secs(10), 3, 3);
         assert_eq!(v.recommendations.len(), 1);
         assert_eq!(v.recommendations[0].age_seconds, 10.0);
     }
@@ -123,9 +144,28 @@ mod tests {
     fn entries_older_than_an_hour_are_dropped() {
         let mut h = Histories::default();
         let t0 = Instant::now();
-        h.view("k", t0, 1);
+        h.view("k", t0, 1, 1);
         h.record_scale("k", t0, 2, "t0".into());
-        let v = h.view("k", t0 + Duration::from_secs(3601), 1);
+        let v = h.view("k", t0 + Duration::from_secs(3601), 1, 1);
         assert!(v.recommendations.is_empty() && v.scale_events.is_empty());
+    }
+
+    #[test]
+    fn capacity_age_counts_from_when_the_new_pods_were_ready() {
+        let mut h = Histories::default();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(h.view("k", t0, 2, 2).capacity_age_seconds, None);
+        h.record_scale("k", at(1), 2, "t1".into());
+        assert_eq!(h.view("k", at(5), 4, 2).capacity_age_seconds, Some(0.0));
+        assert_eq!(h.view("k", at(20), 4, 4).capacity_age_seconds, Some(0.0));
+        assert_eq!(h.view("k", at(50), 4, 4).capacity_age_seconds, Some(30.0));
+        // A newer scale-up starts the count again once its pods are ready.
+        h.record_scale("k", at(60), 4, "t60".into());
+        assert_eq!(h.view("k", at(70), 8, 8).capacity_age_seconds, Some(0.0));
+        assert_eq!(h.view("k", at(85), 8, 8).capacity_age_seconds, Some(15.0));
+        // Scale-downs do not count as new capacity.
+        h.record_scale("k", at(90), -2, "t90".into());
+        assert_eq!(h.view("k", at(95), 6, 6).capacity_age_seconds, Some(25.0));
     }
 }

@@ -100,7 +100,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
     let history = ctx
         .histories
         .lock()
-        .map(|mut h| h.view(&pkey, now, target.current_replicas))
+        .map(|mut h| h.view(&pkey, now, target.current_replicas, target.ready_replicas))
         .unwrap_or_default();
     let input = decision::Input {
         min_replicas: spec.min_replicas,
@@ -344,6 +344,12 @@ async fn read_signals(
             target,
             value: value.as_ref().ok().copied(),
             up_only: label == "latency" && has_sizing_signal,
+            lookback_seconds: spec
+                .signals
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.latency.as_ref())
+                .map(|l| l.window.as_secs_f64()),
         });
         readings.push(Reading {
             name,
@@ -371,6 +377,7 @@ async fn read_signals(
             target: rate,
             value: value.as_ref().ok().copied(),
             up_only: false,
+            lookback_seconds: None,
         });
         readings.push(Reading {
             name,

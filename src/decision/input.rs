@@ -59,6 +59,9 @@ pub struct SignalValue {
     /// below its target it abstains and the sizing signals decide. (Latency is not
     /// proportional to replicas, so "ratio × replicas" below target shrinks until it breaks.)
     pub up_only: bool,
+    /// How far back the reading looks (its rate or quantile window), when known. An up-only
+    /// reading that reaches back past the newest ready capacity still describes the old fleet.
+    pub lookback_seconds: Option<f64>,
 }
 
 /// Past recommendations and scale events, with their ages at decision time.
@@ -66,6 +69,9 @@ pub struct SignalValue {
 pub struct History {
     pub recommendations: Vec<Recommendation>,
     pub scale_events: Vec<ScaleEvent>,
+    /// Seconds since the ready replicas caught up with the newest scale-up (0 while its pods
+    /// are still starting); None when there was no recent scale-up.
+    pub capacity_age_seconds: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -84,7 +84,15 @@ pub fn decide(input: &Input) -> Decision {
     let proposals: Vec<Proposal> = input
         .signals
         .iter()
-        .map(|s| proposal::propose(s, current, input.ready_replicas, input.tolerance))
+        .map(|s| {
+            proposal::propose(
+                s,
+                current,
+                input.ready_replicas,
+                input.tolerance,
+                input.history.capacity_age_seconds,
+            )
+        })
         .collect();
     let done = |desired: i32, limit: Limit, reason: String, recommendation: Option<i32>| Decision {
         desired_replicas: desired,

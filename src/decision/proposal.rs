@@ -47,8 +47,14 @@ fn ceil(x: f64) -> i32 {
     }
 }
 
-/// One signal's proposal.
-pub fn propose(s: &SignalValue, current: i32, ready: i32, tol: Tolerance) -> Proposal {
+/// One signal's proposal. `capacity_age`: see `History::capacity_age_seconds`.
+pub fn propose(
+    s: &SignalValue,
+    current: i32,
+    ready: i32,
+    tol: Tolerance,
+    capacity_age: Option<f64>,
+) -> Proposal {
     let ratio_and_replicas = match s.value {
         Some(v) if v.is_finite() && s.target > 0.0 => Some(match s.target_type {
             // GetObjectMetricReplicas / getUsageRatioReplicaCount.
@@ -98,9 +104,11 @@ pub fn propose(s: &SignalValue, current: i32, ready: i32, tol: Tolerance) -> Pro
             };
         }
         // Over target, latency says "more", not "how many": a saturated queue's latency
-        // explodes far beyond what more replicas need. At most double what is ready, and
-        // wait for the pods already starting before asking again.
-        let bound = 2 * ready.max(1);
+        // explodes far beyond what more replicas need. At most double what is ready; and
+        // while the reading's window still covers the time before the newest pods were
+        // ready, it describes the old fleet: hold, and ask again once it is fresh.
+        let stale = matches!((s.lookback_seconds, capacity_age), (Some(w), Some(age)) if age < w);
+        let bound = if stale { current } else { 2 * ready.max(1) };
         return Proposal {
             name: s.name.clone(),
             ratio,
@@ -165,6 +173,7 @@ mod tests {
             target,
             value,
             up_only: false,
+            lookback_seconds: None,
         }
     }
 
@@ -174,6 +183,7 @@ mod tests {
             current,
             ready,
             Tolerance::default(),
+            None,
         )
         .replicas
     }
@@ -234,7 +244,7 @@ mod tests {
         let t = Tolerance::default();
         for v in [None, Some(f64::NAN), Some(f64::INFINITY)] {
             assert_eq!(
-                propose(&sig(TargetType::Value, 1.0, v), 3, 3, t).replicas,
+                propose(&sig(TargetType::Value, 1.0, v), 3, 3, t, None).replicas,
                 None
             );
         }
@@ -289,12 +299,12 @@ mod tests {
         let t = Tolerance::default();
         let mut s = sig(TargetType::Value, 0.3, Some(0.6));
         s.up_only = true;
-        assert_eq!(propose(&s, 4, 4, t).replicas, Some(8));
+        assert_eq!(propose(&s, 4, 4, t, None).replicas, Some(8));
         // A saturated tier's latency (10s against 300ms) asks for 2x, not 33x.
         s.value = Some(10.0);
-        assert_eq!(propose(&s, 4, 4, t).replicas, Some(8));
+        assert_eq!(propose(&s, 4, 4, t, None).replicas, Some(8));
         s.value = Some(0.1);
-        let p = propose(&s, 4, 4, t);
+        let p = propose(&s, 4, 4, t, None);
         assert!(p.abstained && p.replicas.is_none());
         // With a sizing signal, the sizing signal decides the way down.
         let cpu = p_named("cpu", Some(2));
@@ -302,6 +312,24 @@ mod tests {
         assert_eq!(c.replicas, 2);
         // Alone, an abstaining signal holds: neither missing nor a scale-down.
         assert_eq!(combine(std::slice::from_ref(&p), 4).unwrap().replicas, 4);
+    }
+
+    #[test]
+    fn up_only_signals_wait_for_a_reading_of_the_new_fleet() {
+        let t = Tolerance::default();
+        let mut s = sig(TargetType::Value, 0.3, Some(10.0));
+        s.up_only = true;
+        s.lookback_seconds = Some(60.0);
+        // No recent scale-up: the reading is of this fleet.
+        assert_eq!(propose(&s, 4, 4, t, None).replicas, Some(8));
+        // Pods starting, or ready for less than the window: hold, do not push on old news.
+        assert_eq!(propose(&s, 8, 4, t, Some(0.0)).replicas, Some(8));
+        assert_eq!(propose(&s, 8, 8, t, Some(59.0)).replicas, Some(8));
+        // A full window after the new pods were ready, still over target: push again.
+        assert_eq!(propose(&s, 8, 8, t, Some(60.0)).replicas, Some(16));
+        // Without a known window, only the 2x-of-ready bound applies (the previous rule).
+        s.lookback_seconds = None;
+        assert_eq!(propose(&s, 8, 8, t, Some(1.0)).replicas, Some(16));
     }
 
     fn p_named(name: &str, r: Option<i32>) -> Proposal {

@@ -73,6 +73,7 @@ fn run_rate_case(c: &RateCase) {
             uniform(c.down_events, 120.0, -1),
         ]
         .concat(),
+        capacity_age_seconds: None,
     };
     let behavior = Behavior {
         scale_up: c.up.clone(),
@@ -640,6 +641,7 @@ fn recs(list: &[(i32, f64)]) -> History {
             })
             .collect(),
         scale_events: vec![],
+        capacity_age_seconds: None,
     }
 }
 
@@ -814,6 +816,7 @@ fn avg(name: &str, target: f64, value: Option<f64>) -> SignalValue {
         target,
         value,
         up_only: false,
+        lookback_seconds: None,
     }
 }
 
@@ -920,6 +923,7 @@ fn scale_events_count_only_strictly_inside_their_period() {
             replica_change: 2,
             age_seconds: age,
         }],
+        capacity_age_seconds: None,
     };
     // 2 pods per 60s, 2 already added 59s ago: no room yet.
     assert_eq!(with_behavior(&r, &at(59.0), 10, 20, 1, 100).desired, 10);
@@ -937,6 +941,7 @@ fn decide_says_when_a_read_signal_has_no_ready_pod_to_scale_from() {
             target: 0.3,
             value: Some(0.6),
             up_only: false,
+            lookback_seconds: None,
         }],
     );
     i.ready_replicas = 0;

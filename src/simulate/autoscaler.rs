@@ -60,6 +60,7 @@ pub struct Scaler {
     pub creeping_at: Option<usize>,
     /// The calendar time (Unix seconds) of scenario second 0; schedules apply only with one.
     clock: Option<i64>,
+    caught_up: Option<usize>,
 }
 
 fn secs(d: PromDuration) -> usize {
@@ -84,7 +85,28 @@ impl Scaler {
             fixed,
             creeping_at: None,
             clock: None,
+            caught_up: None,
         }
+    }
+
+    /// Seconds since the ready replicas caught up with the newest scale-up, as the operator
+    /// tracks it (see `History::capacity_age_seconds`).
+    fn capacity_age(&mut self, now: usize, current: i32, ready: i32) -> Option<f64> {
+        let up = self
+            .events
+            .iter()
+            .filter(|(_, c)| *c > 0)
+            .map(|(t, _)| *t)
+            .max()?;
+        if ready < current {
+            self.caught_up = None;
+            return Some(0.0);
+        }
+        let at = match self.caught_up {
+            Some(t) if t >= up => t,
+            _ => *self.caught_up.insert(now),
+        };
+        Some((now - at) as f64)
     }
 
     /// Places the run on the calendar, so the policy's schedule windows apply.
@@ -181,27 +203,27 @@ impl Scaler {
         };
         // Headroom's latency semantics (up-only beside a sizing signal); the HPA's otherwise.
         let sizing = self.spec.signals.iter().any(|s| s.latency.is_none());
-        let mut latency: Vec<bool> = self
+        // A latency signal's window: how far back its reading looks.
+        let mut latency: Vec<Option<f64>> = self
             .spec
             .signals
             .iter()
-            .map(|s| s.latency.is_some())
+            .map(|s| s.latency.as_ref().map(|l| secs(l.window) as f64))
             .collect();
-        latency.resize(values.len(), false);
+        latency.resize(values.len(), None);
         let signals = self
             .targets()
             .into_iter()
             .zip(&values)
             .zip(latency)
-            .map(
-                |(((name, target_type, target), v), is_latency)| SignalValue {
-                    name,
-                    target_type,
-                    target,
-                    value: *v,
-                    up_only: self.kind == Kind::Headroom && is_latency && sizing,
-                },
-            )
+            .map(|(((name, target_type, target), v), window)| SignalValue {
+                name,
+                target_type,
+                target,
+                value: *v,
+                up_only: self.kind == Kind::Headroom && window.is_some() && sizing,
+                lookback_seconds: window,
+            })
             .collect();
         let age = |t: usize| (now - t) as f64;
         self.recommendations.retain(|(t, _)| now - t <= 3600);
@@ -231,6 +253,7 @@ impl Scaler {
                         age_seconds: age(t),
                     })
                     .collect(),
+                capacity_age_seconds: self.capacity_age(now, current, ready),
             },
             downscale_stabilization_seconds: DEFAULT_DOWNSCALE_STABILIZATION_SECONDS,
         };

@@ -19,6 +19,7 @@ fn input(current: i32, value: f64) -> Input {
             target: 100.0,
             value: Some(value),
             up_only: false,
+            lookback_seconds: None,
         }],
         history: History::default(),
         downscale_stabilization_seconds: DEFAULT_DOWNSCALE_STABILIZATION_SECONDS,
