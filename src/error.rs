@@ -19,6 +19,8 @@ pub enum Error {
     Config(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("leader election: {0}")]
+    Leadership(String),
 }
 
 impl Error {
@@ -31,6 +33,7 @@ impl Error {
             Error::Json(_) => "serialization",
             Error::Config(_) => "config",
             Error::Io(_) => "io",
+            Error::Leadership(_) => "leadership",
         }
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use headroom::controller::{self, Settings};
+use headroom::controller::{self, LeaderElection, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +44,17 @@ enum Command {
         /// Watch only this namespace (default: all namespaces).
         #[arg(long, env = "HEADROOM_NAMESPACE")]
         namespace: Option<String>,
+        /// Run as one of several replicas: only the holder of a Lease scales.
+        #[arg(long, env = "HEADROOM_LEADER_ELECTION")]
+        leader_election: bool,
+        /// Namespace of the Lease (default: the pod's, from POD_NAMESPACE).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "headroom-system")]
+        lease_namespace: String,
+        #[arg(long, default_value = "headroom")]
+        lease_name: String,
+        /// How long a lease lasts without renewal: how soon a standby replaces a crashed leader.
+        #[arg(long, default_value = "15s", value_parser = parse_duration)]
+        lease_duration: Duration,
     },
     /// Print the ScalingPolicy CRD as YAML.
     Crd,
@@ -157,15 +168,25 @@ fn main() -> ExitCode {
             listen,
             log_format,
             namespace,
+            leader_election,
+            lease_namespace,
+            lease_name,
+            lease_duration,
         } => {
             init_logging(log_format);
+            let election = leader_election.then(|| LeaderElection {
+                namespace: lease_namespace,
+                lease_name,
+                identity: identity(),
+                duration: lease_duration,
+            });
             let settings = Settings {
                 prometheus_url,
                 query_timeout,
                 downscale_stabilization_seconds: i32::try_from(downscale_stabilization.as_secs())
                     .unwrap_or(i32::MAX),
             };
-            match run(settings, listen, namespace) {
+            match run(settings, listen, namespace, election) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "operator failed");
@@ -206,7 +227,22 @@ fn decide(input: &str) -> ExitCode {
     }
 }
 
-fn run(settings: Settings, listen: SocketAddr, namespace: Option<String>) -> headroom::Result<()> {
+/// This replica's name in the election: the pod's name, else host and process.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "headroom".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+fn run(
+    settings: Settings,
+    listen: SocketAddr,
+    namespace: Option<String>,
+    election: Option<LeaderElection>,
+) -> headroom::Result<()> {
     // kube and reqwest both use rustls; ring is installed once so the first TLS connection
     // never has to pick between two providers.
     if rustls::crypto::ring::default_provider()
@@ -220,6 +256,6 @@ fn run(settings: Settings, listen: SocketAddr, namespace: Option<String>) -> hea
         .build()?;
     runtime.block_on(async move {
         let client = kube::Client::try_default().await?;
-        controller::run(client, settings, listen, namespace).await
+        controller::run(client, settings, listen, namespace, election).await
     })
 }

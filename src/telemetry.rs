@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::{counter::Counter, family::Family, histogram::Histogram};
+use prometheus_client::metrics::{
+    counter::Counter, family::Family, gauge::Gauge, histogram::Histogram,
+};
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, &'static str)>;
@@ -18,6 +20,7 @@ pub struct Metrics {
     scales: Family<Labels, Counter>,
     signal_errors: Family<Labels, Counter>,
     duration: Histogram,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -59,6 +62,12 @@ impl Default for Metrics {
             "Time to evaluate one policy",
             duration.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this process holds the leader lease (or runs without election)",
+            leader.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             reconciliations,
@@ -67,6 +76,7 @@ impl Default for Metrics {
             scales,
             signal_errors,
             duration,
+            leader,
         }
     }
 }
@@ -101,6 +111,10 @@ impl Metrics {
         self.signal_errors
             .get_or_create(&vec![("kind", kind)])
             .inc();
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// Text exposition format.

@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -767,9 +768,17 @@ fn e2e_prometheus_token_from_a_secret_needs_rbac_and_is_used() {
         "--from-literal=token=s3cret",
     ]);
     let _op = Operator::start(&ns.0);
+    // Prometheus behind a gate that passes only "Bearer s3cret".
+    let gate = TokenGate::start(&support::cluster().prometheus_url, "s3cret");
+    let anonymous = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("{}/api/v1/query?query=up", gate.url))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "401");
     let extra = format!(
         "  prometheus: {{address: '{}', bearerTokenSecretRef: {{name: prom, key: token}}}}\n",
-        support::cluster().prometheus_url
+        gate.url
     );
     apply(&queue_policy(
         &ns.0,
@@ -810,4 +819,100 @@ subjects: [{{kind: ServiceAccount, name: headroom, namespace: headroom-system}}]
     wait_until("scaled to 3 once the token is readable", MIN, || {
         (spec_replicas(&ns.0, "deployment", "tok") == 3).then_some(())
     });
+    // The operator's queries carried the token: the gate passed them, and refused only curl.
+    assert!(gate.passed() > 0);
+    assert_eq!(
+        gate.refused(),
+        1,
+        "the operator sent a query without the token"
+    );
+}
+
+#[test]
+fn e2e_only_the_lease_holder_scales_and_a_standby_takes_over() {
+    let ns = Namespace::new("e2e-leader");
+    // A Lease of this test's own, in headroom-system where the operator's RBAC allows it.
+    let lease = ns.0.clone();
+    set_backlog(&ns.0, "le", 200.0);
+    apply(&deployment("le", &ns.0, 1)).unwrap();
+
+    // A clean stop gives the lease up at once instead of letting it expire.
+    let mut first = Operator::start_elected(&ns.0, "gamma", &lease);
+    wait_until("gamma to hold the lease", MIN, || {
+        (lease_holder(&lease) == "gamma").then_some(())
+    });
+    let status = first.terminate().expect("gamma was running");
+    assert!(status.success(), "SIGTERM should exit cleanly: {status}");
+    assert_eq!(lease_holder(&lease), "", "gamma kept the lease");
+
+    let mut alpha = Operator::start_elected(&ns.0, "alpha", &lease);
+    wait_until("alpha to hold the lease", MIN, || {
+        (lease_holder(&lease) == "alpha").then_some(())
+    });
+    let mut beta = Operator::start_elected(&ns.0, "beta", &lease);
+    apply(&queue_policy(
+        &ns.0,
+        "le",
+        "le",
+        &backlog_query(&ns.0, "le"),
+        "",
+    ))
+    .unwrap();
+    wait_until("alpha to scale to 2", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "le") == 2).then_some(())
+    });
+    assert!(
+        beta.metrics().contains("headroom_leader 0"),
+        "beta leads too"
+    );
+    assert!(alpha.metrics().contains("headroom_leader 1"));
+    // Give the standby several intervals in which it would have acted if it were leading.
+    std::thread::sleep(Duration::from_secs(6));
+    let reporters = event_reporters(&ns.0, "Scaled");
+    assert_eq!(
+        reporters,
+        vec!["alpha".to_string()],
+        "only the leader scales"
+    );
+
+    // The leader crashes: the standby takes over once the lease expires, and scales.
+    alpha.kill();
+    set_backlog(&ns.0, "le", 400.0);
+    wait_until("beta to hold the lease", MIN, || {
+        (lease_holder(&lease) == "beta").then_some(())
+    });
+    wait_until("beta to scale to 4", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "le") == 4).then_some(())
+    });
+    assert!(event_reporters(&ns.0, "Scaled").contains(&"beta".to_string()));
+
+    // Someone else takes the lease: beta stops scaling and exits with an error, so that its
+    // restart rejoins as a standby.
+    let renew = kubectl_ok(&[
+        "get",
+        "lease",
+        &lease,
+        "-n",
+        "headroom-system",
+        "-o",
+        "jsonpath={.spec.renewTime}",
+    ]);
+    assert!(!renew.is_empty());
+    kubectl_ok(&[
+        "patch",
+        "lease",
+        &lease,
+        "-n",
+        "headroom-system",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"holderIdentity":"intruder","leaseDurationSeconds":3600}}"#,
+    ]);
+    let status = beta.exit_within(MIN);
+    assert!(
+        !status.success(),
+        "beta should exit with an error: {status}"
+    );
+    let log = std::fs::read_to_string(&beta.log).unwrap_or_default();
+    assert!(log.contains("lost the lease"), "{log}");
 }

@@ -5,6 +5,7 @@ mod audit;
 mod context;
 mod guard;
 mod history;
+mod leader;
 mod reconcile;
 pub mod status;
 mod target;
@@ -12,6 +13,9 @@ mod target;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -22,6 +26,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 pub use context::{Context, Settings, backoff_delay};
 pub use history::Histories;
+pub use leader::{LeaderElection, Leadership};
 pub use reconcile::{error_policy, reconcile};
 
 use crate::api::ScalingPolicy;
@@ -51,12 +56,28 @@ fn policies_targeting<K: Resource<DynamicType = ()>>(
         .collect()
 }
 
-/// Runs the operator until SIGTERM/SIGINT, over all namespaces or only `namespace`.
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs the operator until SIGTERM/SIGINT, over all namespaces or only `namespace`. With an
+/// `election`, it first waits to hold the lease, and stops with an error if it loses it.
 pub async fn run(
     client: Client,
     settings: Settings,
     listen: SocketAddr,
     namespace: Option<String>,
+    election: Option<LeaderElection>,
 ) -> Result<()> {
     let metrics = Metrics::default();
     let ready = Arc::new(AtomicBool::new(false));
@@ -66,12 +87,41 @@ pub async fn run(
     };
     let server = tokio::spawn(server::serve(listen, health));
 
+    let leadership = match &election {
+        None => {
+            metrics.set_leader(true);
+            None
+        }
+        Some(e) => {
+            let mut l = Leadership::join(client.clone(), e).await?;
+            // A standby is healthy and ready: a rollout must not wait for it to lead.
+            ready.store(true, Ordering::Relaxed);
+            tracing::info!(identity = %e.identity, lease = %e.lease_name, "standby: waiting for the lease");
+            tokio::select! {
+                r = l.acquired() => r?,
+                _ = shutdown_signal() => {
+                    l.release().await;
+                    server.abort();
+                    return Ok(());
+                }
+            }
+            ready.store(false, Ordering::Relaxed);
+            metrics.set_leader(true);
+            tracing::info!(identity = %e.identity, "leading");
+            Some(l)
+        }
+    };
     let reporter = Reporter {
         controller: "headroom".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context::new(client.clone(), settings, recorder, metrics));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        settings,
+        recorder,
+        metrics.clone(),
+    ));
 
     fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
     where
@@ -124,23 +174,52 @@ pub async fn run(
     let (s1, s2) = (store.clone(), store);
 
     tracing::info!("controller starting");
-    controller
+    let stopping = Arc::new(Notify::new());
+    let graceful = stopping.clone();
+    let run = controller
         .watches_stream(deployments, move |d: Deployment| {
             policies_targeting(&s1, &d)
         })
         .watches_stream(statefulsets, move |s: StatefulSet| {
             policies_targeting(&s2, &s)
         })
-        .shutdown_on_signal()
+        .graceful_shutdown_on(async move { graceful.notified().await })
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
             match res {
                 Ok((obj, _)) => tracing::debug!(policy = %obj, "evaluated"),
                 Err(e) => tracing::debug!(error = %e, "controller event"),
             }
-        })
-        .await;
+        });
+    let mut run = std::pin::pin!(run);
+    let lease_lost = async {
+        match &leadership {
+            Some(l) => l.lost().await,
+            None => std::future::pending().await,
+        }
+    };
+    let ended_by_itself = tokio::select! {
+        _ = &mut run => true,
+        _ = shutdown_signal() => false,
+        _ = lease_lost => false,
+    };
+    if !ended_by_itself {
+        // Let running evaluations finish, but not forever: a shutdown that comes before the
+        // policy cache is synced would otherwise wait on a cache that no longer fills.
+        stopping.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut run).await;
+    }
+    let lost = leadership.as_ref().is_some_and(|l| !l.leading());
     tracing::info!("controller stopped");
     server.abort();
+    if lost {
+        metrics.set_leader(false);
+        return Err(Error::Leadership(
+            "lost the lease; exiting so that a restart rejoins as a standby".into(),
+        ));
+    }
+    if let Some(l) = leadership {
+        l.release().await;
+    }
     Ok(())
 }

@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod token_gate;
+#[allow(unused_imports)]
+pub use token_gate::TokenGate;
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -385,6 +389,9 @@ pub struct Operator {
     pub listen: String,
     namespace: String,
     prometheus: String,
+    /// With leader election: (identity, lease name); the Lease lives in headroom-system,
+    /// where deploy/rbac.yaml lets the operator's ServiceAccount hold it.
+    election: Option<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -400,17 +407,32 @@ impl Operator {
     }
 
     pub fn start_with(namespace: &str, prometheus: &str) -> Self {
-        let c = cluster();
+        Self::launch(namespace, prometheus, None)
+    }
+
+    /// One replica of an elected operator: `identity` competes for the Lease `lease`
+    /// (4s duration). It is ready as soon as it stands by.
+    pub fn start_elected(namespace: &str, identity: &str, lease: &str) -> Self {
+        let election = Some((identity.to_string(), lease.to_string()));
+        Self::launch(namespace, &cluster().prometheus_url, election)
+    }
+
+    fn launch(namespace: &str, prometheus: &str, election: Option<(String, String)>) -> Self {
         let dir = repo().join("target/e2e-logs");
         let _ = std::fs::create_dir_all(&dir);
+        let log = match &election {
+            Some((identity, _)) => format!("operator-{namespace}-{identity}.log"),
+            None => format!("operator-{namespace}.log"),
+        };
         let mut op = Operator {
             child: None,
-            log: dir.join(format!("operator-{namespace}.log")),
+            log: dir.join(log),
             listen: format!("127.0.0.1:{}", free_port()),
             namespace: namespace.to_string(),
             prometheus: prometheus.to_string(),
+            election,
         };
-        op.spawn(&c.operator_kubeconfig);
+        op.spawn(&cluster().operator_kubeconfig);
         op
     }
 
@@ -421,17 +443,23 @@ impl Operator {
             .open(&self.log)
             .expect("operator log");
         let err = log.try_clone().expect("operator log");
-        let child = Command::new(env!("CARGO_BIN_EXE_headroom"))
-            .args([
-                "run",
-                "--namespace",
-                &self.namespace,
-                "--prometheus-url",
-                &self.prometheus,
-                "--listen",
-                &self.listen,
-            ])
-            .args(["--query-timeout", "2s"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_headroom"));
+        cmd.args([
+            "run",
+            "--namespace",
+            &self.namespace,
+            "--prometheus-url",
+            &self.prometheus,
+            "--listen",
+            &self.listen,
+        ])
+        .args(["--query-timeout", "2s"]);
+        if let Some((identity, lease)) = &self.election {
+            cmd.args(["--leader-election", "--lease-namespace", "headroom-system"])
+                .args(["--lease-name", lease, "--lease-duration", "4s"])
+                .env("POD_NAME", identity);
+        }
+        let child = cmd
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,headroom=debug")
             .stdout(log)
@@ -457,6 +485,36 @@ impl Operator {
             let _ = c.wait();
         }
         self.spawn(&cluster().operator_kubeconfig);
+    }
+
+    /// SIGKILL, as a crash would, without a restart.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, as Kubernetes stops a pod; returns how the process exited.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        wait_until("the operator to exit", Duration::from_secs(30), || {
+            c.try_wait().ok().flatten()
+        })
+        .into()
+    }
+
+    /// How the process exited by itself within `timeout`.
+    pub fn exit_within(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let c = self.child.as_mut().expect("a running operator");
+        let status = wait_until("the operator to exit", timeout, || {
+            c.try_wait().ok().flatten()
+        });
+        self.child = None;
+        status
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -568,7 +626,31 @@ pub fn condition(p: &Value, type_: &str) -> Option<(String, String, String)> {
 }
 
 /// Messages of the Events with `reason` about the policy.
+/// Who holds the Lease `name` in headroom-system ("" when nobody does).
+pub fn lease_holder(name: &str) -> String {
+    let out = kubectl(&[
+        "get",
+        "lease",
+        name,
+        "-n",
+        "headroom-system",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The `reportingInstance` of each Event with `reason`: which operator replica wrote it.
+pub fn event_reporters(ns: &str, reason: &str) -> Vec<String> {
+    event_field(ns, reason, "reportingInstance")
+}
+
+/// The notes of the Events with `reason`.
 pub fn events(ns: &str, reason: &str) -> Vec<String> {
+    event_field(ns, reason, "note")
+}
+
+fn event_field(ns: &str, reason: &str, field: &str) -> Vec<String> {
     let out = kubectl_ok(&["get", "events.events.k8s.io", "-n", ns, "-o", "json"]);
     let v: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
     v["items"]
@@ -577,7 +659,7 @@ pub fn events(ns: &str, reason: &str) -> Vec<String> {
             items
                 .iter()
                 .filter(|e| e["reason"] == reason)
-                .filter_map(|e| e["note"].as_str().map(String::from))
+                .filter_map(|e| e[field].as_str().map(String::from))
                 .collect()
         })
         .unwrap_or_default()
