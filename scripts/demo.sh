@@ -118,8 +118,15 @@ tail -n +2 -f "$out/app.out" --pid "$app" | while IFS= read -r line; do
   case "$line" in
     t=*) printf '%s | %s\n' "$line" "$(kubectl get sp web -n demo --no-headers 2>/dev/null | awk '{print "LIMITED=" $8 " VERDICT=" $9 " P95=" $10}')";;
   esac
-done
-wait "$app" || { cat "$out/app.err" >&2; exit 1; }
+done &
+printer=$!
+pids+=($printer)
+# The printer runs in the background because bash holds its traps until a foreground
+# pipeline ends; `wait` lets Ctrl-C and SIGTERM clean up at once.
+status=0
+wait "$app" || status=$?
+wait "$printer" || true
+[ "$status" -eq 0 ] || { cat "$out/app.err" >&2; exit 1; }
 
 echo "== summary"
 grep -E '^(summary|timeline|plot):' "$out/app.out"
