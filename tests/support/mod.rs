@@ -497,14 +497,12 @@ impl Operator {
 
     /// SIGTERM, as Kubernetes stops a pod; returns how the process exited.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        let mut c = self.child.take()?;
+        let pid = self.child.as_ref()?.id();
         let _ = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
+            .args(["-TERM", &pid.to_string()])
             .status();
-        wait_until("the operator to exit", Duration::from_secs(30), || {
-            c.try_wait().ok().flatten()
-        })
-        .into()
+        // The child stays owned until it exits, so a timeout still kills it on drop.
+        Some(self.exit_within(Duration::from_secs(30)))
     }
 
     /// How the process exited by itself within `timeout`.
