@@ -119,16 +119,7 @@ fn init_logging(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => match headroom::api::crd_yaml() {
-            Ok(yaml) => {
-                print!("{yaml}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Crd => print_or_fail(headroom::api::crd_yaml(), ExitCode::FAILURE),
         Command::Decide { input } => decide(&input),
         Command::Simulate {
             scenario,
@@ -150,16 +141,7 @@ fn main() -> ExitCode {
                 out_dir,
                 report,
             };
-            match headroom::simulate::command(&options) {
-                Ok(out) => {
-                    print!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-            }
+            print_or_fail(headroom::simulate::command(&options), ExitCode::from(2))
         }
         Command::Run {
             prometheus_url,
@@ -210,19 +192,27 @@ fn decide(input: &str) -> ExitCode {
         return ExitCode::from(2);
     }
     match headroom::decide::decide_json(&text) {
-        Ok(out) => match serde_json::to_string_pretty(&out) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Ok(out) => print_or_fail(
+            serde_json::to_string_pretty(&out).map(|json| json + "\n"),
+            ExitCode::FAILURE,
+        ),
         Err(e) => {
             eprintln!("error: invalid input: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Prints a command's output, or its error with `failure`.
+fn print_or_fail(result: Result<String, impl std::fmt::Display>, failure: ExitCode) -> ExitCode {
+    match result {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            failure
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::decision::{History, Recommendation, ScaleEvent};
+use crate::decision::{History, Recommendation, ScaleEvent, capacity_age};
 
 // Longer than any stabilization window (3600s) and any policy period (1800s).
 const KEEP: Duration = Duration::from_secs(3600);
@@ -44,23 +44,14 @@ impl Histories {
         h.recommendations.retain(|(t, _)| fresh(t));
         h.scale_events.retain(|(t, _)| fresh(t));
         let age = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
-        let last_up = h
-            .scale_events
-            .iter()
-            .filter(|(_, change)| *change > 0)
-            .map(|(t, _)| *t)
-            .max();
-        let capacity_age_seconds = last_up.map(|up| {
-            if ready < current {
-                h.caught_up = None;
-                return 0.0;
-            }
-            let at = match h.caught_up {
-                Some(t) if t >= up => t,
-                _ => *h.caught_up.insert(now),
-            };
-            age(at)
-        });
+        let capacity_age_seconds = capacity_age(
+            &mut h.caught_up,
+            h.scale_events.iter().copied(),
+            now,
+            current,
+            ready,
+            age,
+        );
         History {
             recommendations: h
                 .recommendations

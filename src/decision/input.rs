@@ -74,6 +74,33 @@ pub struct History {
     pub capacity_age_seconds: Option<f64>,
 }
 
+/// `History::capacity_age_seconds` from scale events `(time, change)` on any one clock.
+/// `caught_up` is the caller's state between evaluations: when the ready replicas first
+/// reached the count of the newest scale-up; `age` turns a time into seconds before `now`.
+pub fn capacity_age<T: Copy + Ord>(
+    caught_up: &mut Option<T>,
+    scale_events: impl IntoIterator<Item = (T, i32)>,
+    now: T,
+    current: i32,
+    ready: i32,
+    age: impl Fn(T) -> f64,
+) -> Option<f64> {
+    let newest_up = scale_events
+        .into_iter()
+        .filter(|(_, change)| *change > 0)
+        .map(|(t, _)| t)
+        .max()?;
+    if ready < current {
+        *caught_up = None;
+        return Some(0.0);
+    }
+    let at = match *caught_up {
+        Some(t) if t >= newest_up => t,
+        _ => *caught_up.insert(now),
+    };
+    Some(age(at))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Recommendation {
     pub replicas: i32,

@@ -16,7 +16,7 @@ mod tests;
 
 pub use input::{
     DEFAULT_DOWNSCALE_STABILIZATION_SECONDS, History, Input, Recommendation, ScaleEvent,
-    SignalValue, Tolerance,
+    SignalValue, Tolerance, capacity_age,
 };
 pub use proposal::{Combined, Proposal, Unavailable};
 pub use rules::{ResolvedBehavior, Rules, resolve};

@@ -8,7 +8,7 @@ use crate::decision::guardrails::{
 };
 use crate::decision::{
     self, DEFAULT_DOWNSCALE_STABILIZATION_SECONDS, History, Input, Recommendation, ScaleEvent,
-    SignalValue, Tolerance,
+    SignalValue, Tolerance, capacity_age,
 };
 
 use super::observe::Observer;
@@ -87,26 +87,6 @@ impl Scaler {
             clock: None,
             caught_up: None,
         }
-    }
-
-    /// Seconds since the ready replicas caught up with the newest scale-up, as the operator
-    /// tracks it (see `History::capacity_age_seconds`).
-    fn capacity_age(&mut self, now: usize, current: i32, ready: i32) -> Option<f64> {
-        let up = self
-            .events
-            .iter()
-            .filter(|(_, c)| *c > 0)
-            .map(|(t, _)| *t)
-            .max()?;
-        if ready < current {
-            self.caught_up = None;
-            return Some(0.0);
-        }
-        let at = match self.caught_up {
-            Some(t) if t >= up => t,
-            _ => *self.caught_up.insert(now),
-        };
-        Some((now - at) as f64)
     }
 
     /// Places the run on the calendar, so the policy's schedule windows apply.
@@ -253,7 +233,14 @@ impl Scaler {
                         age_seconds: age(t),
                     })
                     .collect(),
-                capacity_age_seconds: self.capacity_age(now, current, ready),
+                capacity_age_seconds: capacity_age(
+                    &mut self.caught_up,
+                    self.events.iter().copied(),
+                    now,
+                    current,
+                    ready,
+                    age,
+                ),
             },
             downscale_stabilization_seconds: DEFAULT_DOWNSCALE_STABILIZATION_SECONDS,
         };

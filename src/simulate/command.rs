@@ -133,7 +133,7 @@ pub fn command(o: &Options) -> Result<String, String> {
     };
     let results = run_all(&trace, &web, &worker, start_unix);
     let svg = write_svg(&o.out_dir, &trace.name, &results, latency_target(&web))?;
-    let clock = clock_note(&web, worker.guardrails.as_ref(), o.start.as_deref());
+    let clock = clock_note([&web, &worker], o.start.as_deref());
     if o.json {
         eprintln!("plot: {}", svg.display());
         if let Some(c) = clock {
@@ -150,15 +150,10 @@ pub fn command(o: &Options) -> Result<String, String> {
 }
 
 /// Says whether the policies' schedule windows took part, when they have any.
-fn clock_note(
-    web: &ScalingPolicySpec,
-    worker: Option<&crate::api::Guardrails>,
-    start: Option<&str>,
-) -> Option<String> {
-    let scheduled = web
-        .guardrails
+fn clock_note(policies: [&ScalingPolicySpec; 2], start: Option<&str>) -> Option<String> {
+    let scheduled = policies
         .iter()
-        .chain(worker)
+        .filter_map(|p| p.guardrails.as_ref())
         .any(|g| !g.schedule.is_empty());
     match (scheduled, start) {
         (false, _) => None,
