@@ -9,6 +9,7 @@ pub mod decide;
 pub mod decision;
 pub mod error;
 pub mod metrics;
+pub mod plan;
 pub mod server;
 pub mod simulate;
 pub mod telemetry;

@@ -85,10 +85,17 @@ enum Command {
         #[arg(long)]
         report: Option<std::path::PathBuf>,
     },
-    /// Make one decision offline from a JSON document (a file, or - for stdin) and print it.
+    /// Make one decision offline and print it: from a JSON document (--input, a file or -
+    /// for stdin), or for a policy (--policy, YAML or JSON) from an observation (--observation).
     Decide {
-        #[arg(long, default_value = "-")]
+        #[arg(long, default_value = "-", conflicts_with = "policy")]
         input: String,
+        /// A ScalingPolicy manifest, as in deploy/examples/.
+        #[arg(long, requires = "observation")]
+        policy: Option<String>,
+        /// Readings by query key, the target's replicas and the memory (JSON; - for stdin).
+        #[arg(long, requires = "policy")]
+        observation: Option<String>,
     },
 }
 
@@ -120,7 +127,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => print_or_fail(headroom::api::crd_yaml(), ExitCode::FAILURE),
-        Command::Decide { input } => decide(&input),
+        Command::Decide {
+            input,
+            policy,
+            observation,
+        } => match (policy, observation) {
+            (Some(p), Some(o)) => decide_policy(&p, &o),
+            _ => decide(&input),
+        },
         Command::Simulate {
             scenario,
             policy,
@@ -180,18 +194,44 @@ fn main() -> ExitCode {
     }
 }
 
-fn decide(input: &str) -> ExitCode {
+/// A file's text, or stdin's for `-`.
+fn read_input(path: &str) -> Result<String, String> {
     let mut text = String::new();
-    let read = if input == "-" {
+    let read = if path == "-" {
         std::io::stdin().read_to_string(&mut text).map(|_| ())
     } else {
-        std::fs::read_to_string(input).map(|t| text = t)
+        std::fs::read_to_string(path).map(|t| text = t)
     };
-    if let Err(e) = read {
-        eprintln!("error: cannot read {input}: {e}");
-        return ExitCode::from(2);
-    }
-    match headroom::decide::decide_json(&text) {
+    read.map(|_| text)
+        .map_err(|e| format!("error: cannot read {path}: {e}"))
+}
+
+fn decide_policy(policy: &str, observation: &str) -> ExitCode {
+    print_decision(
+        read_input(policy).and_then(|p| Ok((p, read_input(observation)?))),
+        |(p, o)| headroom::decide::decide_policy(&p, &o),
+    )
+}
+
+fn decide(input: &str) -> ExitCode {
+    print_decision(read_input(input), |text| {
+        headroom::decide::decide_json(&text)
+    })
+}
+
+/// Reads, decides and prints; unreadable or invalid input exits 2.
+fn print_decision<T, O: serde::Serialize>(
+    read: Result<T, String>,
+    decide: impl FnOnce(T) -> Result<O, headroom::decide::InvalidInput>,
+) -> ExitCode {
+    let input = match read {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match decide(input) {
         Ok(out) => print_or_fail(
             serde_json::to_string_pretty(&out).map(|json| json + "\n"),
             ExitCode::FAILURE,

@@ -223,3 +223,93 @@ fn simulate_places_a_planned_launch_on_the_calendar() {
         "{err}"
     );
 }
+
+fn decide_policy(observation: &str) -> (i32, serde_json::Value, String) {
+    let dir = std::env::temp_dir().join(format!("headroom-why-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let f = dir.join(format!("obs-{}.json", observation.len()));
+    std::fs::write(&f, observation).expect("write");
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/web.yaml");
+    let (code, out, err) = headroom(
+        &[
+            "decide",
+            "--policy",
+            policy,
+            "--observation",
+            f.to_str().unwrap_or_default(),
+        ],
+        "",
+    );
+    (
+        code,
+        serde_json::from_str(&out).unwrap_or(serde_json::Value::Null),
+        err,
+    )
+}
+
+/// The example web policy at 6 replicas with CPU asking for about 11.
+fn busy_web(database_cpu: f64, regularly: f64, max_connections: f64, others: &str) -> String {
+    format!(
+        r#"{{"currentReplicas": 6,
+            "values": {{"p95": 0.25, "p95@short": 0.25, "cpu": 120, "cpu@short": 120,
+                        "databaseCpu": {database_cpu}, "databaseCpu/regularly": {regularly},
+                        "slowQuery": 0.05, "errorRate": 0.001,
+                        "connectionBudget/maxConnections": {max_connections}}},
+            "memory": {{"connectionBudget": [{others}]}}}}"#
+    )
+}
+
+#[test]
+fn decide_explains_a_database_hold_for_a_policy() {
+    let (code, v, err) = decide_policy(&busy_web(0.82, 0.64, 1000.0, ""));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(v["desiredReplicas"], 6, "{v}");
+    assert_eq!(v["limitedBy"], "DatabaseBound", "{v}");
+    let why = v["why"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with("DatabaseBound: ")
+            && why.contains("databaseCpu regularly over 0.7 (0.82 for 64% of 30m)"),
+        "{why}"
+    );
+    assert_eq!(v["verdict"], "NeedsAttention", "{v}");
+    // Unobserved guardrail inputs are named, not guessed.
+    let errors = v["errors"].to_string();
+    assert!(
+        errors.contains("spec.guardrails.forecast (cpu trend)"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn decide_explains_a_connection_budget_cap_for_a_policy() {
+    let worker = r#"{"name": "shop/worker", "poolSizePerReplica": 10, "held": 5, "need": 5}"#;
+    let (code, v, err) = decide_policy(&busy_web(0.3, 0.0, 100.0, worker));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (v["desiredReplicas"].as_i64(), v["limitedBy"].as_str()),
+        (Some(6), Some("ConnectionBudget")),
+        "{v}"
+    );
+    // With the budget to spare, CPU sizes the fleet.
+    let (_, v, _) = decide_policy(&busy_web(0.3, 0.0, 1000.0, worker));
+    assert_eq!(v["desiredReplicas"], 11, "{v}");
+}
+
+#[test]
+fn decide_rejects_unknown_readings_and_trailing_garbage() {
+    let (code, _, err) = decide_policy(r#"{"currentReplicas": 2, "values": {"p99": 1}}"#);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("values.p99: not a reading of this policy") && err.contains("p95@short"),
+        "{err}"
+    );
+    let (code, _, err) = decide_policy(r#"{"currentReplicas": 2} {"more": 1}"#);
+    assert_eq!(code, 2);
+    assert!(err.contains("trailing characters"), "{err}");
+    let (code, _, err) = headroom(
+        &["decide"],
+        r#"{"maxReplicas": 3, "currentReplicas": 1} garbage"#,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("input: trailing characters"), "{err}");
+}

@@ -77,17 +77,24 @@ fn e2e_guardrail_database_bound_holds_scale_up_until_the_database_recovers() {
     );
 }
 
-#[test]
-fn e2e_guardrail_connection_budget_is_shared_and_never_exceeded() {
-    let ns = Namespace::new("e2e-budget");
+/// `api` (backlog 8x its target) and `jobs` (6x) sharing a budget of 9 replicas x 10
+/// connections (100 less the 10% reserve).
+fn two_policies_sharing_a_budget(name: &str) -> (Namespace, Operator) {
+    let ns = Namespace::new(name);
     set_backlog(&ns.0, "a", 800.0);
     set_backlog(&ns.0, "b", 600.0);
     apply(&deployment("api", &ns.0, 1)).unwrap();
     apply(&deployment("jobs", &ns.0, 1)).unwrap();
-    let _op = Operator::start(&ns.0);
+    let op = Operator::start(&ns.0);
     let tail = "  guardrails:\n    panic: {enabled: false}\n    connectionBudget: {database: orders, poolSizePerReplica: 10, maxConnections: 100}\n";
     apply(&policy_yaml(&ns.0, "api", "a", tail)).unwrap();
     apply(&policy_yaml(&ns.0, "jobs", "b", tail)).unwrap();
+    (ns, op)
+}
+
+#[test]
+fn e2e_guardrail_connection_budget_is_shared_and_never_exceeded() {
+    let (ns, _op) = two_policies_sharing_a_budget("e2e-budget");
 
     // 100 connections less the 10% reserve: 9 replicas of 10 connections between both.
     wait_until("a policy limited by ConnectionBudget", MIN, || {
@@ -113,6 +120,33 @@ fn e2e_guardrail_connection_budget_is_shared_and_never_exceeded() {
     assert!(
         spec_replicas(&ns.0, "deployment", "api") >= spec_replicas(&ns.0, "deployment", "jobs")
     );
+}
+
+#[test]
+fn e2e_guardrail_a_deleted_policy_frees_its_budget_share_at_once() {
+    let (ns, _op) = two_policies_sharing_a_budget("e2e-budget-delete");
+    let total =
+        || spec_replicas(&ns.0, "deployment", "api") + spec_replicas(&ns.0, "deployment", "jobs");
+    wait_until("the budget of 9 replicas shared", MIN, || {
+        (total() == 9 && limited_by(&ns.0, "jobs") == "ConnectionBudget").then_some(())
+    });
+    let capped = spec_replicas(&ns.0, "deployment", "jobs");
+    assert!(
+        capped < 6,
+        "jobs should be capped below its need of 6, has {capped}"
+    );
+
+    // The api workload goes away with its policy: its connections are no longer held.
+    kubectl_ok(&["delete", "scalingpolicy", "api", "-n", &ns.0]);
+    kubectl_ok(&["delete", "deployment", "api", "-n", &ns.0]);
+    let deleted = Instant::now();
+    wait_until(
+        "jobs to take the freed share (6 for its backlog)",
+        MIN,
+        || (spec_replicas(&ns.0, "deployment", "jobs") == 6).then_some(()),
+    );
+    // Before, the deleted policy's claim stayed in the ledger until the operator restarted.
+    eprintln!("freed share taken {:?} after the delete", deleted.elapsed());
 }
 
 #[test]
@@ -282,16 +316,21 @@ fn e2e_guardrail_schedule_floor_and_cost_ceiling() {
     assert_eq!(p["status"]["indicators"][0]["band"], "Act", "{p}");
     assert_eq!(p["status"]["verdict"], "NeedsAttention", "{p}");
 
-    // A malformed time is reported with its field, and does not stop the policy.
+    // A malformed time makes the spec invalid: reported with its field, nothing is scaled
+    // on it, and the other policy goes on.
     let bad = tail.replace(&iso(now + 120), "next tuesday");
     apply(&policy_yaml(&ns.0, "launch", "s", &bad)).unwrap();
-    let msg = wait_until("the bad schedule to be reported", MIN, || {
-        condition(&policy(&ns.0, "launch"), "GuardrailInputsAvailable").map(|c| c.2)
+    let (status, reason, msg) = wait_until("the bad schedule to be reported", MIN, || {
+        condition(&policy(&ns.0, "launch"), "Ready").filter(|c| c.1 == "InvalidSpec")
     });
+    assert_eq!(status, "False");
+    assert_eq!(reason, "InvalidSpec");
     assert!(
         msg.contains("spec.guardrails.schedule[0].start") && msg.contains("next tuesday"),
         "{msg}"
     );
+    assert_eq!(spec_replicas(&ns.0, "deployment", "launch"), 4);
+    assert_eq!(limited_by(&ns.0, "budget"), "CostCeiling");
 }
 
 #[test]

@@ -8,10 +8,9 @@ use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
-use super::history::Histories;
+use super::state::State;
 use super::target::Resolver;
 use crate::api::ScalingPolicy;
-use crate::decision::guardrails::Claim;
 use crate::metrics::{Prometheus, QueryError};
 use crate::telemetry::Metrics;
 
@@ -29,13 +28,12 @@ pub struct Context {
     pub client: Client,
     pub settings: Settings,
     pub resolver: Resolver,
-    pub histories: Mutex<Histories>,
+    /// Per-policy memory: histories and connection-budget claims.
+    pub state: State,
     pub recorder: Recorder,
     pub metrics: Metrics,
     /// All watched policies, for budgets shared between them. Set once the controller exists.
     pub policies: OnceLock<Store<ScalingPolicy>>,
-    /// Connection-budget ledgers by namespace/database: what each sharing policy holds.
-    pub budgets: Mutex<HashMap<String, HashMap<String, Claim>>>,
     prometheus: Mutex<HashMap<(String, Option<String>), Prometheus>>,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -46,11 +44,10 @@ impl Context {
             client,
             settings,
             resolver: Resolver::default(),
-            histories: Mutex::default(),
+            state: State::default(),
             recorder,
             metrics,
             policies: OnceLock::new(),
-            budgets: Mutex::default(),
             prometheus: Mutex::default(),
             failures: Mutex::default(),
         }

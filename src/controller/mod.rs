@@ -1,12 +1,11 @@
 //! The kube-runtime Controller: evaluates each ScalingPolicy every `interval`, and at once
 //! when the policy's spec or its target Deployment/StatefulSet's spec changes.
 
-mod audit;
 mod context;
-mod guard;
-mod history;
+mod evaluation;
 mod leader;
 mod reconcile;
+mod state;
 pub mod status;
 mod target;
 
@@ -25,9 +24,10 @@ use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
 
 pub use context::{Context, Settings, backoff_delay};
-pub use history::Histories;
+pub use evaluation::{budget_pool, step};
 pub use leader::{LeaderElection, Leadership};
 pub use reconcile::{error_policy, reconcile};
+pub use state::State;
 
 use crate::api::ScalingPolicy;
 use crate::error::{Error, Result};
@@ -147,15 +147,23 @@ pub async fn run(
     let (reader, writer) = reflector::store();
     // Only spec changes (generation) trigger an evaluation: status writes must not loop.
     let ready_flag = ready.clone();
+    let (forget_ctx, known) = (ctx.clone(), reader.clone());
     let policy_stream = watcher(policies, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
-        .inspect(move |event| {
-            if matches!(event, Ok(watcher::Event::InitDone))
-                && !ready_flag.swap(true, Ordering::Relaxed)
-            {
-                tracing::info!("policy cache synced; ready");
+        .inspect(move |event| match event {
+            // A policy that leaves takes its memory and its budget claim with it.
+            Ok(watcher::Event::Delete(p)) => forget_ctx.state.forget(&reconcile::key(p)),
+            Ok(watcher::Event::InitDone) => {
+                // A relist after a watch gap: drop what was deleted meanwhile.
+                let live: std::collections::HashSet<String> =
+                    known.state().iter().map(|p| reconcile::key(p)).collect();
+                forget_ctx.state.retain(|k| live.contains(k));
+                if !ready_flag.swap(true, Ordering::Relaxed) {
+                    tracing::info!("policy cache synced; ready");
+                }
             }
+            _ => {}
         })
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());

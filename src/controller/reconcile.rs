@@ -1,9 +1,8 @@
-//! One evaluation of one policy: read target → read signals → decide → actuate → status.
+//! One evaluation of one policy: plan → read target → observe → evaluate → scale → status.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -12,13 +11,15 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::Context;
-use super::status::{self, Extras, Outcome, Reading};
+use super::evaluation::{budget_pool, step};
+use super::status::{self, Outcome};
 use super::target::{TargetState, pod_names};
-use crate::api::{Mode, ScalingPolicy, ScalingPolicySpec, SignalKind};
-use crate::decision::guardrails::Finding;
-use crate::decision::{self, Limit, SignalValue, Tolerance};
+use crate::api::{Mode, ScalingPolicy, ScalingPolicySpec};
+use crate::decision::guardrails::{Claim, Finding};
+use crate::decision::{Limit, Moment};
 use crate::error::{Error, Result};
-use crate::metrics::promql::{self, TargetPods};
+use crate::metrics::{self, promql::Scope};
+use crate::plan::{Measure, Observation, Plan, QueryError};
 
 const FIELD_MANAGER: &str = "headroom";
 
@@ -40,7 +41,7 @@ pub fn error_policy(policy: Arc<ScalingPolicy>, error: &Error, ctx: Arc<Context>
     Action::requeue(delay)
 }
 
-fn key(p: &ScalingPolicy) -> String {
+pub(crate) fn key(p: &ScalingPolicy) -> String {
     format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())
 }
 
@@ -55,10 +56,32 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         .namespace()
         .ok_or_else(|| Error::InvalidPolicy("ScalingPolicy must be namespaced".into()))?;
     let spec = &policy.spec;
-    let interval = spec.interval.as_duration().max(Duration::from_secs(1));
+    let interval = spec.interval.as_duration().clamp(
+        Duration::from_secs(1),
+        Duration::from_secs(crate::plan::MAX_INTERVAL_SECONDS),
+    );
     let prev = policy.status.as_ref();
 
-    if spec.mode == Mode::Paused {
+    let plan = match Plan::resolve(spec) {
+        Ok(p) => p.with_downscale_stabilization(ctx.settings.downscale_stabilization_seconds),
+        Err(errors) => {
+            let message = errors.to_string();
+            if was_ready(prev) {
+                publish(
+                    ctx,
+                    policy,
+                    EventType::Warning,
+                    "InvalidSpec",
+                    "Validate",
+                    message.clone(),
+                )
+                .await;
+            }
+            write_status(policy, ctx, &ns, &Outcome::Invalid { message }, None).await?;
+            return Ok(Action::requeue(interval));
+        }
+    };
+    if plan.mode == Mode::Paused {
         write_status(policy, ctx, &ns, &Outcome::Paused, None).await?;
         return Ok(Action::requeue(interval));
     }
@@ -67,10 +90,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         Ok(t) => t,
         Err(e @ Error::Target { .. }) => {
             let message = e.to_string();
-            let was_ready = prev
-                .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-                .is_none_or(|c| c.status != crate::api::ConditionStatus::False);
-            if was_ready {
+            if was_ready(prev) {
                 publish(
                     ctx,
                     policy,
@@ -94,89 +114,58 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         Err(e) => return Err(e),
     };
 
-    let (readings, values, prometheus, pods) = read_signals(policy, ctx, &ns, &target).await;
-    let now = Instant::now();
+    let observation = observe(policy, ctx, &ns, &plan, &target).await;
     let pkey = key(policy);
-    let history = ctx
-        .histories
-        .lock()
-        .map(|mut h| h.view(&pkey, now, target.current_replicas, target.ready_replicas))
+    let pool = budget_pool(&ns, &plan);
+    let from_status = pool
+        .as_ref()
+        .map(|_| claims_from_status(ctx, policy, &ns, &plan))
         .unwrap_or_default();
-    let input = decision::Input {
-        min_replicas: spec.min_replicas,
-        max_replicas: spec.max_replicas,
-        behavior: spec.behavior.clone(),
-        tolerance: Tolerance::uniform(spec.tolerance.unwrap_or(0.1)),
-        current_replicas: target.current_replicas,
-        ready_replicas: target.ready_replicas,
-        signals: values,
-        history,
-        downscale_stabilization_seconds: ctx.settings.downscale_stabilization_seconds,
-    };
-    let mut d = decision::decide(&input);
-    let guard = super::guard::evaluate(
-        policy,
-        ctx,
-        &ns,
+    let ev = step(
+        &ctx.state,
         &pkey,
-        &prometheus,
-        &pods,
-        &input,
-        &d,
-        &readings,
-        now,
-    )
-    .await;
-    let mut extras = Extras {
-        indicators: guard.audit.rows,
-        verdict: guard.audit.verdict.map(|v| v.as_str().to_string()),
-        errors: guard.errors,
-        ..Default::default()
-    };
-    if let Some(g) = guard.guarded {
-        d.desired_replicas = g.desired;
-        d.limited_by = g.limited_by;
-        d.reason = g.reason;
-        extras.findings = g.findings;
-        extras.hourly_cost = g.hourly_cost;
+        pool.as_deref(),
+        &plan,
+        &observation,
+        Instant::now(),
+        Moment {
+            unix: Some(jiff::Timestamp::now().as_second()),
+            current_replicas: target.current_replicas,
+            ready_replicas: target.ready_replicas,
+        },
+        from_status,
+    );
+    for r in ev.readings.iter().filter(|r| r.value.is_err()) {
+        ctx.metrics.signal_error(r.kind);
     }
+    let d = ev.decision.clone();
     ctx.metrics.decision(d.limited_by.as_str());
-    publish_findings(ctx, policy, &extras.findings, &d.reason).await;
-    if let (Some(r), Ok(mut h)) = (d.recommendation, ctx.histories.lock()) {
-        h.record_recommendation(&pkey, now, r);
-    }
+    publish_findings(ctx, policy, &ev.findings, &d.reason).await;
 
     let current = target.current_replicas;
     let metrics_were_ok = prev
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == "MetricsAvailable"))
         .is_none_or(|c| c.status == crate::api::ConditionStatus::True);
-    let failed: Vec<&Reading> = readings.iter().filter(|r| r.value.is_err()).collect();
+    let failed: Vec<String> = ev
+        .readings
+        .iter()
+        .filter_map(|r| r.value.as_ref().err().map(|e| format!("{}: {e}", r.name)))
+        .collect();
     if metrics_were_ok && !failed.is_empty() {
-        let note = failed
-            .iter()
-            .map(|r| {
-                format!(
-                    "{}: {}",
-                    r.name,
-                    r.value.as_ref().err().map_or("", |e| e.as_str())
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
         publish(
             ctx,
             policy,
             EventType::Warning,
             "MetricsUnavailable",
             "ReadSignals",
-            note,
+            failed.join("; "),
         )
         .await;
     }
 
     let mut last_scale_time = None;
     let wants_change = d.desired_replicas != current && d.limited_by != Limit::ScalingDisabled;
-    if spec.mode == Mode::Enforce && wants_change {
+    if plan.mode == Mode::Enforce && wants_change {
         let t = &spec.target_ref;
         if let Err(e) = ctx
             .resolver
@@ -194,10 +183,14 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
             .await;
             return Err(e);
         }
-        last_scale_time = Some(now_rfc3339());
-        if let (Ok(mut h), Some(at)) = (ctx.histories.lock(), &last_scale_time) {
-            h.record_scale(&pkey, now, d.desired_replicas - current, at.clone());
-        }
+        let at = now_rfc3339();
+        ctx.state.record_scale(
+            &pkey,
+            Instant::now(),
+            d.desired_replicas - current,
+            at.clone(),
+        );
+        last_scale_time = Some(at);
         ctx.metrics.scaled(d.desired_replicas > current);
         let note = format!(
             "{}/{} scaled from {current} to {}: {}",
@@ -205,7 +198,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         );
         tracing::info!(policy = %pkey, from = current, to = d.desired_replicas, reason = %d.reason, "scaled");
         publish(ctx, policy, EventType::Normal, "Scaled", "Scale", note).await;
-    } else if spec.mode == Mode::Recommend
+    } else if plan.mode == Mode::Recommend
         && wants_change
         && prev.and_then(|s| s.desired_replicas) != Some(d.desired_replicas)
     {
@@ -225,21 +218,20 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
     }
 
     if last_scale_time.is_none() {
-        last_scale_time = ctx
-            .histories
-            .lock()
-            .ok()
-            .and_then(|h| h.last_scale_time(&pkey));
+        last_scale_time = ctx.state.last_scale_time(&pkey);
     }
     let outcome = Outcome::Decided {
-        mode: spec.mode,
+        mode: plan.mode,
         current,
-        readings,
-        decision: d,
-        extras,
+        evaluation: Box::new(ev),
     };
     write_status(policy, ctx, &ns, &outcome, last_scale_time).await?;
     Ok(Action::requeue(interval))
+}
+
+fn was_ready(prev: Option<&crate::api::ScalingPolicyStatus>) -> bool {
+    prev.and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .is_none_or(|c| c.status != crate::api::ConditionStatus::False)
 }
 
 /// Guardrails that became active since the last evaluation get an Event; a database hold is
@@ -267,149 +259,71 @@ async fn publish_findings(
     }
 }
 
-type SignalReads = (
-    Vec<Reading>,
-    Vec<SignalValue>,
-    Result<crate::metrics::Prometheus, String>,
-    Vec<String>,
-);
-
-/// Reads every signal; a failure is recorded on that signal and never aborts the others.
-async fn read_signals(
+/// Runs the plan's queries; the pods (for CPU) and the Prometheus client are read once.
+async fn observe(
     policy: &ScalingPolicy,
     ctx: &Context,
     ns: &str,
+    plan: &Plan,
     target: &TargetState,
-) -> SignalReads {
-    let spec = &policy.spec;
-    let needs_pods = spec.signals.iter().any(|s| s.cpu.is_some());
-    let pods: Result<Vec<String>, String> = match (&target.selector, needs_pods) {
+) -> Observation {
+    let needs_pods = plan
+        .queries()
+        .iter()
+        .any(|q| matches!(q.measure, Measure::CpuUtilization { .. }));
+    let pods: Result<Vec<String>, QueryError> = match (&target.selector, needs_pods) {
         (_, false) => Ok(vec![]),
-        (None, true) => {
-            Err("the target's scale status has no selector, so its pods cannot be found".into())
-        }
+        (None, true) => Err(QueryError::Unavailable(
+            "the target's scale status has no selector, so its pods cannot be found".into(),
+        )),
         (Some(sel), true) => pod_names(&ctx.client, ns, sel)
             .await
-            .map_err(|e| e.to_string()),
+            .map_err(|e| QueryError::Unavailable(e.to_string())),
     };
-    let prometheus = prometheus_for(spec, ctx, ns).await;
-
-    let futures = spec.signals.iter().map(|s| {
-        let pods = &pods;
-        let prometheus = &prometheus;
-        async move {
-            let Some(kind) = s.kind() else {
-                return (
-                    s.name.clone(),
-                    0.0,
-                    decision_type_of(None),
-                    Err("exactly one of latency, cpu, queue or custom must be set".to_string()),
-                    "invalid",
-                );
-            };
-            let label = kind_label(kind);
-            let pod_list = match (kind, pods) {
-                (SignalKind::Cpu(_), Err(e)) => {
-                    return (
-                        s.name.clone(),
-                        0.0,
-                        decision_type_of(Some(kind)),
-                        Err(e.clone()),
-                        label,
-                    );
-                }
-                (_, Ok(p)) => p.as_slice(),
-                (_, Err(_)) => &[],
-            };
-            let q = promql::render(ns, kind, &TargetPods { pods: pod_list });
-            let value = match prometheus {
-                Ok(p) => p.scalar(&q.promql).await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.clone()),
-            };
-            (s.name.clone(), q.target, q.target_type, value, label)
-        }
-    });
-    let results = join_all(futures).await;
-    // Latency leads but does not size: with a sizing signal beside it, it only pushes up.
-    let has_sizing_signal = spec.signals.iter().any(|s| s.latency.is_none());
-    let mut readings = Vec::with_capacity(results.len());
-    let mut values = Vec::with_capacity(results.len());
-    for (name, target, target_type, value, label) in results {
-        if value.is_err() {
-            ctx.metrics.signal_error(label);
-        }
-        values.push(SignalValue {
-            name: name.clone(),
-            target_type,
-            target,
-            value: value.as_ref().ok().copied(),
-            up_only: label == "latency" && has_sizing_signal,
-            lookback_seconds: spec
-                .signals
-                .iter()
-                .find(|s| s.name == name)
-                .and_then(|s| s.latency.as_ref())
-                .map(|l| l.window.as_secs_f64()),
-        });
-        readings.push(Reading {
-            name,
-            target,
-            value,
-        });
-    }
-    // Queues with an arrival rate get a second, sizing reading: replicas to keep up.
-    for s in &spec.signals {
-        let Some(q) = &s.queue else { continue };
-        let (Some(query), Some(rate)) = (&q.arrival_rate_query, q.rate_per_replica) else {
-            continue;
-        };
-        let value = match &prometheus {
-            Ok(p) => p.scalar(query).await.map_err(|e| e.to_string()),
-            Err(e) => Err(e.clone()),
-        };
-        if value.is_err() {
-            ctx.metrics.signal_error("queue");
-        }
-        let name = format!("{}-arrivals", s.name);
-        values.push(SignalValue {
-            name: name.clone(),
-            target_type: crate::api::TargetType::AverageValue,
-            target: rate,
-            value: value.as_ref().ok().copied(),
-            up_only: false,
-            lookback_seconds: None,
-        });
-        readings.push(Reading {
-            name,
-            target: rate,
-            value,
-        });
-    }
-    (readings, values, prometheus, pods.unwrap_or_default())
+    let prometheus = prometheus_for(&policy.spec, ctx, ns).await;
+    let scope = Scope {
+        namespace: ns,
+        pods: pods.as_deref().map_err(Clone::clone),
+    };
+    metrics::observe(&prometheus, plan.queries(), &scope).await
 }
 
-fn decision_type_of(kind: Option<SignalKind<'_>>) -> crate::api::TargetType {
-    match kind {
-        Some(SignalKind::Queue(_)) => crate::api::TargetType::AverageValue,
-        Some(SignalKind::Custom(c)) => c.target_type,
-        _ => crate::api::TargetType::Value,
-    }
-}
-
-fn kind_label(kind: SignalKind<'_>) -> &'static str {
-    match kind {
-        SignalKind::Latency(_) => "latency",
-        SignalKind::Cpu(_) => "cpu",
-        SignalKind::Queue(_) => "queue",
-        SignalKind::Custom(_) => "custom",
-    }
+/// Claims of the other policies in `ns` sharing the database, from their last status
+/// (after a restart, before the ledger knows them). What they hold is counted high.
+fn claims_from_status(ctx: &Context, me: &ScalingPolicy, ns: &str, plan: &Plan) -> Vec<Claim> {
+    let (Some(store), Some(budget)) = (
+        ctx.policies.get(),
+        plan.guardrails.as_ref().and_then(|g| g.budget.as_ref()),
+    ) else {
+        return vec![];
+    };
+    store
+        .state()
+        .iter()
+        .filter(|p| {
+            p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name != me.metadata.name
+        })
+        .filter_map(|p| {
+            let b = p.spec.guardrails.as_ref()?.connection_budget.as_ref()?;
+            (b.database == budget.database).then_some(())?;
+            let status = p.status.as_ref();
+            let current = status.and_then(|s| s.current_replicas).unwrap_or(0);
+            let desired = status.and_then(|s| s.desired_replicas).unwrap_or(current);
+            Some(Claim {
+                name: key(p),
+                pool_size: b.pool_size_per_replica,
+                held: current.max(desired),
+                need: desired,
+            })
+        })
+        .collect()
 }
 
 async fn prometheus_for(
     spec: &ScalingPolicySpec,
     ctx: &Context,
     ns: &str,
-) -> Result<crate::metrics::Prometheus, String> {
+) -> Result<crate::metrics::Prometheus, QueryError> {
     let source = spec.prometheus.as_ref();
     let address = source
         .and_then(|p| p.address.clone())
@@ -419,24 +333,24 @@ async fn prometheus_for(
         Some(r) => {
             let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
             let secret = secrets.get(&r.name).await.map_err(|e| {
-                format!(
+                QueryError::Unavailable(format!(
                     "spec.prometheus.bearerTokenSecretRef: cannot read Secret {}: {e}",
                     r.name
-                )
+                ))
             })?;
             let bytes = secret
                 .data
                 .and_then(|d| d.get(&r.key).cloned())
                 .ok_or_else(|| {
-                    format!(
+                    QueryError::Unavailable(format!(
                         "spec.prometheus.bearerTokenSecretRef: Secret {} has no key {}",
                         r.name, r.key
-                    )
+                    ))
                 })?;
             Some(String::from_utf8_lossy(&bytes.0).into_owned())
         }
     };
-    ctx.prometheus(&address, token).map_err(|e| e.to_string())
+    ctx.prometheus(&address, token)
 }
 
 async fn write_status(

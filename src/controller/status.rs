@@ -1,34 +1,16 @@
 //! Builds the policy's status from one evaluation. Pure, so every condition is unit-tested.
 
-use crate::api::{
-    Condition, ConditionStatus, IndicatorStatus, Mode, ScalingPolicyStatus, SignalStatus,
-};
-use crate::decision::guardrails::Finding;
-use crate::decision::{Decision, Limit};
-
-/// What the audit and the guardrails add to a decided status.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Extras {
-    pub findings: Vec<Finding>,
-    pub indicators: Vec<IndicatorStatus>,
-    pub verdict: Option<String>,
-    pub hourly_cost: Option<f64>,
-    /// Guardrail inputs that could not be read, each naming its field.
-    pub errors: Vec<String>,
-}
-
-/// One signal's reading this round.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Reading {
-    pub name: String,
-    pub target: f64,
-    pub value: Result<f64, String>,
-}
+use crate::api::{Condition, ConditionStatus, Mode, ScalingPolicyStatus, SignalStatus};
+use crate::decision::{Decision, Evaluation, Limit, SignalReading};
 
 /// What happened in one evaluation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     Paused,
+    /// The spec cannot be acted on; the message names every field.
+    Invalid {
+        message: String,
+    },
     /// The target could not be read (missing, forbidden, no scale subresource).
     TargetUnavailable {
         message: String,
@@ -36,9 +18,7 @@ pub enum Outcome {
     Decided {
         mode: Mode,
         current: i32,
-        readings: Vec<Reading>,
-        decision: Decision,
-        extras: Extras,
+        evaluation: Box<Evaluation>,
     },
 }
 
@@ -80,6 +60,15 @@ pub fn build(
                 condition("ScalingActive", false, "Paused", "spec.mode is Paused"),
             ]
         }
+        Outcome::Invalid { message } => {
+            s.current_replicas = prev.and_then(|p| p.current_replicas);
+            s.limited_by = Some("InvalidSpec".into());
+            s.reason = Some(message.clone());
+            vec![
+                condition("Ready", false, "InvalidSpec", message.clone()),
+                condition("ScalingActive", false, "InvalidSpec", message.clone()),
+            ]
+        }
         Outcome::TargetUnavailable { message } => {
             s.limited_by = Some("TargetUnavailable".into());
             s.reason = Some(message.clone());
@@ -91,10 +80,9 @@ pub fn build(
         Outcome::Decided {
             mode,
             current,
-            readings,
-            decision,
-            extras,
+            evaluation: ev,
         } => {
+            let (readings, decision) = (&ev.readings, &ev.decision);
             s.current_replicas = Some(*current);
             s.desired_replicas = Some(decision.desired_replicas);
             s.limited_by = Some(decision.limited_by.as_str().into());
@@ -110,12 +98,12 @@ pub fn build(
                         .iter()
                         .find(|p| p.name == r.name)
                         .and_then(|p| p.replicas),
-                    error: r.value.as_ref().err().cloned(),
+                    error: r.value.as_ref().err().map(ToString::to_string),
                 })
                 .collect();
-            s.indicators = extras.indicators.clone();
-            s.verdict = extras.verdict.clone();
-            s.hourly_cost = extras.hourly_cost;
+            s.indicators = ev.indicators.clone();
+            s.verdict = ev.verdict.map(|v| v.as_str().to_string());
+            s.hourly_cost = ev.hourly_cost;
             let value = |name: &str| {
                 s.indicators
                     .iter()
@@ -125,16 +113,16 @@ pub fn build(
             s.p95 = value("p95").map(|v| format!("{:.0}ms", v * 1000.0));
             s.database_cpu = value("databaseCpu").map(|v| format!("{:.0}%", v * 100.0));
             let mut c = decided_conditions(*mode, readings, decision);
-            for f in &extras.findings {
+            for f in &ev.findings {
                 let reason = if f.active { f.reason } else { "Inactive" };
                 c.push(condition(f.reason, f.active, reason, f.message.clone()));
             }
-            if !extras.errors.is_empty() {
+            if !ev.errors.is_empty() {
                 c.push(condition(
                     "GuardrailInputsAvailable",
                     false,
                     "GuardrailInputsUnavailable",
-                    extras.errors.join("; "),
+                    ev.errors.join("; "),
                 ));
             }
             c
@@ -157,7 +145,7 @@ pub fn build(
     s
 }
 
-fn decided_conditions(mode: Mode, readings: &[Reading], d: &Decision) -> Vec<Condition> {
+fn decided_conditions(mode: Mode, readings: &[SignalReading], d: &Decision) -> Vec<Condition> {
     let failed: Vec<String> = readings
         .iter()
         .filter_map(|r| r.value.as_ref().err().map(|e| format!("{}: {e}", r.name)))
@@ -215,6 +203,9 @@ fn decided_conditions(mode: Mode, readings: &[Reading], d: &Decision) -> Vec<Con
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::IndicatorStatus;
+    use crate::decision::guardrails::Finding;
+    use crate::plan::QueryError;
 
     fn decision(desired: i32, limit: Limit) -> Decision {
         Decision {
@@ -231,6 +222,29 @@ mod tests {
         }
     }
 
+    fn evaluation(readings: Vec<SignalReading>, decision: Decision) -> Evaluation {
+        Evaluation {
+            decision,
+            readings,
+            findings: vec![],
+            indicators: vec![],
+            verdict: None,
+            errors: vec![],
+            hourly_cost: None,
+            spike_now: false,
+            budget_claim: None,
+        }
+    }
+
+    fn reading(value: Result<f64, QueryError>) -> SignalReading {
+        SignalReading {
+            name: "p95".into(),
+            kind: "latency",
+            target: 0.3,
+            value,
+        }
+    }
+
     fn find<'a>(s: &'a ScalingPolicyStatus, t: &str) -> &'a Condition {
         s.conditions.iter().find(|c| c.type_ == t).unwrap()
     }
@@ -240,13 +254,10 @@ mod tests {
         let o = Outcome::Decided {
             mode: Mode::Enforce,
             current: 2,
-            readings: vec![Reading {
-                name: "p95".into(),
-                target: 0.3,
-                value: Ok(0.45),
-            }],
-            decision: decision(3, Limit::None),
-            extras: Extras::default(),
+            evaluation: Box::new(evaluation(
+                vec![reading(Ok(0.45))],
+                decision(3, Limit::None),
+            )),
         };
         let s = build(None, Some(4), &o, "2026-01-01T00:00:00Z", None);
         assert_eq!((s.current_replicas, s.desired_replicas), (Some(2), Some(3)));
@@ -263,13 +274,12 @@ mod tests {
         let o = Outcome::Decided {
             mode: Mode::Enforce,
             current: 2,
-            readings: vec![Reading {
-                name: "p95".into(),
-                target: 0.3,
-                value: Err("Prometheus unreachable: connection refused".into()),
-            }],
-            decision: decision(2, Limit::MetricsUnavailable),
-            extras: Extras::default(),
+            evaluation: Box::new(evaluation(
+                vec![reading(Err(QueryError::Unreachable(
+                    "connection refused".into(),
+                )))],
+                decision(2, Limit::MetricsUnavailable),
+            )),
         };
         let s = build(None, None, &o, "t", None);
         let m = find(&s, "MetricsAvailable");
@@ -290,9 +300,7 @@ mod tests {
         let o = Outcome::Decided {
             mode: Mode::Enforce,
             current: 10,
-            readings: vec![],
-            decision: decision(10, Limit::MaxReplicas),
-            extras: Extras::default(),
+            evaluation: Box::new(evaluation(vec![], decision(10, Limit::MaxReplicas))),
         };
         let first = build(None, None, &o, "t1", None);
         assert_eq!(find(&first, "ScalingLimited").reason, "MaxReplicas");
@@ -335,43 +343,40 @@ mod tests {
 
     #[test]
     fn guardrail_findings_become_conditions_and_the_audit_fills_columns() {
-        let extras = Extras {
-            findings: vec![
-                Finding {
-                    reason: "DatabaseBound",
-                    active: true,
-                    message: "database CPU 85%".into(),
-                },
-                Finding {
-                    reason: "Panic",
-                    active: false,
-                    message: "no spike".into(),
-                },
-            ],
-            indicators: vec![
-                IndicatorStatus {
-                    name: "p95".into(),
-                    value: Some(0.45),
-                    band: "Healthy".into(),
-                    hint: "h".into(),
-                },
-                IndicatorStatus {
-                    name: "databaseCpu".into(),
-                    value: Some(0.85),
-                    band: "Act".into(),
-                    hint: "h".into(),
-                },
-            ],
-            verdict: Some("NeedsAttention".into()),
-            hourly_cost: Some(2.5),
-            errors: vec!["spec.indicators.slowQuery.query: query returned no data".into()],
-        };
+        let mut ev = evaluation(vec![], decision(4, Limit::DatabaseBound));
+        ev.findings = vec![
+            Finding {
+                reason: "DatabaseBound",
+                active: true,
+                message: "database CPU 85%".into(),
+            },
+            Finding {
+                reason: "Panic",
+                active: false,
+                message: "no spike".into(),
+            },
+        ];
+        ev.indicators = vec![
+            IndicatorStatus {
+                name: "p95".into(),
+                value: Some(0.45),
+                band: "Healthy".into(),
+                hint: "h".into(),
+            },
+            IndicatorStatus {
+                name: "databaseCpu".into(),
+                value: Some(0.85),
+                band: "Act".into(),
+                hint: "h".into(),
+            },
+        ];
+        ev.verdict = Some(crate::decision::guardrails::Verdict::NeedsAttention);
+        ev.hourly_cost = Some(2.5);
+        ev.errors = vec!["spec.indicators.slowQuery.query: query returned no data".into()];
         let o = Outcome::Decided {
             mode: Mode::Enforce,
             current: 4,
-            readings: vec![],
-            decision: decision(4, Limit::DatabaseBound),
-            extras,
+            evaluation: Box::new(ev),
         };
         let s = build(None, None, &o, "t", None);
         assert_eq!(

@@ -5,6 +5,8 @@
 //! windows over recommendation history, Pods/Percent rate policies over scale events, and
 //! the min/max clamp. Where the HPA's docs and its controller disagree, the controller wins.
 
+mod audit;
+mod evaluate;
 pub mod guardrails;
 mod input;
 mod normalize;
@@ -14,6 +16,8 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
+pub use audit::{Audit, IndicatorReadings, audit};
+pub use evaluate::{Evaluation, Memory, Moment, SignalReading, evaluate};
 pub use input::{
     DEFAULT_DOWNSCALE_STABILIZATION_SECONDS, History, Input, Recommendation, ScaleEvent,
     SignalValue, Tolerance, capacity_age,

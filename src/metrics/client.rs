@@ -5,23 +5,8 @@ use std::time::Duration;
 use prometheus_http_query::{Client, response::Data};
 
 /// Why a signal has no value this round. The text is shown in status and conditions.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum QueryError {
-    #[error("Prometheus unreachable: {0}")]
-    Unreachable(String),
-    #[error("Prometheus rejected the query: {0}")]
-    Rejected(String),
-    #[error("query returned no data")]
-    Empty,
-    #[error("query returned {0} series; expected one (aggregate it, e.g. with sum())")]
-    TooManySeries(usize),
-    #[error("query returned {0}, not a number")]
-    NotANumber(f64),
-    #[error("invalid Prometheus address {0:?}: {1}")]
-    BadAddress(String, String),
-}
+pub use crate::plan::QueryError;
 
-/// A Prometheus endpoint with a per-query timeout.
 #[derive(Clone)]
 pub struct Prometheus {
     client: Client,

@@ -1,24 +1,43 @@
-//! PromQL templates for each signal kind. Pure: a policy in, query text out.
-//! Templated queries always carry the policy's own namespace, so a policy cannot read
-//! another namespace's workloads through a template.
+//! PromQL rendering of a plan's measures. Pure: a measure in, query text out. Templated
+//! queries always carry the policy's own namespace, so a policy cannot read another
+//! namespace's workloads through a template.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::api::{CpuSignal, LatencySignal, SignalKind, TargetType};
+use crate::api::PromDuration;
+use crate::plan::{Measure, QueryError};
 
-/// What a signal needs from the target to render its query.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TargetPods<'a> {
-    /// Names of the target's pods (from its `/scale` selector).
-    pub pods: &'a [String],
+/// Where templated queries look: the policy's namespace and, for CPU, the target's pods.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scope<'a> {
+    pub namespace: &'a str,
+    pub pods: Result<&'a [String], QueryError>,
 }
 
-/// A rendered query plus how its value maps to replicas.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SignalQuery {
-    pub promql: String,
-    pub target: f64,
-    pub target_type: TargetType,
+/// The PromQL of one measure in `scope`. Raw queries pass through as written.
+pub fn render(measure: &Measure, scope: &Scope<'_>) -> Result<String, QueryError> {
+    let ns = scope.namespace;
+    Ok(match measure {
+        Measure::Latency {
+            metric,
+            selector,
+            quantile,
+            window,
+        } => latency(ns, metric, selector, *quantile, *window)?,
+        Measure::CpuUtilization { window } => cpu(ns, scope.pods.clone()?, *window),
+        Measure::DatabaseCpuOverAct { query, act, window } => fraction_over(query, *act, *window),
+        Measure::QueueBacklog(q)
+        | Measure::ArrivalRate(q)
+        | Measure::Custom(q)
+        | Measure::DatabaseCpu(q)
+        | Measure::SlowQuery(q)
+        | Measure::ErrorRate(q)
+        | Measure::Connections(q)
+        | Measure::QueueAge(q)
+        | Measure::RequestRate(q)
+        | Measure::MaxConnections(q) => q.clone(),
+    })
 }
 
 /// Escapes a PromQL double-quoted string.
@@ -37,86 +56,87 @@ pub fn quote(value: &str) -> String {
     out
 }
 
-fn matchers(namespace: &str, extra: impl IntoIterator<Item = (String, String)>) -> String {
+/// Label matchers with the namespace first. Keys are written verbatim, so anything but a
+/// label name could break out of the selector: it is refused here too, not only by the plan.
+fn matchers(namespace: &str, extra: &BTreeMap<String, String>) -> Result<String, QueryError> {
     let mut s = format!("namespace={}", quote(namespace));
     for (k, v) in extra {
+        if !crate::plan::is_label_name(k) || k == "namespace" {
+            return Err(QueryError::Unavailable(format!(
+                "selector key {k:?} is not a Prometheus label name"
+            )));
+        }
         // Infallible for String.
-        let _ = write!(s, ",{k}={}", quote(&v));
+        let _ = write!(s, ",{k}={}", quote(v));
     }
-    s
+    Ok(s)
 }
 
-pub fn latency(namespace: &str, l: &LatencySignal) -> SignalQuery {
-    let sel = matchers(
-        namespace,
-        l.selector.iter().map(|(k, v)| (k.clone(), v.clone())),
-    );
-    SignalQuery {
-        promql: format!(
-            "histogram_quantile({}, sum by (le) (rate({}_bucket{{{sel}}}[{}])))",
-            l.quantile, l.metric, l.window
-        ),
-        target: l.target.as_secs_f64(),
-        target_type: TargetType::Value,
-    }
+fn latency(
+    namespace: &str,
+    metric: &str,
+    selector: &BTreeMap<String, String>,
+    quantile: f64,
+    window: PromDuration,
+) -> Result<String, QueryError> {
+    let sel = matchers(namespace, selector)?;
+    Ok(format!(
+        "histogram_quantile({quantile}, sum by (le) (rate({metric}_bucket{{{sel}}}[{window}])))"
+    ))
 }
 
-/// Percent of CPU requests used by the target's pods, from cAdvisor and kube-state-metrics.
-/// Pod names are DNS labels, so they are safe inside a regex alternation.
-pub fn cpu(namespace: &str, c: &CpuSignal, target: &TargetPods<'_>) -> SignalQuery {
-    let pods = target.pods.join("|");
+fn cpu(namespace: &str, pods: &[String], window: PromDuration) -> String {
+    let pods = pods.join("|");
     let pod_sel = format!("namespace={},pod=~{}", quote(namespace), quote(&pods));
-    SignalQuery {
-        promql: format!(
-            "100 * sum(rate(container_cpu_usage_seconds_total{{{pod_sel},container!=\"\",container!=\"POD\"}}[{}])) \
-             / sum(kube_pod_container_resource_requests{{{pod_sel},resource=\"cpu\"}})",
-            c.window
-        ),
-        target: f64::from(c.target_utilization),
-        target_type: TargetType::Value,
-    }
+    format!(
+        "100 * sum(rate(container_cpu_usage_seconds_total{{{pod_sel},container!=\"\",container!=\"POD\"}}[{window}])) \
+         / sum(kube_pod_container_resource_requests{{{pod_sel},resource=\"cpu\"}})"
+    )
 }
 
-/// The query for any signal kind.
-pub fn render(namespace: &str, kind: SignalKind<'_>, target: &TargetPods<'_>) -> SignalQuery {
-    match kind {
-        SignalKind::Latency(l) => latency(namespace, l),
-        SignalKind::Cpu(c) => cpu(namespace, c, target),
-        SignalKind::Queue(q) => SignalQuery {
-            promql: q.query.clone(),
-            target: q.target_per_replica,
-            target_type: TargetType::AverageValue,
-        },
-        SignalKind::Custom(c) => SignalQuery {
-            promql: c.query.clone(),
-            target: c.target,
-            target_type: c.target_type,
-        },
-    }
+/// The fraction of `window` that `query` spent above `act` ("regularly" over a threshold).
+pub fn fraction_over(query: &str, act: f64, window: PromDuration) -> String {
+    let step_ms = (window.as_duration().as_millis() / 30).max(1000);
+    let step = PromDuration::from_millis(u64::try_from(step_ms).unwrap_or(u64::MAX));
+    format!("avg_over_time((({query}) > bool {act})[{window}:{step}])")
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::api::PromDuration;
+
+    fn scope(pods: &[String]) -> Scope<'_> {
+        Scope {
+            namespace: "shop",
+            pods: Ok(pods),
+        }
+    }
+
+    fn latency_measure(key: &str) -> Measure {
+        Measure::Latency {
+            metric: "http_request_duration_seconds".into(),
+            selector: BTreeMap::from([(key.to_string(), "web".to_string())]),
+            quantile: 0.95,
+            window: PromDuration::from_secs(60),
+        }
+    }
 
     #[test]
     fn latency_is_a_namespaced_histogram_quantile() {
-        let l = LatencySignal {
-            metric: "http_request_duration_seconds".into(),
-            selector: BTreeMap::from([("service".to_string(), "web".to_string())]),
-            quantile: 0.95,
-            window: PromDuration::from_secs(60),
-            target: PromDuration::from_millis(300),
-        };
-        let q = latency("shop", &l);
+        let q = render(&latency_measure("service"), &scope(&[]));
         assert_eq!(
-            q.promql,
-            r#"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="shop",service="web"}[1m])))"#
+            q.as_deref(),
+            Ok(
+                r#"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="shop",service="web"}[1m])))"#
+            )
         );
-        assert_eq!((q.target, q.target_type), (0.3, TargetType::Value));
+    }
+
+    #[test]
+    fn a_selector_key_that_is_not_a_label_name_is_refused() {
+        let evil = r#"x="y"}[1m]))) or histogram_quantile(0.95, sum by (le) (rate(h_bucket{namespace="victim",service"#;
+        assert!(render(&latency_measure(evil), &scope(&[])).is_err());
+        assert!(render(&latency_measure("namespace"), &scope(&[])).is_err());
     }
 
     #[test]
@@ -128,39 +148,15 @@ mod tests {
     #[test]
     fn cpu_selects_the_target_pods_in_its_namespace() {
         let pods = vec!["web-1".to_string(), "web-2".to_string()];
-        let c = CpuSignal {
-            target_utilization: 70,
+        let m = Measure::CpuUtilization {
             window: PromDuration::from_secs(60),
         };
-        let q = cpu("shop", &c, &TargetPods { pods: &pods });
-        assert!(q.promql.contains(r#"container_cpu_usage_seconds_total{namespace="shop",pod=~"web-1|web-2",container!="",container!="POD"}[1m]"#), "{}", q.promql);
-        assert!(q.promql.contains(r#"kube_pod_container_resource_requests{namespace="shop",pod=~"web-1|web-2",resource="cpu"}"#));
-        assert_eq!(q.target, 70.0);
+        let q = render(&m, &scope(&pods)).unwrap_or_default();
+        assert!(q.contains(r#"container_cpu_usage_seconds_total{namespace="shop",pod=~"web-1|web-2",container!="",container!="POD"}[1m]"#), "{q}");
+        assert!(q.contains(
+            r#"kube_pod_container_resource_requests{namespace="shop",pod=~"web-1|web-2",resource="cpu"}"#
+        ));
     }
-}
-
-/// The fraction of `window` that `query` spent above `act`: "regularly", not one sample.
-pub fn fraction_over(query: &str, act: f64, window: crate::api::PromDuration) -> String {
-    let step_ms = (window.as_duration().as_millis() / 30).max(1000);
-    let step = crate::api::PromDuration::from_millis(u64::try_from(step_ms).unwrap_or(u64::MAX));
-    format!("avg_over_time((({query}) > bool {act})[{window}:{step}])")
-}
-
-/// The same latency signal over a shorter rate window (panic mode's short window).
-pub fn latency_over(
-    namespace: &str,
-    l: &LatencySignal,
-    window: crate::api::PromDuration,
-) -> SignalQuery {
-    let mut short = l.clone();
-    short.window = window;
-    latency(namespace, &short)
-}
-
-#[cfg(test)]
-mod guard_tests {
-    use super::*;
-    use crate::api::PromDuration;
 
     #[test]
     fn regularly_is_a_fraction_of_a_window() {

@@ -1,16 +1,15 @@
-//! The autoscalers compared on the same run. All of them call the same decision engine;
-//! they differ in timing, in what they see, and in whether the guardrails are on.
+//! The autoscalers compared on the same run. All of them run the same plan through the same
+//! evaluation as the operator; they differ in timing and in whether the guardrails are on.
+//! The model answers the plan's queries the way Prometheus would.
 
-use crate::api::{PromDuration, ScalingPolicySpec, SignalKind, TargetType};
-use crate::decision::guardrails::{
-    self, Claim, Cost, CreepingInput, DatabaseEvidence, ForecastInput, ForecastSeries,
-    GuardrailInput, PanicInput, ShortReading,
-};
+use crate::api::PromDuration;
+use crate::decision::guardrails::Claim;
 use crate::decision::{
-    self, DEFAULT_DOWNSCALE_STABILIZATION_SECONDS, History, Input, Recommendation, ScaleEvent,
-    SignalValue, Tolerance, capacity_age,
+    self, History, Limit, Memory, Moment, Recommendation, ScaleEvent, capacity_age,
 };
+use crate::plan::{Measure, Observation, Plan, Query, QueryError, Sample, Shape};
 
+use super::model::Snapshot;
 use super::observe::Observer;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,18 +42,17 @@ impl Kind {
 pub struct Neighbours {
     pub claims: Vec<Claim>,
     pub max_connections: f64,
-    pub pool_size: i32,
 }
 
 pub struct Scaler {
     pub kind: Kind,
-    spec: ScalingPolicySpec,
+    plan: Plan,
     interval: usize,
     next: usize,
     recommendations: Vec<(usize, i32)>,
     events: Vec<(usize, i32)>,
     last_spike: Option<usize>,
-    cached: Option<(usize, Vec<Option<f64>>)>,
+    cached: Option<(usize, Observation)>,
     fixed: i32,
     /// When the creeping-latency guardrail first added a replica.
     pub creeping_at: Option<usize>,
@@ -67,15 +65,53 @@ fn secs(d: PromDuration) -> usize {
     d.as_secs_f64().round().max(1.0) as usize
 }
 
+/// The model's answer to one query, as Prometheus would give it.
+fn answer(q: &Query, obs: &Observer, now: usize, n: &Neighbours) -> Result<Sample, QueryError> {
+    let pick: fn(&Snapshot) -> f64 = match &q.measure {
+        Measure::Latency { .. } => |x| x.p95,
+        Measure::CpuUtilization { .. } => |x| x.cpu * 100.0,
+        Measure::QueueBacklog(_) => |x| x.backlog,
+        Measure::ArrivalRate(_) => |x| x.jobs,
+        Measure::RequestRate(_) => |x| x.requests,
+        Measure::DatabaseCpu(_) | Measure::DatabaseCpuOverAct { .. } => |x| x.db_cpu,
+        Measure::MaxConnections(_) => return Ok(Sample::Value(n.max_connections)),
+        // Arbitrary PromQL and these indicators have no counterpart in the model.
+        _ => {
+            return Err(QueryError::Unavailable(
+                "the simulator's model has no such series".into(),
+            ));
+        }
+    };
+    let value = match (&q.measure, q.shape) {
+        (_, Shape::Range { span_seconds, .. }) => {
+            return Ok(Sample::Series(obs.series(
+                now,
+                span_seconds.round().max(1.0) as usize,
+                pick,
+            )));
+        }
+        (Measure::Latency { window, .. }, _) => obs.p95(now, Some(secs(*window))),
+        (Measure::CpuUtilization { window }, _) => obs.mean(now, Some(secs(*window)), pick),
+        (Measure::ArrivalRate(_), _) => obs.mean(now, None, pick),
+        (Measure::DatabaseCpuOverAct { act, window, .. }, _) => {
+            let act = *act;
+            obs.fraction(now, secs(*window), |s| s.db_cpu > act)
+        }
+        _ => obs.last(pick),
+    };
+    value.map(Sample::Value).ok_or(QueryError::Empty)
+}
+
 impl Scaler {
-    pub fn new(kind: Kind, spec: ScalingPolicySpec, fixed: i32) -> Self {
-        let interval = match kind {
-            Kind::Headroom => secs(spec.interval),
-            _ => 15,
+    /// The HPA and KEDA run the plan without guardrails, as the HPA would size it.
+    pub fn new(kind: Kind, plan: &Plan, fixed: i32) -> Self {
+        let (plan, interval) = match kind {
+            Kind::Headroom => (plan.clone(), secs(plan.interval)),
+            _ => (plan.as_hpa(), 15),
         };
         Self {
             kind,
-            spec,
+            plan,
             interval,
             next: 0,
             recommendations: vec![],
@@ -95,63 +131,12 @@ impl Scaler {
         self
     }
 
-    fn read(&self, obs: &Observer, now: usize, window_scale: f64) -> Vec<Option<f64>> {
-        self.spec
-            .signals
-            .iter()
-            .map(|s| match s.kind() {
-                Some(SignalKind::Latency(l)) => obs.p95(
-                    now,
-                    Some(((secs(l.window) as f64) * window_scale).max(1.0) as usize),
-                ),
-                Some(SignalKind::Cpu(c)) => obs.mean(
-                    now,
-                    Some(((secs(c.window) as f64) * window_scale).max(1.0) as usize),
-                    |x| x.cpu * 100.0,
-                ),
-                Some(SignalKind::Queue(_)) => obs.last(|x| x.backlog),
-                // Arbitrary PromQL has no counterpart in the model.
-                Some(SignalKind::Custom(_)) | None => None,
-            })
-            .chain(self.arrivals().map(|_| obs.mean(now, Some(60), |x| x.jobs)))
-            .collect()
-    }
-
-    /// Queues sized by their arrival rate: (name, jobs per second per replica).
-    fn arrivals(&self) -> impl Iterator<Item = (String, f64)> + '_ {
-        self.spec.signals.iter().filter_map(|s| {
-            let q = s.queue.as_ref()?;
-            q.arrival_rate_query.as_ref()?;
-            Some((format!("{}-arrivals", s.name), q.rate_per_replica?))
-        })
-    }
-
-    fn targets(&self) -> Vec<(String, TargetType, f64)> {
-        self.spec
-            .signals
-            .iter()
-            .map(|s| match s.kind() {
-                Some(SignalKind::Latency(l)) => {
-                    (s.name.clone(), TargetType::Value, l.target.as_secs_f64())
-                }
-                Some(SignalKind::Cpu(c)) => (
-                    s.name.clone(),
-                    TargetType::Value,
-                    f64::from(c.target_utilization),
-                ),
-                Some(SignalKind::Queue(q)) => (
-                    s.name.clone(),
-                    TargetType::AverageValue,
-                    q.target_per_replica,
-                ),
-                Some(SignalKind::Custom(c)) => (s.name.clone(), c.target_type, c.target),
-                None => (s.name.clone(), TargetType::Value, 1.0),
-            })
-            .chain(
-                self.arrivals()
-                    .map(|(name, rate)| (name, TargetType::AverageValue, rate)),
-            )
-            .collect()
+    fn observe(&self, obs: &Observer, now: usize, n: &Neighbours) -> Observation {
+        let mut o = Observation::default();
+        for q in self.plan.queries() {
+            o.insert(q.key.clone(), answer(q, obs, now, n));
+        }
+        o
     }
 
     /// The replica count to set at `now`, when this autoscaler evaluates and wants a change.
@@ -170,52 +155,21 @@ impl Scaler {
             return None;
         }
         self.next = now + self.interval;
-        let values = match self.kind {
+        let observation = match self.kind {
             Kind::Keda => match &self.cached {
-                Some((at, v)) if now < at + 30 => v.clone(),
+                Some((at, o)) if now < at + 30 => o.clone(),
                 _ => {
-                    let v = self.read(obs, now, 1.0);
-                    self.cached = Some((now, v.clone()));
-                    v
+                    let o = self.observe(obs, now, neighbours);
+                    self.cached = Some((now, o.clone()));
+                    o
                 }
             },
-            _ => self.read(obs, now, 1.0),
+            _ => self.observe(obs, now, neighbours),
         };
-        // Headroom's latency semantics (up-only beside a sizing signal); the HPA's otherwise.
-        let sizing = self.spec.signals.iter().any(|s| s.latency.is_none());
-        // A latency signal's window: how far back its reading looks.
-        let mut latency: Vec<Option<f64>> = self
-            .spec
-            .signals
-            .iter()
-            .map(|s| s.latency.as_ref().map(|l| secs(l.window) as f64))
-            .collect();
-        latency.resize(values.len(), None);
-        let signals = self
-            .targets()
-            .into_iter()
-            .zip(&values)
-            .zip(latency)
-            .map(|(((name, target_type, target), v), window)| SignalValue {
-                name,
-                target_type,
-                target,
-                value: *v,
-                up_only: self.kind == Kind::Headroom && window.is_some() && sizing,
-                lookback_seconds: window,
-            })
-            .collect();
         let age = |t: usize| (now - t) as f64;
         self.recommendations.retain(|(t, _)| now - t <= 3600);
         self.events.retain(|(t, _)| now - t <= 3600);
-        let input = Input {
-            min_replicas: self.spec.min_replicas,
-            max_replicas: self.spec.max_replicas,
-            behavior: self.spec.behavior.clone(),
-            tolerance: Tolerance::uniform(self.spec.tolerance.unwrap_or(0.1)),
-            current_replicas: current,
-            ready_replicas: ready,
-            signals,
+        let memory = Memory {
             history: History {
                 recommendations: self
                     .recommendations
@@ -242,177 +196,87 @@ impl Scaler {
                     age,
                 ),
             },
-            downscale_stabilization_seconds: DEFAULT_DOWNSCALE_STABILIZATION_SECONDS,
+            last_spike_age: self.last_spike.map(age),
+            budget_name: "me".into(),
+            neighbours: neighbours.claims.clone(),
         };
-        let base = decision::decide(&input);
-        if let Some(r) = base.recommendation {
+        let at = Moment {
+            unix: self.clock.map(|start| start + now as i64),
+            current_replicas: current,
+            ready_replicas: ready,
+        };
+        let ev = decision::evaluate(&self.plan, &observation, &memory, &at);
+        if let Some(r) = ev.decision.recommendation {
             self.recommendations.push((now, r));
         }
-        let desired = match (self.kind, &self.spec.guardrails) {
-            (Kind::Headroom, Some(_)) => self.guard(now, obs, &input, &base, neighbours),
-            _ => base.desired_replicas,
-        };
+        if ev.spike_now {
+            self.last_spike = Some(now);
+        }
+        if ev.decision.limited_by == Limit::CreepingLatency && self.creeping_at.is_none() {
+            self.creeping_at = Some(now);
+        }
+        let desired = ev.decision.desired_replicas;
         (desired != current).then(|| {
             self.events.push((now, desired - current));
             desired
         })
     }
+}
 
-    fn guard(
-        &mut self,
-        now: usize,
-        obs: &Observer,
-        input: &Input,
-        base: &decision::Decision,
-        n: &Neighbours,
-    ) -> i32 {
-        let Some(rules) = self.spec.guardrails.clone() else {
-            return base.desired_replicas;
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::controller::{State, step};
+    use crate::simulate::{EXAMPLE_WEB, parse_policy};
+
+    /// One engine: the simulator's observation, evaluated through the operator's own path,
+    /// gives the decision the simulator takes.
+    #[test]
+    fn the_simulator_and_the_operator_decide_alike() {
+        let Ok(web) = parse_policy(EXAMPLE_WEB, "web") else {
+            panic!("example web policy")
         };
-        let mut g = GuardrailInput {
-            database_hold: rules.database_hold.unwrap_or(true),
-            ..Default::default()
+        let mut observer = Observer::new(15, 60, 3600);
+        for t in 0..=600 {
+            let load = 1.0 + t as f64 / 100.0;
+            observer.record(
+                t,
+                &Snapshot {
+                    requests: 100.0 * load,
+                    p95: 0.1 * load,
+                    cpu: 0.2 * load,
+                    db_cpu: 0.3,
+                    ..Default::default()
+                },
+            );
+        }
+        let n = Neighbours {
+            claims: vec![],
+            max_connections: 1000.0,
         };
-        let panic = rules.panic.clone().unwrap_or_default();
-        if panic.enabled != Some(false) {
-            let stable = panic
-                .stable_window
-                .unwrap_or(PromDuration::from_secs(60))
-                .as_secs_f64();
-            let short_values = self.read(obs, now, 0.1);
-            g.panic = Some(PanicInput {
-                threshold: panic.threshold.unwrap_or(2.0),
-                stable_window_seconds: stable,
-                short: self
-                    .targets()
-                    .into_iter()
-                    .zip(short_values)
-                    .zip(self.spec.signals.iter().map(|s| s.latency.is_some()))
-                    .map(
-                        |(((name, target_type, target), value), is_latency)| ShortReading {
-                            name,
-                            target_type,
-                            target,
-                            value,
-                            up_only: is_latency
-                                && self.spec.signals.iter().any(|s| s.latency.is_none()),
-                        },
-                    )
-                    .collect(),
-                last_spike_age: self.last_spike.map(|t| (now - t) as f64),
-            });
+        let mut scaler = Scaler::new(Kind::Headroom, &web.plan, 0);
+        let observation = scaler.observe(&observer, 600, &n);
+        for q in web.plan.queries() {
+            assert!(observation.contains(&q.key), "{} not answered", q.key);
         }
-        if let Some(db) = self
-            .spec
-            .indicators
-            .as_ref()
-            .and_then(|i| i.database_cpu.as_ref())
-        {
-            let act = db.thresholds.act.unwrap_or(0.7);
-            let window = db.regularly_window.map(secs).unwrap_or(1800);
-            g.database = Some(DatabaseEvidence {
-                cpu_over_act_fraction: obs.fraction(now, window, |s| s.db_cpu > act),
-                regularly: db.regularly_fraction.unwrap_or(0.5),
-                cpu: obs.last(|s| s.db_cpu),
-                query_p95: None,
-                query_act: 0.5,
-            });
-        }
-        if let (Some(rule), Some(l)) = (
-            &rules.creeping_latency,
-            self.spec.signals.iter().find_map(|s| s.latency.clone()),
-        ) {
-            let window = rule.window.map(secs).unwrap_or(1800);
-            g.creeping = Some(CreepingInput::new(
-                "p95".into(),
-                l.target.as_secs_f64(),
-                rule.startup_time
-                    .unwrap_or(PromDuration::from_secs(60))
-                    .as_secs_f64(),
-                obs.series(now, window, |s| s.p95),
-                obs.series(now, window, |s| s.requests),
-            ));
-        }
-        if let Some(f) = &rules.forecast {
-            let window = f.window.map(secs).unwrap_or(300);
-            let series = self
-                .spec
-                .signals
-                .iter()
-                .filter_map(|s| {
-                    let (target_type, target, pick): (
-                        TargetType,
-                        f64,
-                        fn(&super::model::Snapshot) -> f64,
-                    ) = match s.kind()? {
-                        SignalKind::Cpu(c) => {
-                            (TargetType::Value, f64::from(c.target_utilization), |x| {
-                                x.cpu * 100.0
-                            })
-                        }
-                        SignalKind::Queue(q) => {
-                            (TargetType::AverageValue, q.target_per_replica, |x| {
-                                x.backlog
-                            })
-                        }
-                        _ => return None,
-                    };
-                    Some(ForecastSeries {
-                        name: s.name.clone(),
-                        target_type,
-                        target,
-                        samples: obs.series(now, window, pick),
-                    })
-                })
-                .chain(self.arrivals().map(|(name, rate)| ForecastSeries {
-                    name,
-                    target_type: TargetType::AverageValue,
-                    target: rate,
-                    samples: obs.series(now, window, |x| x.jobs),
-                }))
-                .collect();
-            g.forecast = Some(ForecastInput {
-                horizon_seconds: f.horizon.map(|h| h.as_secs_f64()).unwrap_or(90.0),
-                min_t: 3.0,
-                series,
-            });
-        }
-        if let Some(start) = self.clock {
-            g.now_unix = start + now as i64;
-            for (i, w) in rules.schedule.iter().enumerate() {
-                // parse_policy has already reported malformed windows.
-                g.schedule
-                    .extend(guardrails::windows(w, i, g.now_unix, &mut vec![]));
-            }
-        }
-        if let Some(c) = &rules.cost {
-            g.cost = Some(Cost {
-                per_replica_hour: c.cost_per_replica_hour,
-                max_hourly: c.max_hourly_cost,
-            });
-        }
-        let mut out = guardrails::apply(base, input, &g);
-        if let Some(b) = &rules.connection_budget {
-            let max = b
-                .max_connections
-                .map(|m| m as f64)
-                .unwrap_or(n.max_connections);
-            let budget = guardrails::usable(max, b.reserve.unwrap_or(0.1));
-            let me = Claim {
-                name: "me".into(),
-                pool_size: n.pool_size,
-                held: input.current_replicas,
-                need: out.desired,
-            };
-            g.budget_cap = Some(guardrails::cap(budget, &me, &n.claims));
-            out = guardrails::apply(base, input, &g);
-        }
-        if out.spike_now {
-            self.last_spike = Some(now);
-        }
-        if out.limited_by == decision::Limit::CreepingLatency && self.creeping_at.is_none() {
-            self.creeping_at = Some(now);
-        }
-        out.desired
+        let operator = step(
+            &State::default(),
+            "shop/web",
+            None,
+            &web.plan,
+            &observation,
+            Instant::now(),
+            Moment {
+                unix: None,
+                current_replicas: 4,
+                ready_replicas: 4,
+            },
+            vec![],
+        );
+        let simulator = scaler.step(600, &observer, 4, 4, &n).unwrap_or(4);
+        assert!(operator.decision.desired_replicas > 4, "{operator:?}");
+        assert_eq!(simulator, operator.decision.desired_replicas);
     }
 }

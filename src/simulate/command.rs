@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{
-    EXAMPLE_WEB, EXAMPLE_WORKER, Kind, LAUNCH_STEP_SECONDS, Outcome, SCENARIOS, Trace, from_csv,
-    latency_target, parse_policy, report, run, scenario, setup,
+    EXAMPLE_WEB, EXAMPLE_WORKER, Kind, LAUNCH_STEP_SECONDS, Outcome, Policy, SCENARIOS, Trace,
+    from_csv, latency_target, parse_policy, report, run, scenario, setup,
 };
-use crate::api::{ScalingPolicySpec, SignalKind};
-use crate::decision::guardrails::parse_time;
+use crate::api::SignalKind;
+use crate::plan::parse_time;
 
 pub struct Options {
     pub scenario: String,
@@ -26,22 +26,23 @@ pub struct Options {
     pub report: Option<PathBuf>,
 }
 
-fn policies(paths: &[PathBuf]) -> Result<(ScalingPolicySpec, ScalingPolicySpec), String> {
+fn policies(paths: &[PathBuf]) -> Result<(Policy, Policy), String> {
     let mut web = parse_policy(EXAMPLE_WEB, "deploy/examples/web.yaml")?;
     let mut worker = parse_policy(EXAMPLE_WORKER, "deploy/examples/worker.yaml")?;
     for p in paths {
         let text =
             std::fs::read_to_string(p).map_err(|e| format!("--policy {}: {e}", p.display()))?;
-        let spec = parse_policy(&text, &p.display().to_string())?;
+        let policy = parse_policy(&text, &p.display().to_string())?;
         // A policy on latency or CPU drives the web tier; a backlog-only one the workers.
-        let is_web = spec
+        let is_web = policy
+            .spec
             .signals
             .iter()
             .any(|s| matches!(s.kind(), Some(SignalKind::Latency(_) | SignalKind::Cpu(_))));
         if is_web {
-            web = spec;
+            web = policy;
         } else {
-            worker = spec;
+            worker = policy;
         }
     }
     Ok((web, worker))
@@ -67,12 +68,7 @@ fn progress_bar(label: String, total_seconds: usize) -> impl FnMut(f64) {
     }
 }
 
-fn run_all(
-    trace: &Trace,
-    web: &ScalingPolicySpec,
-    worker: &ScalingPolicySpec,
-    start_unix: Option<i64>,
-) -> Vec<Outcome> {
+fn run_all(trace: &Trace, web: &Policy, worker: &Policy, start_unix: Option<i64>) -> Vec<Outcome> {
     let mut s = setup(&trace.name, web.clone(), worker.clone());
     s.start_unix = start_unix;
     Kind::ALL
@@ -105,14 +101,12 @@ pub fn command(o: &Options) -> Result<String, String> {
         }
         return benchmark(path, &o.out_dir, &web, &worker, o.seed);
     }
-    let mut errors = vec![];
     let start_unix = o
         .start
         .as_deref()
-        .and_then(|s| parse_time(s, "--start", &mut errors));
-    if !errors.is_empty() {
-        return Err(errors.join("; "));
-    }
+        .map(|s| parse_time(s, "--start"))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let trace = match &o.trace {
         Some(p) => {
             let text =
@@ -132,7 +126,7 @@ pub fn command(o: &Options) -> Result<String, String> {
         })?,
     };
     let results = run_all(&trace, &web, &worker, start_unix);
-    let svg = write_svg(&o.out_dir, &trace.name, &results, latency_target(&web))?;
+    let svg = write_svg(&o.out_dir, &trace.name, &results, latency_target(&web.spec))?;
     let clock = clock_note([&web, &worker], o.start.as_deref());
     if o.json {
         eprintln!("plot: {}", svg.display());
@@ -150,10 +144,10 @@ pub fn command(o: &Options) -> Result<String, String> {
 }
 
 /// Says whether the policies' schedule windows took part, when they have any.
-fn clock_note(policies: [&ScalingPolicySpec; 2], start: Option<&str>) -> Option<String> {
+fn clock_note(policies: [&Policy; 2], start: Option<&str>) -> Option<String> {
     let scheduled = policies
         .iter()
-        .filter_map(|p| p.guardrails.as_ref())
+        .filter_map(|p| p.plan.guardrails.as_ref())
         .any(|g| !g.schedule.is_empty());
     match (scheduled, start) {
         (false, _) => None,
@@ -168,14 +162,15 @@ fn clock_note(policies: [&ScalingPolicySpec; 2], start: Option<&str>) -> Option<
 
 /// A planned launch: the launch scenario's step lands on the start of the web policy's first
 /// dated schedule window, as when a team books its launch day.
-fn planned_launch_start(web: &ScalingPolicySpec) -> Option<i64> {
+fn planned_launch_start(web: &Policy) -> Option<i64> {
     let first = web
+        .plan
         .guardrails
         .as_ref()?
         .schedule
         .iter()
-        .find_map(|w| w.start.as_deref())?;
-    parse_time(first, "start", &mut vec![]).map(|t| t - LAUNCH_STEP_SECONDS)
+        .find_map(|w| w.fixed_start())?;
+    Some(first - LAUNCH_STEP_SECONDS)
 }
 
 fn find(r: &[Outcome], k: Kind) -> Option<&Outcome> {
@@ -190,8 +185,8 @@ fn verdict(ok: bool) -> &'static str {
 fn benchmark(
     path: &Path,
     out_dir: &Path,
-    web: &ScalingPolicySpec,
-    worker: &ScalingPolicySpec,
+    web: &Policy,
+    worker: &Policy,
     seed: u64,
 ) -> Result<String, String> {
     let started = Instant::now();
@@ -207,7 +202,7 @@ fn benchmark(
     for name in SCENARIOS {
         let trace = scenario(name, seed).ok_or_else(|| format!("missing scenario {name}"))?;
         let results = run_all(&trace, web, worker, None);
-        write_svg(out_dir, name, &results, latency_target(web))?;
+        write_svg(out_dir, name, &results, latency_target(&web.spec))?;
         md.push_str(&report::markdown_rows(name, &results));
         all.push((name, results));
         if name == "launch"
@@ -215,7 +210,7 @@ fn benchmark(
         {
             let planned = "launch-planned";
             let results = run_all(&trace, web, worker, Some(start));
-            write_svg(out_dir, planned, &results, latency_target(web))?;
+            write_svg(out_dir, planned, &results, latency_target(&web.spec))?;
             md.push_str(&report::markdown_rows(planned, &results));
             all.push((planned, results));
         }
@@ -265,10 +260,11 @@ fn benchmark(
             "creeping" => {
                 // The forecast on CPU may scale first; run once more without it to show the
                 // CreepingLatency guardrail on its own.
-                let mut alone = web.clone();
-                if let Some(g) = &mut alone.guardrails {
-                    g.forecast = None;
-                }
+                let alone = web.edit(|s| {
+                    if let Some(g) = &mut s.guardrails {
+                        g.forecast = None;
+                    }
+                })?;
                 let trace =
                     scenario(name, seed).ok_or_else(|| format!("missing scenario {name}"))?;
                 let s = setup(name, alone, worker.clone());

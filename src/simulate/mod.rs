@@ -18,7 +18,8 @@ pub use report::svg;
 pub use traffic::{LAUNCH_STEP_SECONDS, SCENARIOS, Trace, from_csv, scenario};
 
 use crate::api::{ScalingPolicy, ScalingPolicySpec, SignalKind};
-use crate::decision::guardrails::{self, Claim};
+use crate::decision::guardrails::Claim;
+use crate::plan::Plan;
 use autoscaler::{Neighbours, Scaler};
 use observe::Observer;
 
@@ -26,29 +27,31 @@ use observe::Observer;
 pub const EXAMPLE_WEB: &str = include_str!("../../deploy/examples/web.yaml");
 pub const EXAMPLE_WORKER: &str = include_str!("../../deploy/examples/worker.yaml");
 
-/// Parses a ScalingPolicy manifest, naming what is wrong.
-pub fn parse_policy(yaml: &str, origin: &str) -> Result<ScalingPolicySpec, String> {
-    let p: ScalingPolicy =
-        serde_yaml::from_str(yaml).map_err(|e| format!("{origin}: not a ScalingPolicy: {e}"))?;
-    if p.spec.max_replicas < 1 || p.spec.min_replicas > p.spec.max_replicas {
-        return Err(format!(
-            "{origin}: spec.minReplicas must be <= spec.maxReplicas and maxReplicas >= 1"
-        ));
+/// A policy as written and as planned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Policy {
+    pub spec: ScalingPolicySpec,
+    pub plan: Plan,
+}
+
+impl Policy {
+    /// The same policy with its spec changed, planned again.
+    pub fn edit(&self, change: impl FnOnce(&mut ScalingPolicySpec)) -> Result<Policy, String> {
+        let mut spec = self.spec.clone();
+        change(&mut spec);
+        let plan = Plan::resolve(&spec).map_err(|e| e.to_string())?;
+        Ok(Policy { spec, plan })
     }
-    let mut errors = vec![];
-    for (i, w) in p
-        .spec
-        .guardrails
-        .iter()
-        .flat_map(|g| g.schedule.iter())
-        .enumerate()
-    {
-        guardrails::windows(w, i, 0, &mut errors);
-    }
-    if !errors.is_empty() {
-        return Err(format!("{origin}: {}", errors.join("; ")));
-    }
-    Ok(p.spec)
+}
+
+/// Parses a ScalingPolicy manifest and validates it as the operator does, naming what is
+/// wrong.
+pub fn parse_policy(yaml: &str, origin: &str) -> Result<Policy, String> {
+    let de = serde_yaml::Deserializer::from_str(yaml);
+    let p: ScalingPolicy = serde_path_to_error::deserialize(de)
+        .map_err(|e| format!("{origin}: not a ScalingPolicy: {}: {}", e.path(), e.inner()))?;
+    let plan = Plan::resolve(&p.spec).map_err(|e| format!("{origin}: {e}"))?;
+    Ok(Policy { spec: p.spec, plan })
 }
 
 /// One autoscaler's results, with the keys of `--json`.
@@ -105,8 +108,8 @@ pub struct Point {
 }
 
 pub struct Setup {
-    pub web: ScalingPolicySpec,
-    pub worker: ScalingPolicySpec,
+    pub web: Policy,
+    pub worker: Policy,
     pub params: Params,
     /// Prometheus scrape interval and rate window as the autoscalers see them.
     pub scrape_seconds: usize,
@@ -127,12 +130,7 @@ pub fn latency_target(spec: &ScalingPolicySpec) -> f64 {
 }
 
 /// Replicas a static deployment would be given: enough for the average load at 70%.
-fn static_replicas(
-    trace: &Trace,
-    p: &Params,
-    web: &ScalingPolicySpec,
-    worker: &ScalingPolicySpec,
-) -> (i32, i32) {
+fn static_replicas(trace: &Trace, p: &Params, web: &Plan, worker: &Plan) -> (i32, i32) {
     let n = trace.seconds().max(1) as f64;
     let mean_req = trace.requests.iter().sum::<f64>() / n;
     let mean_jobs = trace.jobs.iter().sum::<f64>() / n;
@@ -148,21 +146,21 @@ fn static_replicas(
 pub fn run(kind: Kind, trace: &Trace, setup: &Setup, progress: &mut dyn FnMut(f64)) -> Outcome {
     let started = cpu_time();
     let p = &setup.params;
-    let (fixed_web, fixed_workers) = static_replicas(trace, p, &setup.web, &setup.worker);
+    let (fixed_web, fixed_workers) = static_replicas(trace, p, &setup.web.plan, &setup.worker.plan);
     let (web0, workers0) = if kind == Kind::Static {
         (fixed_web, fixed_workers)
     } else {
         (
-            setup.web.min_replicas.max(1),
-            setup.worker.min_replicas.max(1),
+            setup.web.plan.min_replicas.max(1),
+            setup.worker.plan.min_replicas.max(1),
         )
     };
     let mut app = App::new(p.clone(), web0, workers0);
     let mut obs = Observer::new(setup.scrape_seconds, setup.window_seconds, 3600);
-    let mut web = Scaler::new(kind, setup.web.clone(), fixed_web).starting_at(setup.start_unix);
+    let mut web = Scaler::new(kind, &setup.web.plan, fixed_web).starting_at(setup.start_unix);
     let mut workers =
-        Scaler::new(kind, setup.worker.clone(), fixed_workers).starting_at(setup.start_unix);
-    let target = latency_target(&setup.web);
+        Scaler::new(kind, &setup.worker.plan, fixed_workers).starting_at(setup.start_unix);
+    let target = latency_target(&setup.web.spec);
 
     let mut out = Outcome::empty(kind.name());
     let mut last_change: [Option<(usize, i32)>; 2] = [None, None];
@@ -199,12 +197,10 @@ pub fn run(kind: Kind, trace: &Trace, setup: &Setup, progress: &mut dyn FnMut(f6
                 app.workers.replicas(),
             )],
             max_connections: f64::from(p.max_connections),
-            pool_size: p.web_pool_size,
         };
         let worker_neighbours = Neighbours {
             claims: vec![autoscaler_claim("web", p.web_pool_size, app.web.replicas())],
             max_connections: f64::from(p.max_connections),
-            pool_size: p.worker_pool_size,
         };
         let changes = [
             web.step(
@@ -278,7 +274,7 @@ fn cpu_time() -> f64 {
 }
 
 /// The setup for a scenario: the policies, and the model the scenario is about.
-pub fn setup(scenario: &str, web: ScalingPolicySpec, worker: ScalingPolicySpec) -> Setup {
+pub fn setup(scenario: &str, web: Policy, worker: Policy) -> Setup {
     Setup {
         web,
         worker,
@@ -293,7 +289,7 @@ pub fn setup(scenario: &str, web: ScalingPolicySpec, worker: ScalingPolicySpec) 
 mod tests {
     use super::*;
 
-    fn examples() -> (ScalingPolicySpec, ScalingPolicySpec) {
+    fn examples() -> (Policy, Policy) {
         (
             parse_policy(EXAMPLE_WEB, "web").expect("example web policy"),
             parse_policy(EXAMPLE_WORKER, "worker").expect("example worker policy"),
@@ -357,10 +353,13 @@ mod tests {
         let (web, worker) = examples();
         let trace = scenario("launch", 1).expect("launch");
         let unplaced = setup("launch", web.clone(), worker.clone());
-        let mut unscheduled = web.clone();
-        if let Some(g) = &mut unscheduled.guardrails {
-            g.schedule.clear();
-        }
+        let unscheduled = web
+            .edit(|s| {
+                if let Some(g) = &mut s.guardrails {
+                    g.schedule.clear();
+                }
+            })
+            .expect("valid");
         let plain = run(
             Kind::Headroom,
             &trace,
@@ -373,10 +372,8 @@ mod tests {
 
         // The example's launch window opens at 09:00+01:00; the step comes one hour in.
         let mut planned = setup("launch", web, worker);
-        planned.start_unix = Some(
-            guardrails::parse_time("2026-12-01T08:00:00+01:00", "start", &mut vec![])
-                .expect("time"),
-        );
+        planned.start_unix =
+            Some(crate::plan::parse_time("2026-12-01T08:00:00+01:00", "start").expect("time"));
         let h = run(Kind::Headroom, &trace, &planned, &mut |_| {});
         let before_step = h
             .timeline
@@ -407,13 +404,16 @@ mod queue_tests {
         );
         assert_eq!(with.reversals, 0);
         // The same worker policy on its backlog alone flaps: the backlog drains to zero.
-        let mut backlog_only = worker;
-        for s in &mut backlog_only.signals {
-            if let Some(q) = &mut s.queue {
-                q.arrival_rate_query = None;
-                q.rate_per_replica = None;
-            }
-        }
+        let backlog_only = worker
+            .edit(|spec| {
+                for s in &mut spec.signals {
+                    if let Some(q) = &mut s.queue {
+                        q.arrival_rate_query = None;
+                        q.rate_per_replica = None;
+                    }
+                }
+            })
+            .expect("valid");
         let without = run(
             Kind::Headroom,
             &trace,

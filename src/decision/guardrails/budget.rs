@@ -13,11 +13,26 @@ pub struct Claim {
     pub need: i32,
 }
 
+/// A shared connection budget as one workload sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Budget {
+    /// Connections usable by all claims (after the reserve).
+    pub usable: i64,
+    /// This workload's name in the ledger, and its pool per replica.
+    pub name: String,
+    pub pool_size: i32,
+    /// What the others sharing the database hold and need.
+    pub others: Vec<Claim>,
+}
+
 /// Connections usable by all claims: max_connections less the reserve fraction.
 pub fn usable(max_connections: f64, reserve: f64) -> i64 {
-    (max_connections * (1.0 - reserve.clamp(0.0, 1.0)))
-        .floor()
-        .max(0.0) as i64
+    let v = (max_connections * (1.0 - reserve.clamp(0.0, 1.0))).floor();
+    if v.is_finite() {
+        v.clamp(0.0, 1e15) as i64
+    } else {
+        0
+    }
 }
 
 fn pool(c: &Claim) -> i64 {

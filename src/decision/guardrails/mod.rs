@@ -7,14 +7,12 @@
 
 mod bands;
 mod budget;
-mod cron;
 mod schedule;
 mod trend;
 
 pub use bands::{Band, Verdict};
-pub use budget::{Claim, allocate, cap, usable};
-pub use cron::Cron;
-pub use schedule::{Window, floor_at, parse_time, windows};
+pub use budget::{Budget, Claim, allocate, cap, usable};
+pub use schedule::{Window, floor_at};
 pub use trend::{Trend, trend};
 
 use crate::api::TargetType;
@@ -29,6 +27,9 @@ pub struct DatabaseEvidence {
     /// How much of the window counts as "regularly" (default 0.5).
     pub regularly: f64,
     pub cpu: Option<f64>,
+    /// The Act threshold of database CPU and the window "regularly" is judged over.
+    pub cpu_act: f64,
+    pub window_seconds: f64,
     /// p95 of the slowest common query, seconds, and its Act threshold (default 0.5s).
     pub query_p95: Option<f64>,
     pub query_act: f64,
@@ -41,19 +42,33 @@ impl DatabaseEvidence {
             || self.query_p95.is_some_and(|q| q > self.query_act)
     }
 
+    /// The evidence, e.g. `databaseCpu regularly over 0.7 (0.82 for 64% of 30m)`.
     fn describe(&self) -> String {
         let mut parts = vec![];
-        if let Some(c) = self.cpu {
-            parts.push(format!("database CPU {:.0}%", c * 100.0));
-        }
         if let Some(f) = self.cpu_over_act_fraction {
+            let now = self.cpu.map(|c| format!("{c:.2} ")).unwrap_or_default();
+            let window = crate::api::PromDuration::from_millis(
+                (self.window_seconds.max(0.0) * 1000.0).min(1e15) as u64,
+            );
+            let verb = if f >= self.regularly {
+                "regularly over"
+            } else {
+                "over"
+            };
             parts.push(format!(
-                "over its Act threshold {:.0}% of the window",
+                "databaseCpu {verb} {} ({now}for {:.0}% of {window})",
+                self.cpu_act,
                 f * 100.0
             ));
+        } else if let Some(c) = self.cpu {
+            parts.push(format!("databaseCpu {c:.2}"));
         }
-        if let Some(q) = self.query_p95 {
-            parts.push(format!("slowest common query p95 {:.0}ms", q * 1000.0));
+        if let Some(q) = self.query_p95.filter(|q| *q > self.query_act) {
+            parts.push(format!(
+                "slowQuery p95 {:.0}ms over {:.0}ms",
+                q * 1000.0,
+                self.query_act * 1000.0
+            ));
         }
         parts.join(", ")
     }
@@ -154,8 +169,8 @@ pub struct GuardrailInput {
     pub creeping: Option<CreepingInput>,
     pub forecast: Option<ForecastInput>,
     pub schedule: Vec<Window>,
-    /// Replicas this workload may have under the shared connection budget.
-    pub budget_cap: Option<i32>,
+    /// The shared connection budget and what the others sharing it hold.
+    pub budget: Option<Budget>,
     pub cost: Option<Cost>,
 }
 
@@ -176,6 +191,20 @@ pub struct Guarded {
     /// A spike was seen in this evaluation (the controller remembers when).
     pub spike_now: bool,
     pub hourly_cost: Option<f64>,
+    /// What this workload claims on its shared connection budget after this decision.
+    pub budget_claim: Option<Claim>,
+}
+
+/// Rounds down into [0, i32::MAX]; NaN is 0.
+fn floor_i32(x: f64) -> i32 {
+    let f = x.floor();
+    if f >= f64::from(i32::MAX) {
+        i32::MAX
+    } else if f > 0.0 {
+        f as i32
+    } else {
+        0
+    }
 }
 
 fn ceil_i32(x: f64) -> i32 {
@@ -377,7 +406,26 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
         }
     };
 
-    if let Some(cap) = g.budget_cap {
+    let cost_cap = g.cost.and_then(|c| {
+        let ceiling = c.max_hourly?;
+        Some((
+            ceiling,
+            c.per_replica_hour,
+            floor_i32(ceiling / c.per_replica_hour + 1e-9),
+        ))
+    });
+    let mut budget_claim = None;
+    if let Some(b) = &g.budget {
+        // What it would run without the budget, for a fair share among those sharing it.
+        let need = cost_cap.map_or(desired, |c| desired.min(c.2)).min(max);
+        let me = Claim {
+            name: b.name.clone(),
+            pool_size: b.pool_size,
+            held: current,
+            need,
+        };
+        // The budget stops growth; it never takes replicas a workload already runs.
+        let cap = cap(b.usable, &me, &b.others).max(current.min(desired));
         cap_at(
             cap,
             Limit::ConnectionBudget,
@@ -389,28 +437,30 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
             active: desired >= cap,
             message: format!("the shared connection budget allows {cap} replicas"),
         });
+        budget_claim = Some(Claim {
+            held: current.max(desired.min(max)),
+            ..me
+        });
     }
 
     let mut hourly_cost = None;
     if let Some(c) = g.cost {
         hourly_cost = Some(f64::from(current) * c.per_replica_hour);
-        if let Some(ceiling) = c.max_hourly {
-            let cap = (ceiling / c.per_replica_hour + 1e-9).floor().max(0.0) as i32;
-            cap_at(
-                cap,
-                Limit::CostCeiling,
-                format!("cost ceiling {ceiling:.2}/h allows {cap} replicas"),
-                &mut desired,
-            );
-            findings.push(Finding {
-                reason: "CostCeiling",
-                active: desired >= cap,
-                message: format!(
-                    "{ceiling:.2}/h at {:.2} per replica-hour allows {cap} replicas",
-                    c.per_replica_hour
-                ),
-            });
-        }
+    }
+    if let Some((ceiling, per_replica_hour, cap)) = cost_cap {
+        cap_at(
+            cap,
+            Limit::CostCeiling,
+            format!("cost ceiling {ceiling:.2}/h allows {cap} replicas"),
+            &mut desired,
+        );
+        findings.push(Finding {
+            reason: "CostCeiling",
+            active: desired >= cap,
+            message: format!(
+                "{ceiling:.2}/h at {per_replica_hour:.2} per replica-hour allows {cap} replicas"
+            ),
+        });
     }
 
     Guarded {
@@ -420,6 +470,7 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
         findings,
         spike_now,
         hourly_cost,
+        budget_claim,
     }
 }
 

@@ -50,8 +50,20 @@ fn db_bound() -> DatabaseEvidence {
         cpu_over_act_fraction: Some(0.8),
         regularly: 0.5,
         cpu: Some(0.85),
+        cpu_act: 0.7,
+        window_seconds: 1800.0,
         query_p95: Some(0.2),
         query_act: 0.5,
+    }
+}
+
+/// A budget with room for `replicas` of 10 connections and nobody else in it.
+fn budget(replicas: i64) -> Budget {
+    Budget {
+        usable: replicas * 10,
+        name: "me".into(),
+        pool_size: 10,
+        others: vec![],
     }
 }
 
@@ -170,7 +182,9 @@ fn database_bound_holds_scale_up_and_says_what_to_do() {
     );
     assert_eq!((g.desired, g.limited_by), (4, Limit::DatabaseBound));
     assert!(
-        g.reason.contains("read replica") && g.reason.contains("database CPU 85%"),
+        g.reason.contains("read replica")
+            && g.reason
+                .contains("databaseCpu regularly over 0.7 (0.85 for 80% of 30m)"),
         "{}",
         g.reason
     );
@@ -245,7 +259,7 @@ fn connection_budget_caps_with_its_reason() {
     let g = run(
         &i,
         &GuardrailInput {
-            budget_cap: Some(6),
+            budget: Some(budget(6)),
             ..Default::default()
         },
     );
@@ -383,7 +397,7 @@ fn budget_beats_panic() {
         &i,
         &GuardrailInput {
             panic: Some(panic(3000.0, None)),
-            budget_cap: Some(9),
+            budget: Some(budget(9)),
             ..Default::default()
         },
     );
@@ -421,7 +435,7 @@ fn guardrails_are_deterministic() {
     let g = GuardrailInput {
         panic: Some(panic(3000.0, None)),
         creeping: Some(creeping_input(0.005, 0.0005, 0.0)),
-        budget_cap: Some(9),
+        budget: Some(budget(9)),
         ..Default::default()
     };
     assert_eq!(run(&i, &g), run(&i, &g));

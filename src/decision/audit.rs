@@ -3,6 +3,7 @@
 
 use crate::api::{IndicatorStatus, Indicators, Thresholds};
 use crate::decision::guardrails::{Band, DatabaseEvidence, Verdict};
+use crate::plan::defaults;
 
 /// What was read for the indicators this round (None: not configured or unreadable).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -57,8 +58,19 @@ pub fn audit(config: Option<&Indicators>, r: &IndicatorReadings) -> Audit {
     }
     let mut database = None;
     if let (Some(v), Some(cfg)) = (r.database_cpu, config.and_then(|c| c.database_cpu.as_ref())) {
-        let (w, a) = limits(Some(&cfg.thresholds), 0.6, 0.7);
-        let regularly = cfg.regularly_fraction.unwrap_or(0.5);
+        let (w, a) = limits(
+            Some(&cfg.thresholds),
+            defaults::DATABASE_CPU_WATCH,
+            defaults::DATABASE_CPU_ACT,
+        );
+        let regularly = cfg
+            .regularly_fraction
+            .unwrap_or(defaults::REGULARLY_FRACTION);
+        let window_seconds = cfg
+            .regularly_window
+            .map_or(defaults::REGULARLY_WINDOW_SECONDS as f64, |w| {
+                w.as_secs_f64()
+            });
         let over = r.database_cpu_over_act.flatten();
         // Act only when regularly over: a single hot sample is Watch.
         let band = match (Band::classify(v, w, a), over) {
@@ -76,12 +88,18 @@ pub fn audit(config: Option<&Indicators>, r: &IndicatorReadings) -> Audit {
             cpu_over_act_fraction: over,
             regularly,
             cpu: v,
+            cpu_act: a,
+            window_seconds,
             query_p95: None,
-            query_act: 0.5,
+            query_act: defaults::SLOW_QUERY_ACT,
         });
     }
     if let (Some(v), Some(cfg)) = (r.slow_query, config.and_then(|c| c.slow_query.as_ref())) {
-        let (w, a) = limits(Some(&cfg.thresholds), 0.1, 0.5);
+        let (w, a) = limits(
+            Some(&cfg.thresholds),
+            defaults::SLOW_QUERY_WATCH,
+            defaults::SLOW_QUERY_ACT,
+        );
         let band = Band::classify(v, w, a);
         let hint = match band {
             Band::Healthy => "common queries under 100ms".into(),
@@ -91,7 +109,7 @@ pub fn audit(config: Option<&Indicators>, r: &IndicatorReadings) -> Audit {
         };
         rows.push(row("slowQuery", v, band, hint));
         let db = database.get_or_insert_with(|| DatabaseEvidence {
-            regularly: 0.5,
+            regularly: defaults::REGULARLY_FRACTION,
             ..Default::default()
         });
         db.query_p95 = v;

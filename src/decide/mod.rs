@@ -1,9 +1,13 @@
 //! `headroom decide`: one offline decision through the same engine the operator runs.
 //! The JSON shapes here are a stable contract; field names follow the HPA's.
 
+mod policy;
+
+pub use policy::{PolicyDecision, decide_policy};
+
 use serde::{Deserialize, Serialize};
 
-use crate::api::{Behavior, RatePolicy, ScalingRules, TargetType};
+use crate::api::{Behavior, ScalingRules, TargetType};
 use crate::decision::{
     self, DEFAULT_DOWNSCALE_STABILIZATION_SECONDS, History, Recommendation, ScaleEvent, SignalValue,
 };
@@ -106,6 +110,26 @@ struct ScaleEventInput {
     age_seconds: f64,
 }
 
+impl RecommendationInput {
+    fn checked(&self, field: &str) -> Result<Recommendation, InvalidInput> {
+        age_valid(field, self.age_seconds)?;
+        Ok(Recommendation {
+            replicas: self.replicas,
+            age_seconds: self.age_seconds,
+        })
+    }
+}
+
+impl ScaleEventInput {
+    fn checked(&self, field: &str) -> Result<ScaleEvent, InvalidInput> {
+        age_valid(field, self.age_seconds)?;
+        Ok(ScaleEvent {
+            replica_change: self.replica_change,
+            age_seconds: self.age_seconds,
+        })
+    }
+}
+
 /// The answer printed by `headroom decide`.
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -124,16 +148,7 @@ pub struct ProposalOutput {
 
 /// Parse, validate and decide.
 pub fn decide_json(text: &str) -> Result<DecideOutput, InvalidInput> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: DecideInput = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." || path == "?" {
-            "input".to_string()
-        } else {
-            path
-        };
-        invalid(field, e.into_inner().to_string())
-    })?;
+    let raw: DecideInput = parse_json(text)?;
     let input = validate(raw)?;
     let d = decision::decide(&input);
     Ok(DecideOutput {
@@ -149,6 +164,27 @@ pub fn decide_json(text: &str) -> Result<DecideOutput, InvalidInput> {
             })
             .collect(),
     })
+}
+
+/// One JSON document and nothing after it; errors name the field.
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, InvalidInput> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path == "?" {
+            "input".to_string()
+        } else {
+            path
+        };
+        invalid(field, e.into_inner().to_string())
+    })?;
+    de.end().map_err(|e| {
+        invalid(
+            "input",
+            format!("trailing characters after the document ({e})"),
+        )
+    })?;
+    Ok(value)
 }
 
 fn validate(raw: DecideInput) -> Result<decision::Input, InvalidInput> {
@@ -251,25 +287,13 @@ fn validate(raw: DecideInput) -> Result<decision::Input, InvalidInput> {
         });
     }
     let mut history = History::default();
-    for (i, r) in raw.history.recommendations.into_iter().enumerate() {
-        age_valid(
-            &format!("history.recommendations[{i}].ageSeconds"),
-            r.age_seconds,
-        )?;
-        history.recommendations.push(Recommendation {
-            replicas: r.replicas,
-            age_seconds: r.age_seconds,
-        });
+    for (i, r) in raw.history.recommendations.iter().enumerate() {
+        let field = format!("history.recommendations[{i}].ageSeconds");
+        history.recommendations.push(r.checked(&field)?);
     }
-    for (i, e) in raw.history.scale_events.into_iter().enumerate() {
-        age_valid(
-            &format!("history.scaleEvents[{i}].ageSeconds"),
-            e.age_seconds,
-        )?;
-        history.scale_events.push(ScaleEvent {
-            replica_change: e.replica_change,
-            age_seconds: e.age_seconds,
-        });
+    for (i, e) in raw.history.scale_events.iter().enumerate() {
+        let field = format!("history.scaleEvents[{i}].ageSeconds");
+        history.scale_events.push(e.checked(&field)?);
     }
     if let Some(a) = raw.history.capacity_age_seconds {
         age_valid("history.capacityAgeSeconds", a)?;
@@ -305,49 +329,10 @@ fn age_valid(field: &str, v: f64) -> Result<(), InvalidInput> {
 }
 
 fn rules_valid(field: &str, rules: Option<&ScalingRules>) -> Result<(), InvalidInput> {
-    let Some(r) = rules else { return Ok(()) };
-    if let Some(w) = r.stabilization_window_seconds
-        && !(0..=3600).contains(&w)
-    {
-        return Err(invalid(
-            format!("{field}.stabilizationWindowSeconds"),
-            format!("must be 0..3600, got {w}"),
-        ));
+    match crate::plan::rules_errors(field, rules).into_iter().next() {
+        Some(e) => Err(invalid(e.field, e.message)),
+        None => Ok(()),
     }
-    if let Some(t) = r.tolerance {
-        non_negative(&format!("{field}.tolerance"), t)?;
-    }
-    if let Some(p) = &r.policies {
-        if p.is_empty() {
-            return Err(invalid(
-                format!("{field}.policies"),
-                "must list at least one policy",
-            ));
-        }
-        for (
-            i,
-            RatePolicy {
-                value,
-                period_seconds,
-                ..
-            },
-        ) in p.iter().enumerate()
-        {
-            if *value < 1 {
-                return Err(invalid(
-                    format!("{field}.policies[{i}].value"),
-                    format!("must be at least 1, got {value}"),
-                ));
-            }
-            if !(1..=1800).contains(period_seconds) {
-                return Err(invalid(
-                    format!("{field}.policies[{i}].periodSeconds"),
-                    format!("must be 1..1800, got {period_seconds}"),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

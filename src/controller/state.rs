@@ -1,0 +1,302 @@
+//! What the operator remembers per policy between evaluations: recommendations and scale
+//! events (for stabilization and rate limits), panic's last spike, and connection-budget
+//! claims. All of it lives here, in one lock, and is dropped when the policy leaves the store.
+//!
+//! After a restart the history is rebuilt conservatively: the current replica count is taken
+//! as a fresh recommendation, so a restart can never cause a scale-down before a full window.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::decision::guardrails::Claim;
+use crate::decision::{Evaluation, History, Memory, Recommendation, ScaleEvent, capacity_age};
+
+// Longer than any stabilization window (3600s) and any policy period (1800s).
+const KEEP: Duration = Duration::from_secs(3600);
+
+#[derive(Default, Debug)]
+struct PolicyMemory {
+    recommendations: Vec<(Instant, i32)>,
+    scale_events: Vec<(Instant, i32)>,
+    last_spike: Option<Instant>,
+    /// RFC 3339 time of the last write to /scale; the cached policy's status may lag it.
+    last_scale_time: Option<String>,
+    /// When the ready replicas first reached the count of the newest scale-up.
+    caught_up: Option<Instant>,
+    /// The connection-budget ledger it claims in, if any.
+    pool: Option<String>,
+}
+
+#[derive(Default, Debug)]
+struct Inner {
+    policies: HashMap<String, PolicyMemory>,
+    /// By `namespace/database`: each sharing policy's claim.
+    ledgers: HashMap<String, BTreeMap<String, Claim>>,
+}
+
+/// All policies' memory, keyed by namespace/name.
+#[derive(Default, Debug)]
+pub struct State {
+    inner: Mutex<Inner>,
+    /// Held from recall to remember by policies with a connection budget, so two policies
+    /// sharing one never decide on the same free connections.
+    turn: Mutex<()>,
+}
+
+impl State {
+    /// The lock. A panic while it was held cannot have left a half-written history (every
+    /// update is one push or insert), so the data is kept, never replaced by an empty one.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => {
+                tracing::error!("policy memory lock was poisoned by a panic; keeping its data");
+                self.inner.clear_poison();
+                poisoned.into_inner()
+            }
+        }
+    }
+
+    /// One budget decision at a time.
+    pub fn budget_turn(&self) -> MutexGuard<'_, ()> {
+        self.turn.lock().unwrap_or_else(|poisoned| {
+            self.turn.clear_poison();
+            poisoned.into_inner()
+        })
+    }
+
+    /// The memory of `key` at `now`, seeded with `current` on first sight. `pool` names its
+    /// budget ledger; `from_status` are claims of sharing policies the ledger does not know
+    /// yet (after a restart), counted from their status.
+    pub fn memory(
+        &self,
+        key: &str,
+        pool: Option<&str>,
+        now: Instant,
+        current: i32,
+        ready: i32,
+        from_status: Vec<Claim>,
+    ) -> Memory {
+        let mut inner = self.lock();
+        let h = inner
+            .policies
+            .entry(key.to_string())
+            .or_insert_with(|| PolicyMemory {
+                recommendations: vec![(now, current)],
+                ..Default::default()
+            });
+        let fresh = |t: &Instant| now.saturating_duration_since(*t) <= KEEP;
+        h.recommendations.retain(|(t, _)| fresh(t));
+        h.scale_events.retain(|(t, _)| fresh(t));
+        let age = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
+        let capacity_age_seconds = capacity_age(
+            &mut h.caught_up,
+            h.scale_events.iter().copied(),
+            now,
+            current,
+            ready,
+            age,
+        );
+        let history = History {
+            recommendations: h
+                .recommendations
+                .iter()
+                .map(|&(t, replicas)| Recommendation {
+                    replicas,
+                    age_seconds: age(t),
+                })
+                .collect(),
+            scale_events: h
+                .scale_events
+                .iter()
+                .map(|&(t, replica_change)| ScaleEvent {
+                    replica_change,
+                    age_seconds: age(t),
+                })
+                .collect(),
+            capacity_age_seconds,
+        };
+        let last_spike_age = h.last_spike.map(age);
+        let mut neighbours: Vec<Claim> = pool
+            .and_then(|p| inner.ledgers.get(p))
+            .map(|l| l.values().filter(|c| c.name != key).cloned().collect())
+            .unwrap_or_default();
+        for c in from_status {
+            if c.name != key && !neighbours.iter().any(|o| o.name == c.name) {
+                neighbours.push(c);
+            }
+        }
+        Memory {
+            history,
+            last_spike_age,
+            budget_name: key.to_string(),
+            neighbours,
+        }
+    }
+
+    /// Remembers what an evaluation of `key` decided at `now`.
+    pub fn record(&self, key: &str, pool: Option<&str>, now: Instant, ev: &Evaluation) {
+        let mut inner = self.lock();
+        let h = inner.policies.entry(key.to_string()).or_default();
+        if let Some(r) = ev.decision.recommendation {
+            h.recommendations.push((now, r));
+        }
+        if ev.spike_now {
+            h.last_spike = Some(now);
+        }
+        let old_pool = std::mem::replace(&mut h.pool, pool.map(str::to_string));
+        if let Some(old) = old_pool.filter(|o| Some(o.as_str()) != pool) {
+            remove_claim(&mut inner.ledgers, &old, key);
+        }
+        if let (Some(p), Some(claim)) = (pool, &ev.budget_claim) {
+            inner
+                .ledgers
+                .entry(p.to_string())
+                .or_default()
+                .insert(key.to_string(), claim.clone());
+        }
+    }
+
+    pub fn record_scale(&self, key: &str, now: Instant, change: i32, at: String) {
+        let mut inner = self.lock();
+        let h = inner.policies.entry(key.to_string()).or_default();
+        h.scale_events.push((now, change));
+        h.last_scale_time = Some(at);
+    }
+
+    pub fn last_scale_time(&self, key: &str) -> Option<String> {
+        self.lock().policies.get(key)?.last_scale_time.clone()
+    }
+
+    /// Drops everything remembered of `key`, its budget claim included.
+    pub fn forget(&self, key: &str) {
+        let mut inner = self.lock();
+        if let Some(pool) = inner.policies.remove(key).and_then(|h| h.pool) {
+            remove_claim(&mut inner.ledgers, &pool, key);
+        }
+    }
+
+    /// Keeps only the policies for which `keep` holds (after a relist).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let gone: Vec<String> = self
+            .lock()
+            .policies
+            .keys()
+            .filter(|k| !keep(k))
+            .cloned()
+            .collect();
+        for k in gone {
+            self.forget(&k);
+        }
+    }
+
+    /// How many policies are remembered.
+    pub fn len(&self) -> usize {
+        self.lock().policies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn remove_claim(ledgers: &mut HashMap<String, BTreeMap<String, Claim>>, pool: &str, key: &str) {
+    if let Some(l) = ledgers.get_mut(pool) {
+        l.remove(key);
+        if l.is_empty() {
+            ledgers.remove(pool);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sight_seeds_current_replicas_so_a_restart_cannot_scale_down() {
+        let h = State::default();
+        let t0 = Instant::now();
+        let v = h.memory("ns/p", None, t0, 7, 7, vec![]).history;
+        assert_eq!(
+            v.recommendations,
+            vec![Recommendation {
+                replicas: 7,
+                age_seconds: 0.0
+            }]
+        );
+        // A second look does not seed again.
+        let v = h
+            .memory("ns/p", None, t0 + Duration::from_secs(10), 3, 3, vec![])
+            .history;
+        assert_eq!(v.recommendations.len(), 1);
+        assert_eq!(v.recommendations[0].age_seconds, 10.0);
+    }
+
+    #[test]
+    fn entries_older_than_an_hour_are_dropped() {
+        let h = State::default();
+        let t0 = Instant::now();
+        h.memory("k", None, t0, 1, 1, vec![]);
+        h.record_scale("k", t0, 2, "t0".into());
+        let v = h
+            .memory("k", None, t0 + Duration::from_secs(3601), 1, 1, vec![])
+            .history;
+        assert!(v.recommendations.is_empty() && v.scale_events.is_empty());
+    }
+
+    #[test]
+    fn capacity_age_counts_from_when_the_new_pods_were_ready() {
+        let h = State::default();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert_eq!(
+            h.memory("k", None, t0, 2, 2, vec![])
+                .history
+                .capacity_age_seconds,
+            None
+        );
+        h.record_scale("k", at(1), 2, "t1".into());
+        assert_eq!(
+            h.memory("k", None, at(5), 4, 2, vec![])
+                .history
+                .capacity_age_seconds,
+            Some(0.0)
+        );
+        assert_eq!(
+            h.memory("k", None, at(20), 4, 4, vec![])
+                .history
+                .capacity_age_seconds,
+            Some(0.0)
+        );
+        assert_eq!(
+            h.memory("k", None, at(50), 4, 4, vec![])
+                .history
+                .capacity_age_seconds,
+            Some(30.0)
+        );
+        // A newer scale-up starts the count again once its pods are ready.
+        h.record_scale("k", at(60), 4, "t60".into());
+        assert_eq!(
+            h.memory("k", None, at(70), 8, 8, vec![])
+                .history
+                .capacity_age_seconds,
+            Some(0.0)
+        );
+        assert_eq!(
+            h.memory("k", None, at(85), 8, 8, vec![])
+                .history
+                .capacity_age_seconds,
+            Some(15.0)
+        );
+        // Scale-downs do not count as new capacity.
+        h.record_scale("k", at(90), -2, "t90".into());
+        assert_eq!(
+            h.memory("k", None, at(95), 6, 6, vec![])
+                .history
+                .capacity_age_seconds,
+            Some(25.0)
+        );
+    }
+}

@@ -1,0 +1,37 @@
+//! Every default a policy leaves out, in one place: the field guidance's numbers.
+
+pub const TOLERANCE: f64 = 0.1;
+pub const DOWNSCALE_STABILIZATION_SECONDS: i32 =
+    crate::decision::DEFAULT_DOWNSCALE_STABILIZATION_SECONDS;
+
+/// Panic: a short window over twice the target, the short window a tenth of the stable one.
+pub const PANIC_THRESHOLD: f64 = 2.0;
+pub const PANIC_STABLE_WINDOW_SECONDS: u64 = 60;
+pub const PANIC_SHORT_WINDOW_FRACTION: u32 = 10;
+
+/// Forecast: project one start-up time plus the metrics' lag ahead, over a 5 minute trend.
+pub const FORECAST_HORIZON_SECONDS: u64 = 90;
+pub const FORECAST_WINDOW_SECONDS: u64 = 300;
+/// A trend counts as real, not noise, from this t statistic on.
+pub const TREND_MIN_T: f64 = 3.0;
+/// Request-rate change over the window still called flat load.
+pub const FLAT_LOAD: f64 = 0.1;
+/// Range queries fetch about this many points over their window.
+pub const RANGE_POINTS: f64 = 30.0;
+
+pub const CREEPING_WINDOW_SECONDS: u64 = 1800;
+pub const CREEPING_STARTUP_SECONDS: u64 = 60;
+
+/// Database CPU: Watch from 60 %, Act over 70 % for half of a 30 minute window.
+pub const DATABASE_CPU_WATCH: f64 = 0.6;
+pub const DATABASE_CPU_ACT: f64 = 0.7;
+pub const REGULARLY_FRACTION: f64 = 0.5;
+pub const REGULARLY_WINDOW_SECONDS: u64 = 1800;
+/// Common queries over 500 ms hold the app tier.
+pub const SLOW_QUERY_WATCH: f64 = 0.1;
+pub const SLOW_QUERY_ACT: f64 = 0.5;
+
+pub const BUDGET_RESERVE: f64 = 0.1;
+
+pub const SCHEDULE_LEAD_SECONDS: u64 = 300;
+pub const SCHEDULE_RELEASE_SECONDS: u64 = 600;

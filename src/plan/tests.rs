@@ -1,0 +1,108 @@
+use super::*;
+use crate::api::ScalingPolicy;
+
+fn spec(yaml: &str) -> ScalingPolicySpec {
+    match serde_yaml::from_str::<ScalingPolicy>(yaml) {
+        Ok(p) => p.spec,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+const WEB: &str = include_str!("../../deploy/examples/web.yaml");
+const WORKER: &str = include_str!("../../deploy/examples/worker.yaml");
+
+#[test]
+fn the_examples_plan_every_reading_once_with_its_field() {
+    let p = Plan::resolve(&spec(WEB)).map_err(|e| e.to_string());
+    let p = p.as_ref().map_err(String::as_str);
+    assert!(p.is_ok(), "{p:?}");
+    let Ok(p) = p else { return };
+    let keys: Vec<&str> = p.queries().iter().map(|q| q.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "p95",
+            "p95@short",
+            "cpu",
+            "cpu@short",
+            "forecast/cpu",
+            "databaseCpu",
+            "databaseCpu/regularly",
+            "slowQuery",
+            "errorRate",
+            "creepingLatency/p95",
+            "creepingLatency/requests",
+            "connectionBudget/maxConnections",
+        ]
+    );
+    let mut unique = keys.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len());
+    assert!(p.queries().iter().all(|q| q.field.starts_with("spec.")));
+    assert!(p.signals[0].up_only && !p.signals[1].up_only);
+
+    let w = Plan::resolve(&spec(WORKER)).map_err(|e| e.to_string());
+    let names: Vec<String> = w
+        .map(|w| w.signals.iter().map(|s| s.name.clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["backlog", "backlog-arrivals"]);
+}
+
+#[test]
+fn the_hpa_view_keeps_the_targets_and_drops_the_guardrails() {
+    let Ok(p) = Plan::resolve(&spec(WEB)) else {
+        panic!("example")
+    };
+    let h = p.as_hpa();
+    assert!(h.guardrails.is_none());
+    assert!(h.signals.iter().all(|s| !s.up_only));
+    let keys: Vec<&str> = h.queries().iter().map(|q| q.key.as_str()).collect();
+    assert_eq!(keys, ["p95", "cpu"]);
+}
+
+fn errors(yaml_tail: &str) -> Vec<String> {
+    let text = format!(
+        "apiVersion: headroom.dev/v1alpha1\nkind: ScalingPolicy\nmetadata: {{name: x}}\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: x}}\n{yaml_tail}"
+    );
+    match Plan::resolve(&spec(&text)) {
+        Ok(_) => vec![],
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn what_the_schema_cannot_check_is_refused_with_its_field() {
+    let e = errors(
+        "  maxReplicas: 5\n  signals:\n    - name: p95\n      latency: {metric: m, target: 0s}\n",
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("spec.signals[0].latency.target")),
+        "{e:?}"
+    );
+    let e = errors(
+        "  maxReplicas: 5\n  signals:\n    - name: p95\n      latency: {metric: m, target: 1s, selector: {'a\"}': b}}\n",
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("spec.signals[0].latency.selector: key")),
+        "{e:?}"
+    );
+    let e = errors(
+        "  maxReplicas: 5\n  signals:\n    - name: q\n      queue: {query: x, targetPerReplica: 1}\n  guardrails:\n    connectionBudget: {database: d, poolSizePerReplica: 10, maxConnections: -100}\n",
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("spec.guardrails.connectionBudget.maxConnections")),
+        "{e:?}"
+    );
+    let e = errors(
+        "  maxReplicas: 5\n  signals:\n    - name: q\n      queue: {query: x, targetPerReplica: 1}\n  guardrails:\n    schedule:\n      - {start: '2026-12-01T11:00:00Z', end: '2026-12-01T09:00:00Z', minReplicas: 2}\n",
+    );
+    assert_eq!(e, ["spec.guardrails.schedule[0].end: must be after start"]);
+    let e = errors("  minReplicas: 6\n  maxReplicas: 5\n  interval: 2h\n  signals: []\n");
+    assert!(e.iter().any(|e| e.starts_with("spec.minReplicas")), "{e:?}");
+    assert!(e.iter().any(|e| e.starts_with("spec.interval")), "{e:?}");
+    assert!(e.iter().any(|e| e.starts_with("spec.signals")), "{e:?}");
+}

@@ -1,0 +1,396 @@
+//! Everything a spec must satisfy before Headroom acts on it, including what the CRD schema
+//! cannot express. The one validator of the operator, `simulate --policy` and `decide`.
+
+use super::FieldError;
+use crate::api::{
+    Behavior, PromDuration, ScalingPolicySpec, ScalingRules, Signal, SignalKind, Thresholds,
+};
+
+/// Longest window or interval Headroom accepts for a reading (a day).
+pub const MAX_WINDOW_SECONDS: u64 = 86_400;
+/// Longest evaluation interval (an hour).
+pub const MAX_INTERVAL_SECONDS: u64 = 3_600;
+/// Longest schedule lead, release or duration (31 days).
+pub const MAX_SCHEDULE_SECONDS: u64 = 31 * 86_400;
+
+struct Check {
+    errors: Vec<FieldError>,
+}
+
+impl Check {
+    fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, message));
+    }
+
+    fn positive(&mut self, field: &str, v: f64) {
+        if !(v.is_finite() && v > 0.0) {
+            self.fail(field, format!("must be a number greater than 0, got {v}"));
+        }
+    }
+
+    fn non_negative(&mut self, field: &str, v: f64) {
+        if !(v.is_finite() && v >= 0.0) {
+            self.fail(field, format!("must be a number >= 0, got {v}"));
+        }
+    }
+
+    fn fraction(&mut self, field: &str, v: f64) {
+        if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
+            self.fail(field, format!("must be between 0 and 1, got {v}"));
+        }
+    }
+
+    fn duration(&mut self, field: &str, d: PromDuration, min_ms: u128, max_s: u64) {
+        let ms = d.as_duration().as_millis();
+        if ms < min_ms || d.as_duration().as_secs() > max_s {
+            self.fail(
+                field,
+                format!(
+                    "must be between {} and {}, got {d}",
+                    PromDuration::from_millis(u64::try_from(min_ms).unwrap_or(0)),
+                    PromDuration::from_secs(max_s)
+                ),
+            );
+        }
+    }
+
+    fn window(&mut self, field: &str, d: Option<PromDuration>) {
+        if let Some(d) = d {
+            self.duration(field, d, 1000, MAX_WINDOW_SECONDS);
+        }
+    }
+
+    fn thresholds(&mut self, field: &str, t: &Thresholds) {
+        for (name, v) in [("watch", t.watch), ("act", t.act)] {
+            if let Some(v) = v {
+                self.non_negative(&format!("{field}.{name}"), v);
+            }
+        }
+        if let (Some(w), Some(a)) = (t.watch, t.act)
+            && w > a
+        {
+            self.fail(format!("{field}.watch"), "must not exceed act");
+        }
+    }
+}
+
+/// A Prometheus label name.
+pub fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+fn is_metric_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c == ':' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c == ':' || c.is_ascii_alphanumeric())
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c == '-' || c.is_ascii_lowercase() || c.is_ascii_digit())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
+    let mut c = Check { errors: vec![] };
+    if spec.max_replicas < 1 {
+        c.fail(
+            "spec.maxReplicas",
+            format!("must be at least 1, got {}", spec.max_replicas),
+        );
+    }
+    if spec.min_replicas < 0 {
+        c.fail(
+            "spec.minReplicas",
+            format!("must not be negative, got {}", spec.min_replicas),
+        );
+    }
+    if spec.min_replicas > spec.max_replicas {
+        c.fail(
+            "spec.minReplicas",
+            format!(
+                "must not exceed spec.maxReplicas ({} > {})",
+                spec.min_replicas, spec.max_replicas
+            ),
+        );
+    }
+    c.duration("spec.interval", spec.interval, 1000, MAX_INTERVAL_SECONDS);
+    if let Some(t) = spec.tolerance {
+        c.non_negative("spec.tolerance", t);
+    }
+    for (field, v) in [
+        ("spec.targetRef.kind", &spec.target_ref.kind),
+        ("spec.targetRef.name", &spec.target_ref.name),
+        ("spec.targetRef.apiVersion", &spec.target_ref.api_version),
+    ] {
+        if v.is_empty() {
+            c.fail(field, "must not be empty");
+        }
+    }
+    if spec.signals.is_empty() || spec.signals.len() > 16 {
+        c.fail(
+            "spec.signals",
+            format!("must list 1 to 16 signals, got {}", spec.signals.len()),
+        );
+    }
+    for (i, s) in spec.signals.iter().enumerate() {
+        signal(&mut c, i, s);
+        if spec.signals[..i].iter().any(|o| o.name == s.name) {
+            c.fail(
+                format!("spec.signals[{i}].name"),
+                format!("duplicate signal name {:?}", s.name),
+            );
+        }
+    }
+    if let Some(b) = &spec.behavior {
+        behavior(&mut c, b);
+    }
+    if let Some(ind) = &spec.indicators {
+        if let Some(t) = &ind.p95 {
+            c.thresholds("spec.indicators.p95", t);
+        }
+        if let Some(db) = &ind.database_cpu {
+            c.thresholds("spec.indicators.databaseCpu", &db.thresholds);
+            if let Some(f) = db.regularly_fraction {
+                c.fraction("spec.indicators.databaseCpu.regularlyFraction", f);
+            }
+            c.window(
+                "spec.indicators.databaseCpu.regularlyWindow",
+                db.regularly_window,
+            );
+        }
+        for (name, q) in [
+            ("slowQuery", &ind.slow_query),
+            ("errorRate", &ind.error_rate),
+            ("connections", &ind.connections),
+        ] {
+            if let Some(q) = q {
+                c.thresholds(&format!("spec.indicators.{name}"), &q.thresholds);
+            }
+        }
+        if let Some(q) = &ind.queue_age {
+            c.window("spec.indicators.queueAge.deadline", q.deadline);
+        }
+    }
+    if let Some(g) = &spec.guardrails {
+        if let Some(p) = &g.panic {
+            if let Some(t) = p.threshold
+                && !(t.is_finite() && t >= 1.0)
+            {
+                c.fail(
+                    "spec.guardrails.panic.threshold",
+                    format!("must be at least 1, got {t}"),
+                );
+            }
+            c.window("spec.guardrails.panic.stableWindow", p.stable_window);
+        }
+        if let Some(f) = &g.forecast {
+            c.window("spec.guardrails.forecast.horizon", f.horizon);
+            c.window("spec.guardrails.forecast.window", f.window);
+        }
+        if let Some(r) = &g.creeping_latency {
+            c.window("spec.guardrails.creepingLatency.window", r.window);
+            c.window(
+                "spec.guardrails.creepingLatency.startupTime",
+                r.startup_time,
+            );
+            if r.request_rate_query.trim().is_empty() {
+                c.fail(
+                    "spec.guardrails.creepingLatency.requestRateQuery",
+                    "must not be empty",
+                );
+            }
+            if !spec.signals.iter().any(|s| s.latency.is_some()) {
+                c.fail(
+                    "spec.guardrails.creepingLatency",
+                    "needs a latency signal to watch",
+                );
+            }
+        }
+        for (i, w) in g.schedule.iter().enumerate() {
+            let f = |n: &str| format!("spec.guardrails.schedule[{i}].{n}");
+            for (name, d) in [
+                ("leadTime", w.lead_time),
+                ("releaseTime", w.release_time),
+                ("duration", w.duration),
+            ] {
+                if let Some(d) = d {
+                    c.duration(&f(name), d, 0, MAX_SCHEDULE_SECONDS);
+                }
+            }
+        }
+        if g.schedule.len() > 32 {
+            c.fail("spec.guardrails.schedule", "must list at most 32 windows");
+        }
+        if let Some(b) = &g.connection_budget {
+            let f = |n: &str| format!("spec.guardrails.connectionBudget.{n}");
+            if b.database.is_empty() {
+                c.fail(f("database"), "must not be empty");
+            }
+            if b.pool_size_per_replica < 1 {
+                c.fail(
+                    f("poolSizePerReplica"),
+                    format!("must be at least 1, got {}", b.pool_size_per_replica),
+                );
+            }
+            match (b.max_connections, &b.max_connections_query) {
+                (Some(_), Some(_)) | (None, None) => c.fail(
+                    f("maxConnections"),
+                    "set exactly one of maxConnections or maxConnectionsQuery",
+                ),
+                (Some(n), None) if n < 1 => {
+                    c.fail(f("maxConnections"), format!("must be at least 1, got {n}"))
+                }
+                _ => {}
+            }
+            if let Some(r) = b.reserve
+                && !(r.is_finite() && (0.0..1.0).contains(&r))
+            {
+                c.fail(f("reserve"), format!("must be in [0, 1), got {r}"));
+            }
+        }
+        if let Some(cost) = &g.cost {
+            c.positive(
+                "spec.guardrails.cost.costPerReplicaHour",
+                cost.cost_per_replica_hour,
+            );
+            if let Some(m) = cost.max_hourly_cost {
+                c.non_negative("spec.guardrails.cost.maxHourlyCost", m);
+            }
+        }
+    }
+    c.errors
+}
+
+fn signal(c: &mut Check, i: usize, s: &Signal) {
+    let f = |n: &str| format!("spec.signals[{i}].{n}");
+    if !is_dns_label(&s.name) {
+        c.fail(
+            f("name"),
+            format!(
+                "must be a lowercase DNS label (a-z, 0-9, '-'), got {:?}",
+                s.name
+            ),
+        );
+    }
+    let Some(kind) = s.kind() else {
+        c.fail(
+            format!("spec.signals[{i}]"),
+            "exactly one of latency, cpu, queue or custom must be set",
+        );
+        return;
+    };
+    match kind {
+        SignalKind::Latency(l) => {
+            if !is_metric_name(&l.metric) {
+                c.fail(
+                    f("latency.metric"),
+                    format!("must be a Prometheus metric name, got {:?}", l.metric),
+                );
+            }
+            for k in l.selector.keys() {
+                if !is_label_name(k) {
+                    c.fail(
+                        f("latency.selector"),
+                        format!(
+                            "key {k:?} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+                        ),
+                    );
+                } else if k == "namespace" {
+                    c.fail(
+                        f("latency.selector"),
+                        "must not set namespace: Headroom always uses the policy's own",
+                    );
+                }
+            }
+            if !(l.quantile > 0.0 && l.quantile < 1.0) {
+                c.fail(
+                    f("latency.quantile"),
+                    format!("must be between 0 and 1, e.g. 0.95, got {}", l.quantile),
+                );
+            }
+            c.window(&f("latency.window"), Some(l.window));
+            c.duration(&f("latency.target"), l.target, 1, MAX_WINDOW_SECONDS);
+        }
+        SignalKind::Cpu(cpu) => {
+            if !(1..=1000).contains(&cpu.target_utilization) {
+                c.fail(
+                    f("cpu.targetUtilization"),
+                    format!("must be 1..1000, got {}", cpu.target_utilization),
+                );
+            }
+            c.window(&f("cpu.window"), Some(cpu.window));
+        }
+        SignalKind::Queue(q) => {
+            if q.query.trim().is_empty() {
+                c.fail(f("queue.query"), "must not be empty");
+            }
+            c.positive(&f("queue.targetPerReplica"), q.target_per_replica);
+            match (&q.arrival_rate_query, q.rate_per_replica) {
+                (Some(_), Some(r)) => c.positive(&f("queue.ratePerReplica"), r),
+                (None, None) => {}
+                _ => c.fail(
+                    f("queue.arrivalRateQuery"),
+                    "arrivalRateQuery and ratePerReplica go together",
+                ),
+            }
+        }
+        SignalKind::Custom(cu) => {
+            if cu.query.trim().is_empty() {
+                c.fail(f("custom.query"), "must not be empty");
+            }
+            c.positive(&f("custom.target"), cu.target);
+        }
+    }
+}
+
+fn behavior(c: &mut Check, b: &Behavior) {
+    rules(c, "spec.behavior.scaleUp", b.scale_up.as_ref());
+    rules(c, "spec.behavior.scaleDown", b.scale_down.as_ref());
+}
+
+/// The HPA's own limits on `behavior`.
+pub fn rules_errors(field: &str, r: Option<&ScalingRules>) -> Vec<FieldError> {
+    let mut c = Check { errors: vec![] };
+    rules(&mut c, field, r);
+    c.errors
+}
+
+fn rules(c: &mut Check, field: &str, r: Option<&ScalingRules>) {
+    let Some(r) = r else { return };
+    if let Some(w) = r.stabilization_window_seconds
+        && !(0..=3600).contains(&w)
+    {
+        c.fail(
+            format!("{field}.stabilizationWindowSeconds"),
+            format!("must be 0..3600, got {w}"),
+        );
+    }
+    if let Some(t) = r.tolerance {
+        c.non_negative(&format!("{field}.tolerance"), t);
+    }
+    if let Some(p) = &r.policies {
+        if p.is_empty() {
+            c.fail(format!("{field}.policies"), "must list at least one policy");
+        }
+        for (i, rp) in p.iter().enumerate() {
+            if rp.value < 1 {
+                c.fail(
+                    format!("{field}.policies[{i}].value"),
+                    format!("must be at least 1, got {}", rp.value),
+                );
+            }
+            if !(1..=1800).contains(&rp.period_seconds) {
+                c.fail(
+                    format!("{field}.policies[{i}].periodSeconds"),
+                    format!("must be 1..1800, got {}", rp.period_seconds),
+                );
+            }
+        }
+    }
+}
