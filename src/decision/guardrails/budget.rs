@@ -81,6 +81,34 @@ pub fn cap(budget: i64, me: &Claim, others: &[Claim]) -> i32 {
     share.min(i32::try_from(free_for_me).unwrap_or(i32::MAX).max(me.held))
 }
 
+/// Caps the proposal at this workload's share; returns its claim after the decision.
+/// `need` is what it would run without the budget (after the other caps).
+pub fn apply(s: &mut super::step::Step, b: &Budget, need: i32) -> Claim {
+    let me = Claim {
+        name: b.name.clone(),
+        pool_size: b.pool_size,
+        held: s.current,
+        need,
+    };
+    // The budget stops growth; it never takes replicas a workload already runs.
+    let cap = cap(b.usable, &me, &b.others).max(s.current.min(s.desired));
+    s.cap_at(
+        cap,
+        crate::decision::Limit::ConnectionBudget,
+        format!("connection budget allows {cap} replicas"),
+    );
+    let active = s.desired >= cap;
+    s.found(
+        "ConnectionBudget",
+        active,
+        format!("the shared connection budget allows {cap} replicas"),
+    );
+    Claim {
+        held: s.current.max(s.desired.min(s.max)),
+        ..me
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,11 +7,18 @@
 
 mod bands;
 mod budget;
+mod cost;
+mod creeping;
+mod forecast;
+mod hold;
+mod panic;
 mod schedule;
+mod step;
 mod trend;
 
 pub use bands::{Band, Verdict};
 pub use budget::{Budget, Claim, allocate, cap, usable};
+pub use creeping::latency_trend;
 pub use schedule::{Window, floor_at};
 pub use trend::{Trend, trend};
 
@@ -218,323 +225,56 @@ fn ceil_i32(x: f64) -> i32 {
     }
 }
 
-fn short_proposal(s: &ShortReading, ready: i32) -> Option<(f64, i32)> {
-    let v = s.value.filter(|v| v.is_finite())?;
-    let (ratio, need) = match s.target_type {
-        TargetType::Value => (
-            v / s.target,
-            ceil_i32(v / s.target * f64::from(ready.max(1))),
-        ),
-        // A total: a spike is measured against what the ready replicas can carry.
-        TargetType::AverageValue => (
-            v / (s.target * f64::from(ready.max(1))),
-            ceil_i32(v / s.target),
-        ),
-    };
-    Some((
-        ratio,
-        if s.up_only {
-            need.min(2 * ready.max(1))
-        } else {
-            need
-        },
-    ))
-}
-
-/// Applies the guardrails to the HPA-compatible decision.
+/// Applies the guardrails to the HPA-compatible decision, one rule at a time in the order
+/// that decides who wins: raises first, then the hold, then the caps.
 pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
-    let current = input.current_replicas;
-    let max = input.max_replicas;
-    let mut desired = base.desired_replicas;
-    let mut limited_by = base.limited_by;
-    let mut reason = base.reason.clone();
-    let mut findings = vec![];
-    let mut spike_now = false;
+    let mut s = step::Step {
+        current: input.current_replicas,
+        ready: input.ready_replicas,
+        max: input.max_replicas,
+        desired: base.desired_replicas,
+        limited_by: base.limited_by,
+        reason: base.reason.clone(),
+        findings: vec![],
+    };
     // Guardrails only act on a real decision: not when scaling is disabled or out of range.
     let decided = base.recommendation.is_some() || base.limited_by == Limit::MetricsUnavailable;
-
-    if let (Some(p), true) = (&g.panic, decided) {
-        let spikes: Vec<(String, f64, i32)> = p
-            .short
-            .iter()
-            .filter_map(|s| {
-                short_proposal(s, input.ready_replicas).map(|(r, n)| (s.name.clone(), r, n))
-            })
-            .filter(|(_, r, _)| *r > p.threshold)
-            .collect();
-        spike_now = !spikes.is_empty();
-        let in_panic = spike_now
-            || p.last_spike_age
-                .is_some_and(|a| a < p.stable_window_seconds);
-        if let Some((name, ratio, need)) = spikes.iter().max_by_key(|s| s.2).cloned() {
-            let target = need.min(max);
-            if target > desired {
-                desired = target;
-                limited_by = Limit::Panic;
-                reason = format!(
-                    "panic: {name} is {ratio:.1}x its target over the short window; scaling to {target} in one step"
-                );
-            }
+    let mut spike_now = false;
+    if decided {
+        if let Some(p) = &g.panic {
+            spike_now = panic::apply(&mut s, p);
         }
-        if in_panic && desired < current {
-            desired = current;
-            limited_by = Limit::Panic;
-            reason = "panic: no scale-down until the spike has been gone for a full stable window"
-                .into();
+        if let Some(c) = &g.creeping {
+            creeping::apply(&mut s, c, &input.history);
         }
-        findings.push(Finding {
-            reason: "Panic",
-            active: in_panic,
-            message: if spike_now {
-                format!("short-window signal over {}x its target", p.threshold)
-            } else if in_panic {
-                "spike recently seen; scale-down held for the stable window".into()
-            } else {
-                "no spike".into()
-            },
-        });
+        if let Some(f) = &g.forecast {
+            forecast::apply(&mut s, f);
+        }
     }
-
-    if let (Some(c), true) = (&g.creeping, decided) {
-        let fired = creeping(c);
-        // One step, then give the new pod its start-up time before judging the trend again.
-        let recent_up = input
-            .history
-            .scale_events
-            .iter()
-            .any(|e| e.replica_change > 0 && e.age_seconds < c.startup_seconds);
-        if let Some(msg) = &fired
-            && desired <= current
-            && current < max
-            && !recent_up
-        {
-            desired = current + 1;
-            limited_by = Limit::CreepingLatency;
-            reason =
-                format!("creeping latency: {msg}; adding one replica before the SLO is breached");
-        }
-        findings.push(Finding {
-            reason: "CreepingLatency",
-            active: fired.is_some(),
-            message: fired.unwrap_or_else(|| "no significant rise in p95 under flat load".into()),
-        });
-    }
-
-    if let (Some(f), true) = (&g.forecast, decided) {
-        let ahead = f
-            .series
-            .iter()
-            .filter_map(|s| {
-                let t = trend(&s.samples)?;
-                (t.slope > 0.0 && t.t_stat >= f.min_t).then_some(())?;
-                let projected = t.last + t.slope * f.horizon_seconds;
-                let need = match s.target_type {
-                    TargetType::Value => {
-                        ceil_i32(projected / s.target * f64::from(input.ready_replicas.max(1)))
-                    }
-                    TargetType::AverageValue => ceil_i32(projected / s.target),
-                };
-                Some((s.name.clone(), projected, need))
-            })
-            .max_by_key(|x| x.2);
-        let active = ahead.as_ref().is_some_and(|a| a.2 > desired);
-        if let Some((name, projected, need)) = &ahead
-            && *need > desired
-        {
-            desired = (*need).min(max);
-            limited_by = Limit::Forecast;
-            reason = format!(
-                "forecast: {name} rising, {projected:.1} expected in {:.0}s; sizing for it now ({desired} replicas)",
-                f.horizon_seconds
-            );
-        }
-        findings.push(Finding {
-            reason: "Forecast",
-            active,
-            message: match ahead {
-                Some((name, projected, need)) => format!(
-                    "{name} projected at {projected:.1} in {:.0}s: {need} replicas",
-                    f.horizon_seconds
-                ),
-                None => "no significant rise".into(),
-            },
-        });
-    }
-
-    if let Some(floor) = floor_at(&g.schedule, g.now_unix) {
-        let floor = floor.min(max);
-        if desired < floor {
-            desired = floor;
-            limited_by = Limit::ScheduledFloor;
-            reason = format!("scheduled headroom: floor of {floor} replicas");
-        }
-        findings.push(Finding {
-            reason: "ScheduledFloor",
-            active: true,
-            message: format!("a scheduled window holds at least {floor} replicas"),
-        });
-    }
-
+    schedule::apply(&mut s, &g.schedule, g.now_unix);
     if let Some(db) = &g.database {
-        let bound = db.bound();
-        let holding = bound && g.database_hold && desired > current;
-        if holding {
-            desired = current;
-            limited_by = Limit::DatabaseBound;
-            reason = format!(
-                "database-bound ({}): holding {current} replicas; more app servers would only add load and connections. Cache hot reads, add indexes, or add a read replica",
-                db.describe()
-            );
-        }
-        findings.push(Finding {
-            reason: "DatabaseBound",
-            active: bound,
-            message: if bound {
-                db.describe()
-            } else {
-                "database is not the bottleneck".into()
-            },
-        });
+        hold::apply(&mut s, db, g.database_hold);
     }
-
-    // A cap lowers the proposal and takes over the explanation.
-    let mut cap_at = |cap: i32, limit: Limit, why: String, desired: &mut i32| {
-        if *desired > cap {
-            *desired = cap;
-            limited_by = limit;
-            reason = why;
-        }
-    };
-
-    let cost_cap = g.cost.and_then(|c| {
-        let ceiling = c.max_hourly?;
-        Some((
-            ceiling,
-            c.per_replica_hour,
-            floor_i32(ceiling / c.per_replica_hour + 1e-9),
-        ))
-    });
-    let mut budget_claim = None;
-    if let Some(b) = &g.budget {
+    let budget_claim = g.budget.as_ref().map(|b| {
         // What it would run without the budget, for a fair share among those sharing it.
-        let need = cost_cap.map_or(desired, |c| desired.min(c.2)).min(max);
-        let me = Claim {
-            name: b.name.clone(),
-            pool_size: b.pool_size,
-            held: current,
-            need,
-        };
-        // The budget stops growth; it never takes replicas a workload already runs.
-        let cap = cap(b.usable, &me, &b.others).max(current.min(desired));
-        cap_at(
-            cap,
-            Limit::ConnectionBudget,
-            format!("connection budget allows {cap} replicas"),
-            &mut desired,
-        );
-        findings.push(Finding {
-            reason: "ConnectionBudget",
-            active: desired >= cap,
-            message: format!("the shared connection budget allows {cap} replicas"),
-        });
-        budget_claim = Some(Claim {
-            held: current.max(desired.min(max)),
-            ..me
-        });
-    }
-
-    let mut hourly_cost = None;
-    if let Some(c) = g.cost {
-        hourly_cost = Some(f64::from(current) * c.per_replica_hour);
-    }
-    if let Some((ceiling, per_replica_hour, cap)) = cost_cap {
-        cap_at(
-            cap,
-            Limit::CostCeiling,
-            format!("cost ceiling {ceiling:.2}/h allows {cap} replicas"),
-            &mut desired,
-        );
-        findings.push(Finding {
-            reason: "CostCeiling",
-            active: desired >= cap,
-            message: format!(
-                "{ceiling:.2}/h at {per_replica_hour:.2} per replica-hour allows {cap} replicas"
-            ),
-        });
-    }
-
+        let need = g
+            .cost
+            .as_ref()
+            .and_then(cost::cap)
+            .map_or(s.desired, |c| s.desired.min(c))
+            .min(s.max);
+        budget::apply(&mut s, b, need)
+    });
+    let hourly_cost = g.cost.as_ref().map(|c| cost::apply(&mut s, c));
     Guarded {
-        desired: desired.min(max),
-        limited_by,
-        reason,
-        findings,
+        desired: s.desired.min(s.max),
+        limited_by: s.limited_by,
+        reason: s.reason,
+        findings: s.findings,
         spike_now,
         hourly_cost,
         budget_claim,
     }
-}
-
-/// The "response time creeping under normal load" indicator: flat (Healthy), rising with
-/// the load (Watch), or rising while the request rate is flat (Act).
-pub fn latency_trend(c: &CreepingInput) -> (Band, String) {
-    let Some(lat) = trend(&c.latency) else {
-        return (Band::Unknown, "not enough p95 history for a trend".into());
-    };
-    let per_min = lat.slope * 60_000.0;
-    if lat.slope <= 0.0 || lat.t_stat < c.min_t {
-        return (
-            Band::Healthy,
-            format!("p95 flat ({per_min:+.1}ms/min, not significant)"),
-        );
-    }
-    let flat = match (trend(&c.requests), c.requests.first(), c.requests.last()) {
-        (Some(r), Some(a), Some(b)) if r.mean > 0.0 && b.0 > a.0 => {
-            (r.slope * (b.0 - a.0)).abs() / r.mean <= c.flat_load
-        }
-        _ => false,
-    };
-    if flat {
-        (
-            Band::Act,
-            format!(
-                "p95 rising {per_min:.1}ms/min while the request rate is flat: a regression, not load"
-            ),
-        )
-    } else {
-        (
-            Band::Watch,
-            format!("p95 rising {per_min:.1}ms/min with the load"),
-        )
-    }
-}
-
-/// Some(explanation) when p95 rises significantly under flat load and would cross the
-/// target within the pod start-up time.
-fn creeping(c: &CreepingInput) -> Option<String> {
-    let lat = trend(&c.latency)?;
-    if lat.slope <= 0.0 || lat.t_stat < c.min_t || lat.last >= c.target {
-        return None;
-    }
-    let span = match (c.requests.first(), c.requests.last()) {
-        (Some(a), Some(b)) if b.0 > a.0 => b.0 - a.0,
-        _ => return None,
-    };
-    let req = trend(&c.requests)?;
-    if req.mean <= 0.0 || (req.slope * span).abs() / req.mean > c.flat_load {
-        return None;
-    }
-    let projected = lat.last + lat.slope * c.startup_seconds;
-    (projected >= c.target).then(|| {
-        format!(
-            "{} p95 {:.0}ms rising {:.1}ms/min (t={:.1}) under flat load, projected {:.0}ms within {:.0}s",
-            c.signal,
-            lat.last * 1000.0,
-            lat.slope * 60_000.0,
-            lat.t_stat,
-            projected * 1000.0,
-            c.startup_seconds
-        )
-    })
 }
 
 #[cfg(test)]

@@ -34,6 +34,21 @@ pub fn floor_at(windows: &[Window], now: i64) -> Option<i32> {
         .max()
 }
 
+/// Raises the proposal to the scheduled floor in force at `now`.
+pub fn apply(s: &mut super::step::Step, windows: &[Window], now: i64) {
+    if let Some(floor) = floor_at(windows, now) {
+        let floor = floor.min(s.max);
+        s.raise_to(floor, crate::decision::Limit::ScheduledFloor, |n| {
+            format!("scheduled headroom: floor of {n} replicas")
+        });
+        s.found(
+            "ScheduledFloor",
+            true,
+            format!("a scheduled window holds at least {floor} replicas"),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
