@@ -223,17 +223,7 @@ mod tests {
     }
 
     fn evaluation(readings: Vec<SignalReading>, decision: Decision) -> Evaluation {
-        Evaluation {
-            decision,
-            readings,
-            findings: vec![],
-            indicators: vec![],
-            verdict: None,
-            errors: vec![],
-            hourly_cost: None,
-            spike_now: false,
-            budget_claim: None,
-        }
+        Evaluation::new(decision, readings)
     }
 
     fn reading(value: Result<f64, QueryError>) -> SignalReading {

@@ -155,15 +155,17 @@ pub fn decide_json(text: &str) -> Result<DecideOutput, InvalidInput> {
         desired_replicas: d.desired_replicas,
         reason: d.reason,
         limited_by: d.limited_by,
-        proposals: d
-            .proposals
-            .into_iter()
-            .map(|p| ProposalOutput {
-                name: p.name,
-                replicas: p.replicas,
-            })
-            .collect(),
+        proposals: d.proposals.into_iter().map(ProposalOutput::from).collect(),
     })
+}
+
+impl From<decision::Proposal> for ProposalOutput {
+    fn from(p: decision::Proposal) -> Self {
+        ProposalOutput {
+            name: p.name,
+            replicas: p.replicas,
+        }
+    }
 }
 
 /// One JSON document and nothing after it; errors name the field.

@@ -191,14 +191,7 @@ pub fn decide_policy(policy: &str, observation: &str) -> Result<PolicyDecision, 
         limited_by: d.limited_by,
         why: format!("{}: {}", d.limited_by.as_str(), d.reason),
         reason: d.reason,
-        proposals: d
-            .proposals
-            .into_iter()
-            .map(|p| ProposalOutput {
-                name: p.name,
-                replicas: p.replicas,
-            })
-            .collect(),
+        proposals: d.proposals.into_iter().map(ProposalOutput::from).collect(),
         findings: ev
             .findings
             .into_iter()

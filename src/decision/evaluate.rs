@@ -56,6 +56,23 @@ pub struct Evaluation {
     pub budget_claim: Option<Claim>,
 }
 
+impl Evaluation {
+    /// A decision and its readings, with nothing found yet.
+    pub fn new(decision: Decision, readings: Vec<SignalReading>) -> Self {
+        Evaluation {
+            decision,
+            readings,
+            findings: vec![],
+            indicators: vec![],
+            verdict: None,
+            errors: vec![],
+            hourly_cost: None,
+            spike_now: false,
+            budget_claim: None,
+        }
+    }
+}
+
 /// A sizing reading: negative values are invalid, never a reason to scale down.
 fn reading(obs: &Observation, key: &str) -> Result<f64, QueryError> {
     match obs.value(key) {
@@ -149,17 +166,7 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
     }
     let mut audit = audit(ind.config.as_ref(), &r);
 
-    let mut out = Evaluation {
-        decision: decision.clone(),
-        readings,
-        findings: vec![],
-        indicators: vec![],
-        verdict: None,
-        errors: vec![],
-        hourly_cost: None,
-        spike_now: false,
-        budget_claim: None,
-    };
+    let mut out = Evaluation::new(decision.clone(), readings);
     if plan.guardrails.is_some() {
         let g = guardrail_input(plan, obs, memory, at, audit.database.clone(), &mut errors);
         if let Some(c) = &g.creeping {
