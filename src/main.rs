@@ -55,6 +55,18 @@ enum Command {
         /// How long a lease lasts without renewal: how soon a standby replaces a crashed leader.
         #[arg(long, default_value = "15s", value_parser = parse_duration)]
         lease_duration: Duration,
+        /// Send policies' raw PromQL as written, without confining it to their namespace: for
+        /// single-tenant clusters only.
+        #[arg(long, env = "HEADROOM_ALLOW_CROSS_NAMESPACE_QUERIES")]
+        allow_cross_namespace_queries: bool,
+        /// A Prometheus a policy may name in spec.prometheus.address, as host or host:port
+        /// (repeatable; the --prometheus-url host is always allowed).
+        #[arg(
+            long = "allowed-prometheus-host",
+            env = "HEADROOM_ALLOWED_PROMETHEUS_HOSTS",
+            value_delimiter = ','
+        )]
+        allowed_prometheus_hosts: Vec<String>,
     },
     /// Print the ScalingPolicy CRD as YAML.
     Crd,
@@ -168,6 +180,8 @@ fn main() -> ExitCode {
             lease_namespace,
             lease_name,
             lease_duration,
+            allow_cross_namespace_queries,
+            allowed_prometheus_hosts,
         } => {
             init_logging(log_format);
             let election = leader_election.then(|| LeaderElection {
@@ -181,6 +195,8 @@ fn main() -> ExitCode {
                 query_timeout,
                 downscale_stabilization_seconds: i32::try_from(downscale_stabilization.as_secs())
                     .unwrap_or(i32::MAX),
+                allow_cross_namespace_queries,
+                allowed_prometheus_hosts,
             };
             match run(settings, listen, namespace, election) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -424,7 +424,7 @@ fn e2e_prometheus_outage_holds_replicas_and_recovers() {
     let mut prom = PrivatePrometheus::start("outage");
     set_backlog(&ns.0, "jobs", 300.0);
     apply(&deployment("jobs", &ns.0, 3)).unwrap();
-    let _op = Operator::start(&ns.0);
+    let _op = Operator::start_args(&ns.0, &["--allowed-prometheus-host", host_of(&prom.url)]);
     // No scale-down stabilization, so any scale-down on missing data would show at once.
     let extra = format!(
         "  prometheus: {{address: '{}'}}\n  behavior:\n    scaleDown: {{stabilizationWindowSeconds: 0}}\n",
@@ -516,14 +516,16 @@ fn e2e_bad_promql_and_deleted_target_surface_as_conditions() {
     let message = condition(&p, "MetricsAvailable")
         .map(|c| c.2)
         .unwrap_or_default();
+    // Raw PromQL is parsed (to confine it to the namespace) before it is sent, so the
+    // parser's message is what the user sees.
     assert!(
-        message.contains("Prometheus rejected the query") && message.contains("bad_data"),
+        message.contains("refused: cannot parse the query to scope it"),
         "{message}"
     );
     assert_eq!(
         p["status"]["signals"][0]["error"]
             .as_str()
-            .map(|e| e.contains("parse error")),
+            .map(|e| e.contains("cannot parse the query")),
         Some(true),
         "{p}"
     );
@@ -767,9 +769,9 @@ fn e2e_prometheus_token_from_a_secret_needs_rbac_and_is_used() {
         &ns.0,
         "--from-literal=token=s3cret",
     ]);
-    let _op = Operator::start(&ns.0);
     // Prometheus behind a gate that passes only "Bearer s3cret".
     let gate = TokenGate::start(&support::cluster().prometheus_url, "s3cret");
+    let _op = Operator::start_args(&ns.0, &["--allowed-prometheus-host", host_of(&gate.url)]);
     let anonymous = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
         .arg(format!("{}/api/v1/query?query=up", gate.url))

@@ -33,7 +33,7 @@ pub struct ScalingRules {
     pub policies: Option<Vec<RatePolicy>>,
     /// Ratio deviation from 1.0 ignored in this direction (default: spec.tolerance, else 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.0))]
+    #[schemars(range(min = 0.0, max = 1000.0))]
     pub tolerance: Option<f64>,
 }
 
@@ -50,7 +50,7 @@ pub enum SelectPolicy {
 pub struct RatePolicy {
     #[serde(rename = "type")]
     pub kind: RatePolicyKind,
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 1000000))]
     pub value: i32,
     #[schemars(range(min = 1, max = 1800))]
     pub period_seconds: i32,

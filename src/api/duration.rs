@@ -105,7 +105,8 @@ impl JsonSchema for PromDuration {
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
             "type": "string",
-            "pattern": "^([0-9]+(ms|s|m|h))+$",
+            "pattern": "^([0-9]{1,9}(ms|s|m|h))+$",
+            "maxLength": 32,
             "description": "A duration such as 300ms, 15s, 5m or 1h30m."
         })
     }

@@ -47,8 +47,10 @@ pub struct QueueAgeIndicator {
 #[serde(rename_all = "camelCase")]
 pub struct Thresholds {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1000000000000.0))]
     pub watch: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1000000000000.0))]
     pub act: Option<f64>,
 }
 
@@ -115,7 +117,7 @@ pub struct PanicRule {
     pub enabled: Option<bool>,
     /// Short-window ratio to target that starts a panic (default 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1.0))]
+    #[schemars(range(min = 1.0, max = 1000000.0))]
     pub threshold: Option<f64>,
     /// Scale-down waits this long after the last spike (default 60s); the short window is 10% of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,7 +169,7 @@ pub struct ScheduledWindow {
     /// IANA time zone of `cron`, e.g. Europe/Paris (default UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = 1000000))]
     pub min_replicas: i32,
     /// How early the floor applies (default 5m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,10 +185,11 @@ pub struct ConnectionBudget {
     /// Policies in this namespace naming the same database share one budget.
     #[schemars(length(min = 1))]
     pub database: String,
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 100000))]
     pub pool_size_per_replica: i32,
     /// The database's max_connections, or a PromQL query for it (e.g. pg_settings_max_connections).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000000))]
     pub max_connections: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections_query: Option<String>,
@@ -199,7 +202,9 @@ pub struct ConnectionBudget {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CostRule {
+    #[schemars(range(min = 0.0, max = 1000000.0))]
     pub cost_per_replica_hour: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1000000000.0))]
     pub max_hourly_cost: Option<f64>,
 }

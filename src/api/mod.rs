@@ -6,6 +6,7 @@ mod guardrails;
 mod policy;
 mod signal;
 mod status;
+mod stored;
 
 pub use behavior::{Behavior, RatePolicy, RatePolicyKind, ScalingRules, SelectPolicy};
 pub use duration::{ParseDurationError, PromDuration};
@@ -21,6 +22,7 @@ pub use signal::{
     CpuSignal, CustomSignal, LatencySignal, QueueSignal, Signal, SignalKind, TargetType,
 };
 pub use status::{Condition, ConditionStatus, IndicatorStatus, ScalingPolicyStatus, SignalStatus};
+pub use stored::{DecodeError, StoredPolicy};
 
 /// The CRD as YAML, exactly as committed under `crds/`.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {

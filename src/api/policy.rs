@@ -39,9 +39,11 @@ pub struct ScalingPolicySpec {
     /// Fewest replicas Headroom will set (default 1).
     #[serde(default = "default_min_replicas")]
     #[x_kube(validation = Rule::new("self >= 0").message("spec.minReplicas must not be negative"))]
+    #[schemars(range(min = 0, max = 1000000))]
     pub min_replicas: i32,
     /// Most replicas Headroom will set.
     #[x_kube(validation = Rule::new("self >= 1").message("spec.maxReplicas must be at least 1"))]
+    #[schemars(range(min = 1, max = 1000000))]
     pub max_replicas: i32,
     /// Enforce writes replicas; Recommend only reports; Paused does nothing.
     #[serde(default)]
@@ -68,6 +70,7 @@ pub struct ScalingPolicySpec {
     /// Ratio deviation from 1.0 that is ignored (default 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 0.0").message("spec.tolerance must not be negative"))]
+    #[schemars(range(min = 0.0, max = 1000.0))]
     pub tolerance: Option<f64>,
 }
 

@@ -75,6 +75,9 @@ pub struct LatencySignal {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[x_kube(validation = Rule::new("!('namespace' in self)")
         .message("selector must not set namespace: Headroom always uses the policy's own"))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$'))")
+        .message("selector keys must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*)"))]
+    #[schemars(extend("maxProperties" = 16))]
     pub selector: BTreeMap<String, String>,
     /// Quantile to compute (default 0.95).
     #[serde(default = "default_quantile")]
@@ -113,6 +116,7 @@ pub struct QueueSignal {
     #[schemars(length(min = 1))]
     pub query: String,
     /// Backlog each replica should hold.
+    #[schemars(range(min = 0.0, max = 1000000000000.0))]
     pub target_per_replica: f64,
     /// PromQL returning jobs arriving per second. With ratePerReplica it sizes the fleet to
     /// keep up with arrivals, so an empty backlog is not taken as a reason to shrink.
@@ -120,6 +124,7 @@ pub struct QueueSignal {
     pub arrival_rate_query: Option<String>,
     /// Jobs per second one replica should handle (leave headroom: e.g. 80% of its maximum).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1000000000000.0))]
     pub rate_per_replica: Option<f64>,
 }
 
@@ -131,6 +136,7 @@ pub struct CustomSignal {
     /// PromQL returning one number.
     #[schemars(length(min = 1))]
     pub query: String,
+    #[schemars(range(min = 0.0, max = 1000000000000.0))]
     pub target: f64,
     /// Value: desired = ceil(value/target × ready replicas). AverageValue: desired = ceil(value/target).
     pub target_type: TargetType,

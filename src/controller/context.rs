@@ -4,13 +4,14 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
 use super::state::State;
 use super::target::Resolver;
-use crate::api::ScalingPolicy;
+use crate::api::StoredPolicy;
 use crate::metrics::{Prometheus, QueryError};
 use crate::telemetry::Metrics;
 
@@ -22,6 +23,46 @@ pub struct Settings {
     pub query_timeout: Duration,
     /// Like the kube-controller-manager flag of the same meaning.
     pub downscale_stabilization_seconds: i32,
+    /// Raw PromQL goes out unconfined (single-tenant clusters).
+    pub allow_cross_namespace_queries: bool,
+    /// Hosts (host or host:port) a policy's `prometheus.address` may name, besides the
+    /// default Prometheus.
+    pub allowed_prometheus_hosts: Vec<String>,
+}
+
+impl Settings {
+    /// Whether a policy may send its queries (and token) to `address`.
+    pub fn allows(&self, address: &str) -> Result<(), String> {
+        let Some((host, port)) = host_port(address) else {
+            return Err(format!("{address:?} is not an http(s) URL"));
+        };
+        let default = host_port(&self.prometheus_url);
+        let allowed = default
+            .as_ref()
+            .is_some_and(|(h, p)| *h == host && *p == port)
+            || self.allowed_prometheus_hosts.iter().any(|a| {
+                a.eq_ignore_ascii_case(&host) || a.eq_ignore_ascii_case(&format!("{host}:{port}"))
+            });
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!(
+                "{host}:{port} is not an allowed Prometheus; the operator's admin can allow it with --allowed-prometheus-host"
+            ))
+        }
+    }
+}
+
+/// (host, port) of an http(s) URL, the port defaulted by scheme.
+fn host_port(url: &str) -> Option<(String, u16)> {
+    let u = reqwest::Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return None;
+    }
+    Some((
+        u.host_str()?.to_ascii_lowercase(),
+        u.port_or_known_default()?,
+    ))
 }
 
 pub struct Context {
@@ -33,7 +74,9 @@ pub struct Context {
     pub recorder: Recorder,
     pub metrics: Metrics,
     /// All watched policies, for budgets shared between them. Set once the controller exists.
-    pub policies: OnceLock<Store<ScalingPolicy>>,
+    pub policies: OnceLock<Store<StoredPolicy>>,
+    /// HPAs in the watched namespaces, to detect a second autoscaler on a target.
+    pub hpas: OnceLock<Store<HorizontalPodAutoscaler>>,
     prometheus: Mutex<HashMap<(String, Option<String>), Prometheus>>,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -48,6 +91,7 @@ impl Context {
             recorder,
             metrics,
             policies: OnceLock::new(),
+            hpas: OnceLock::new(),
             prometheus: Mutex::default(),
             failures: Mutex::default(),
         }
@@ -96,6 +140,29 @@ impl Context {
     }
 }
 
+/// The watches' reconnect backoff: 0.5 s doubling to at most 5 s, so that once the API
+/// server is back the caches are fresh within seconds (kube's default reaches 30 s).
+#[derive(Clone, Debug, Default)]
+pub struct WatchBackoff {
+    failures: u32,
+}
+
+impl Iterator for WatchBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let ms = 500u64.saturating_mul(1u64 << self.failures.min(10));
+        self.failures = self.failures.saturating_add(1);
+        Some(Duration::from_millis(ms.min(5_000)))
+    }
+}
+
+impl kube::runtime::utils::Backoff for WatchBackoff {
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
 pub fn backoff_delay(failures: u32) -> Duration {
     let secs = 5u64.saturating_mul(1u64 << failures.saturating_sub(1).min(16));
     Duration::from_secs(secs.min(300))
@@ -104,6 +171,40 @@ pub fn backoff_delay(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(allowed: &[&str]) -> Settings {
+        Settings {
+            prometheus_url: "http://prometheus.monitoring:9090".into(),
+            query_timeout: Duration::from_secs(5),
+            downscale_stabilization_seconds: 300,
+            allow_cross_namespace_queries: false,
+            allowed_prometheus_hosts: allowed.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn only_the_default_and_allowed_prometheus_hosts_are_reached() {
+        let s = settings(&["thanos.monitoring"]);
+        assert!(s.allows("http://prometheus.monitoring:9090/").is_ok());
+        assert!(s.allows("http://thanos.monitoring:10902").is_ok());
+        assert!(s.allows("http://prometheus.monitoring:9091").is_err());
+        assert!(s.allows("http://169.254.169.254/latest/meta-data").is_err());
+        assert!(s.allows("file:///etc/passwd").is_err());
+        assert!(
+            settings(&[])
+                .allows("http://thanos.monitoring:10902")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn watches_reconnect_within_five_seconds() {
+        let d: Vec<u64> = WatchBackoff::default()
+            .take(6)
+            .map(|d| d.as_millis() as u64)
+            .collect();
+        assert_eq!(d, vec![500, 1000, 2000, 4000, 5000, 5000]);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

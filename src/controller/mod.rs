@@ -1,6 +1,7 @@
 //! The kube-runtime Controller: evaluates each ScalingPolicy every `interval`, and at once
 //! when the policy's spec or its target Deployment/StatefulSet's spec changes.
 
+mod conflict;
 mod context;
 mod evaluation;
 mod leader;
@@ -18,6 +19,7 @@ use tokio::sync::Notify;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
@@ -29,16 +31,16 @@ pub use leader::{LeaderElection, Leadership};
 pub use reconcile::{error_policy, reconcile};
 pub use state::State;
 
-use crate::api::ScalingPolicy;
+use crate::api::StoredPolicy;
 use crate::error::{Error, Result};
 use crate::server::{self, Health};
 use crate::telemetry::Metrics;
 
 /// Policies whose target is `obj`.
 fn policies_targeting<K: Resource<DynamicType = ()>>(
-    store: &Store<ScalingPolicy>,
+    store: &Store<StoredPolicy>,
     obj: &K,
-) -> Vec<ObjectRef<ScalingPolicy>> {
+) -> Vec<ObjectRef<StoredPolicy>> {
     let (kind, name, ns) = (
         K::kind(&()),
         obj.meta().name.clone(),
@@ -47,13 +49,51 @@ fn policies_targeting<K: Resource<DynamicType = ()>>(
     store
         .state()
         .iter()
-        .filter(|p| {
-            p.namespace() == ns
-                && Some(&p.spec.target_ref.name) == name.as_ref()
-                && p.spec.target_ref.kind == kind
+        .filter(|s| {
+            s.policy.as_ref().is_ok_and(|p| {
+                p.namespace() == ns
+                    && Some(&p.spec.target_ref.name) == name.as_ref()
+                    && p.spec.target_ref.kind == kind
+            })
         })
         .map(|p| ObjectRef::from_obj(p.as_ref()))
         .collect()
+}
+
+/// Policies whose target an HPA scales.
+fn hpa_targets(
+    store: &Store<StoredPolicy>,
+    h: &HorizontalPodAutoscaler,
+) -> Vec<ObjectRef<StoredPolicy>> {
+    let Some(t) = h.spec.as_ref().map(|s| &s.scale_target_ref) else {
+        return vec![];
+    };
+    store
+        .state()
+        .iter()
+        .filter(|s| {
+            s.policy.as_ref().is_ok_and(|p| {
+                p.namespace() == h.namespace()
+                    && p.spec.target_ref.name == t.name
+                    && p.spec.target_ref.kind == t.kind
+            })
+        })
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
+/// What a failed first list of ScalingPolicies means.
+fn startup_problem(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 404 => {
+            "cannot list ScalingPolicies: the CRD is not installed (kubectl apply -f crds/)".into()
+        }
+        kube::Error::Api(s) if s.code == 401 || s.code == 403 => format!(
+            "cannot list ScalingPolicies: not allowed ({}); apply deploy/rbac.yaml for the operator's ServiceAccount",
+            s.message
+        ),
+        other => format!("cannot list ScalingPolicies: {other}"),
+    }
 }
 
 /// SIGINT or SIGTERM.
@@ -133,31 +173,31 @@ pub async fn run(
         }
     }
     let ns = namespace.as_deref();
-    let policies: Api<ScalingPolicy> = api(&client, ns);
-    // Fail fast with a clear message when the CRD is missing.
+    // Objects are decoded one by one, so one the types cannot hold is reported on its own.
+    let policies: Api<StoredPolicy> = api(&client, ns);
+    // Fail fast, saying what is wrong.
     policies
         .list(&kube::api::ListParams::default().limit(1))
         .await
-        .map_err(|e| {
-            Error::Config(format!(
-                "cannot list ScalingPolicies (is the CRD installed? kubectl apply -f crds/): {e}"
-            ))
-        })?;
+        .map_err(|e| Error::Config(startup_problem(&e)))?;
 
     let (reader, writer) = reflector::store();
     // Only spec changes (generation) trigger an evaluation: status writes must not loop.
     let ready_flag = ready.clone();
     let (forget_ctx, known) = (ctx.clone(), reader.clone());
     let policy_stream = watcher(policies, watcher::Config::default())
-        .default_backoff()
+        .backoff(context::WatchBackoff::default())
         .reflect(writer)
         .inspect(move |event| match event {
             // A policy that leaves takes its memory and its budget claim with it.
             Ok(watcher::Event::Delete(p)) => forget_ctx.state.forget(&reconcile::key(p)),
             Ok(watcher::Event::InitDone) => {
                 // A relist after a watch gap: drop what was deleted meanwhile.
-                let live: std::collections::HashSet<String> =
-                    known.state().iter().map(|p| reconcile::key(p)).collect();
+                let live: std::collections::HashSet<String> = known
+                    .state()
+                    .iter()
+                    .map(|p| reconcile::key(p.as_ref()))
+                    .collect();
                 forget_ctx.state.retain(|k| live.contains(k));
                 if !ready_flag.swap(true, Ordering::Relaxed) {
                     tracing::info!("policy cache synced; ready");
@@ -168,18 +208,27 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let deployments = watcher(api::<Deployment>(&client, ns), watcher::Config::default())
-        .default_backoff()
+        .backoff(context::WatchBackoff::default())
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
+    let (hpa_reader, hpa_writer) = reflector::store();
+    let _ = ctx.hpas.set(hpa_reader);
+    let hpas = watcher(
+        api::<HorizontalPodAutoscaler>(&client, ns),
+        watcher::Config::default(),
+    )
+    .backoff(context::WatchBackoff::default())
+    .reflect(hpa_writer)
+    .applied_objects();
     let statefulsets = watcher(api::<StatefulSet>(&client, ns), watcher::Config::default())
-        .default_backoff()
+        .backoff(context::WatchBackoff::default())
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
 
     let _ = ctx.policies.set(reader.clone());
     let controller = Controller::for_stream(policy_stream, reader);
     let store = controller.store();
-    let (s1, s2) = (store.clone(), store);
+    let (s1, s2, s3) = (store.clone(), store.clone(), store);
 
     tracing::info!("controller starting");
     let stopping = Arc::new(Notify::new());
@@ -191,6 +240,8 @@ pub async fn run(
         .watches_stream(statefulsets, move |s: StatefulSet| {
             policies_targeting(&s2, &s)
         })
+        // A new HPA on a policy's target is a conflict to report at once.
+        .watches_stream(hpas, move |h: HorizontalPodAutoscaler| hpa_targets(&s3, &h))
         .graceful_shutdown_on(async move { graceful.notified().await })
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {

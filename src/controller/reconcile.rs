@@ -14,7 +14,7 @@ use super::Context;
 use super::evaluation::{budget_pool, step};
 use super::status::{self, Outcome};
 use super::target::{TargetState, pod_names};
-use crate::api::{Mode, ScalingPolicy, ScalingPolicySpec};
+use crate::api::{DecodeError, Mode, ScalingPolicy, ScalingPolicySpec, StoredPolicy};
 use crate::decision::guardrails::{Claim, Finding};
 use crate::decision::{Limit, Moment};
 use crate::error::{Error, Result};
@@ -23,26 +23,76 @@ use crate::plan::{Measure, Observation, Plan, QueryError};
 
 const FIELD_MANAGER: &str = "headroom";
 
-pub async fn reconcile(policy: Arc<ScalingPolicy>, ctx: Arc<Context>) -> Result<Action> {
+#[tracing::instrument(skip_all, fields(policy = %key(stored.as_ref())))]
+pub async fn reconcile(stored: Arc<StoredPolicy>, ctx: Arc<Context>) -> Result<Action> {
     let start = Instant::now();
-    let result = evaluate(&policy, &ctx).await;
+    let result = match &stored.policy {
+        Ok(policy) => evaluate(policy, &ctx).await,
+        Err(e) => undecodable(&stored, e, &ctx).await,
+    };
     ctx.metrics
         .reconciled(result.is_ok(), start.elapsed().as_secs_f64());
     if result.is_ok() {
-        ctx.succeeded(&key(&policy));
+        ctx.succeeded(&key(stored.as_ref()));
     }
     result
 }
 
-pub fn error_policy(policy: Arc<ScalingPolicy>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(stored: Arc<StoredPolicy>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.error(error.metric_label());
-    let delay = ctx.backoff(&key(&policy));
-    tracing::warn!(policy = %key(&policy), %error, retry_in = ?delay, "evaluation failed");
+    // Back off, but never past the policy's own interval: once the API server or Prometheus
+    // is back, evaluations resume within one interval.
+    let interval = stored
+        .policy
+        .as_ref()
+        .map_or(UNDECODABLE_RETRY, |p| interval_of(&p.spec));
+    let delay = ctx.backoff(&key(stored.as_ref())).min(interval);
+    tracing::warn!(policy = %key(stored.as_ref()), %error, retry_in = ?delay, "evaluation failed");
     Action::requeue(delay)
 }
 
-pub(crate) fn key(p: &ScalingPolicy) -> String {
-    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())
+/// How often an object the types cannot hold is reported again.
+const UNDECODABLE_RETRY: Duration = Duration::from_secs(300);
+
+pub(crate) fn key<K: Resource>(p: &K) -> String {
+    format!(
+        "{}/{}",
+        p.meta().namespace.as_deref().unwrap_or_default(),
+        p.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+fn interval_of(spec: &ScalingPolicySpec) -> Duration {
+    spec.interval.as_duration().clamp(
+        Duration::from_secs(1),
+        Duration::from_secs(crate::plan::MAX_INTERVAL_SECONDS),
+    )
+}
+
+/// A stored object the types cannot hold: reported with its field, never evaluated, and
+/// never in the way of the others.
+async fn undecodable(stored: &StoredPolicy, e: &DecodeError, ctx: &Context) -> Result<Action> {
+    let message = format!(
+        "the stored object cannot be read ({e}); it was written under an older schema or around the API server: fix or recreate it"
+    );
+    tracing::warn!(policy = %key(stored), %message, "undecodable policy");
+    ctx.metrics.error("decode");
+    publish(
+        ctx,
+        stored,
+        EventType::Warning,
+        "InvalidSpec",
+        "Decode",
+        message.clone(),
+    )
+    .await;
+    if let Some(ns) = stored.metadata.namespace.as_deref()
+        && let Err(err) =
+            write_status(stored, None, ctx, ns, &Outcome::Invalid { message }, None).await
+    {
+        tracing::warn!(policy = %key(stored), error = %err, "could not report on the undecodable policy");
+    }
+    Ok(Action::requeue(UNDECODABLE_RETRY))
 }
 
 fn now_rfc3339() -> String {
@@ -56,10 +106,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         .namespace()
         .ok_or_else(|| Error::InvalidPolicy("ScalingPolicy must be namespaced".into()))?;
     let spec = &policy.spec;
-    let interval = spec.interval.as_duration().clamp(
-        Duration::from_secs(1),
-        Duration::from_secs(crate::plan::MAX_INTERVAL_SECONDS),
-    );
+    let interval = interval_of(spec);
     let prev = policy.status.as_ref();
 
     let plan = match Plan::resolve(spec) {
@@ -77,12 +124,36 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
                 )
                 .await;
             }
-            write_status(policy, ctx, &ns, &Outcome::Invalid { message }, None).await?;
+            write_status(policy, prev, ctx, &ns, &Outcome::Invalid { message }, None).await?;
             return Ok(Action::requeue(interval));
         }
     };
     if plan.mode == Mode::Paused {
-        write_status(policy, ctx, &ns, &Outcome::Paused, None).await?;
+        write_status(policy, prev, ctx, &ns, &Outcome::Paused, None).await?;
+        return Ok(Action::requeue(interval));
+    }
+    let policies = ctx.policies.get().map(|s| s.state()).unwrap_or_default();
+    let hpas = ctx.hpas.get().map(|s| s.state()).unwrap_or_default();
+    if let Some(message) = super::conflict::owner(
+        policy,
+        policies.iter().map(AsRef::as_ref),
+        hpas.iter().map(AsRef::as_ref),
+    ) {
+        let was_conflict = prev
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .is_some_and(|c| c.reason == "Conflict");
+        if !was_conflict {
+            publish(
+                ctx,
+                policy,
+                EventType::Warning,
+                "Conflict",
+                "Scale",
+                message.clone(),
+            )
+            .await;
+        }
+        write_status(policy, prev, ctx, &ns, &Outcome::Conflict { message }, None).await?;
         return Ok(Action::requeue(interval));
     }
 
@@ -103,6 +174,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
             }
             write_status(
                 policy,
+                prev,
                 ctx,
                 &ns,
                 &Outcome::TargetUnavailable { message },
@@ -225,7 +297,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         current,
         evaluation: Box::new(ev),
     };
-    write_status(policy, ctx, &ns, &outcome, last_scale_time).await?;
+    write_status(policy, prev, ctx, &ns, &outcome, last_scale_time).await?;
     Ok(Action::requeue(interval))
 }
 
@@ -284,6 +356,7 @@ async fn observe(
     let scope = Scope {
         namespace: ns,
         pods: pods.as_deref().map_err(Clone::clone),
+        cross_namespace: ctx.settings.allow_cross_namespace_queries,
     };
     metrics::observe(&prometheus, plan.queries(), &scope).await
 }
@@ -300,6 +373,7 @@ fn claims_from_status(ctx: &Context, me: &ScalingPolicy, ns: &str, plan: &Plan) 
     store
         .state()
         .iter()
+        .filter_map(|s| s.policy.as_ref().ok())
         .filter(|p| {
             p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name != me.metadata.name
         })
@@ -328,6 +402,10 @@ async fn prometheus_for(
     let address = source
         .and_then(|p| p.address.clone())
         .unwrap_or_else(|| ctx.settings.prometheus_url.clone());
+    // Checked before anything is sent, so a policy cannot probe other endpoints.
+    ctx.settings
+        .allows(&address)
+        .map_err(|e| QueryError::Unavailable(format!("spec.prometheus.address: {e}")))?;
     let token = match source.and_then(|p| p.bearer_token_secret_ref.as_ref()) {
         None => None,
         Some(r) => {
@@ -354,27 +432,28 @@ async fn prometheus_for(
 }
 
 async fn write_status(
-    policy: &ScalingPolicy,
+    object: &impl Resource,
+    prev: Option<&crate::api::ScalingPolicyStatus>,
     ctx: &Context,
     ns: &str,
     outcome: &Outcome,
     last_scale_time: Option<String>,
 ) -> Result<()> {
     let status = status::build(
-        policy.status.as_ref(),
-        policy.meta().generation,
+        prev,
+        object.meta().generation,
         outcome,
         &now_rfc3339(),
         last_scale_time,
     );
-    let api: Api<ScalingPolicy> = Api::namespaced(ctx.client.clone(), ns);
+    let api: Api<StoredPolicy> = Api::namespaced(ctx.client.clone(), ns);
     let patch = json!({
         "apiVersion": "headroom.dev/v1alpha1",
         "kind": "ScalingPolicy",
         "status": status,
     });
     api.patch_status(
-        &policy.name_any(),
+        object.meta().name.as_deref().unwrap_or_default(),
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
@@ -384,7 +463,7 @@ async fn write_status(
 
 async fn publish(
     ctx: &Context,
-    policy: &ScalingPolicy,
+    policy: &impl Resource<DynamicType = ()>,
     type_: EventType,
     reason: &str,
     action: &str,

@@ -11,6 +11,10 @@ pub enum Outcome {
     Invalid {
         message: String,
     },
+    /// Another policy or an HPA already scales the same target.
+    Conflict {
+        message: String,
+    },
     /// The target could not be read (missing, forbidden, no scale subresource).
     TargetUnavailable {
         message: String,
@@ -60,13 +64,17 @@ pub fn build(
                 condition("ScalingActive", false, "Paused", "spec.mode is Paused"),
             ]
         }
-        Outcome::Invalid { message } => {
+        Outcome::Invalid { message } | Outcome::Conflict { message } => {
+            let reason = match outcome {
+                Outcome::Conflict { .. } => "Conflict",
+                _ => "InvalidSpec",
+            };
             s.current_replicas = prev.and_then(|p| p.current_replicas);
-            s.limited_by = Some("InvalidSpec".into());
+            s.limited_by = Some(reason.into());
             s.reason = Some(message.clone());
             vec![
-                condition("Ready", false, "InvalidSpec", message.clone()),
-                condition("ScalingActive", false, "InvalidSpec", message.clone()),
+                condition("Ready", false, reason, message.clone()),
+                condition("ScalingActive", false, reason, message.clone()),
             ]
         }
         Outcome::TargetUnavailable { message } => {

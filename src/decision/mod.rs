@@ -14,6 +14,8 @@ mod proposal;
 mod rules;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 pub use audit::{Audit, IndicatorReadings, audit};

@@ -90,10 +90,12 @@ pub fn propose(
         }),
         _ => None,
     };
-    let ratio = ratio_and_replicas.map(|(r, _)| r).filter(|r| r.is_finite());
+    let raw_ratio = ratio_and_replicas.map(|(r, _)| r);
+    let ratio = raw_ratio.filter(|r| r.is_finite());
     let replicas = ratio_and_replicas.and_then(|(_, n)| n);
+    // An overflowing ratio (+Inf) is still "over target": it gets the same bound.
     if s.up_only
-        && let Some(r) = ratio
+        && let Some(r) = raw_ratio.filter(|r| !r.is_nan())
     {
         if r <= 1.0 + tol.scale_up {
             return Proposal {
@@ -108,7 +110,11 @@ pub fn propose(
         // while the reading's window still covers the time before the newest pods were
         // ready, it describes the old fleet: hold, and ask again once it is fresh.
         let stale = matches!((s.lookback_seconds, capacity_age), (Some(w), Some(age)) if age < w);
-        let bound = if stale { current } else { 2 * ready.max(1) };
+        let bound = if stale {
+            current
+        } else {
+            ready.max(1).saturating_mul(2)
+        };
         return Proposal {
             name: s.name.clone(),
             ratio,
@@ -292,6 +298,14 @@ mod tests {
             Unavailable::AllMissing
         );
         assert_eq!(combine(&[], 4).unwrap_err(), Unavailable::AllMissing);
+    }
+
+    #[test]
+    fn an_overflowing_up_only_ratio_still_at_most_doubles() {
+        let mut s = sig(TargetType::Value, 1e-300, Some(1e300));
+        s.up_only = true;
+        let p = propose(&s, 4, 4, Tolerance::default(), None);
+        assert_eq!(p.replicas, Some(8));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 mod client;
 mod observe;
 pub mod promql;
+mod scope;
 
 pub use client::{Prometheus, QueryError};
 pub use observe::observe;
+pub use scope::scoped;

@@ -8,16 +8,26 @@ use std::fmt::Write;
 use crate::api::PromDuration;
 use crate::plan::{Measure, QueryError};
 
-/// Where templated queries look: the policy's namespace and, for CPU, the target's pods.
+/// Where queries look: the policy's namespace and, for CPU, the target's pods.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scope<'a> {
     pub namespace: &'a str,
     pub pods: Result<&'a [String], QueryError>,
+    /// Raw PromQL goes out as written (single-tenant clusters, by the operator's flag);
+    /// otherwise every selector in it is confined to `namespace`.
+    pub cross_namespace: bool,
 }
 
-/// The PromQL of one measure in `scope`. Raw queries pass through as written.
+/// The PromQL of one measure in `scope`.
 pub fn render(measure: &Measure, scope: &Scope<'_>) -> Result<String, QueryError> {
     let ns = scope.namespace;
+    let raw = |q: &str| {
+        if scope.cross_namespace {
+            Ok(q.to_string())
+        } else {
+            super::scoped(q, ns)
+        }
+    };
     Ok(match measure {
         Measure::Latency {
             metric,
@@ -26,7 +36,9 @@ pub fn render(measure: &Measure, scope: &Scope<'_>) -> Result<String, QueryError
             window,
         } => latency(ns, metric, selector, *quantile, *window)?,
         Measure::CpuUtilization { window } => cpu(ns, scope.pods.clone()?, *window),
-        Measure::DatabaseCpuOverAct { query, act, window } => fraction_over(query, *act, *window),
+        Measure::DatabaseCpuOverAct { query, act, window } => {
+            fraction_over(&raw(query)?, *act, *window)
+        }
         Measure::QueueBacklog(q)
         | Measure::ArrivalRate(q)
         | Measure::Custom(q)
@@ -36,7 +48,7 @@ pub fn render(measure: &Measure, scope: &Scope<'_>) -> Result<String, QueryError
         | Measure::Connections(q)
         | Measure::QueueAge(q)
         | Measure::RequestRate(q)
-        | Measure::MaxConnections(q) => q.clone(),
+        | Measure::MaxConnections(q) => raw(q)?,
     })
 }
 
@@ -109,6 +121,7 @@ mod tests {
         Scope {
             namespace: "shop",
             pods: Ok(pods),
+            cross_namespace: false,
         }
     }
 

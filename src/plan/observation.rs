@@ -23,6 +23,9 @@ pub enum QueryError {
     /// A prerequisite failed (the target's pods, the token Secret): said once, with its field.
     #[error("{0}")]
     Unavailable(String),
+    /// A raw query that cannot be confined to the policy's namespace.
+    #[error("refused: {0}")]
+    Unscoped(String),
     #[error("not observed")]
     NotObserved,
     #[error("expected a single value, got a series")]

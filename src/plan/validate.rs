@@ -6,6 +6,8 @@ use crate::api::{
     Behavior, PromDuration, ScalingPolicySpec, ScalingRules, Signal, SignalKind, Thresholds,
 };
 
+/// Most replicas a policy may name (the CRD's bound too).
+pub const MAX_REPLICAS: i32 = 1_000_000;
 /// Longest window or interval Headroom accepts for a reading (a day).
 pub const MAX_WINDOW_SECONDS: u64 = 86_400;
 /// Longest evaluation interval (an hour).
@@ -108,6 +110,12 @@ pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
         c.fail(
             "spec.minReplicas",
             format!("must not be negative, got {}", spec.min_replicas),
+        );
+    }
+    if spec.max_replicas > MAX_REPLICAS {
+        c.fail(
+            "spec.maxReplicas",
+            format!("must be at most {MAX_REPLICAS}, got {}", spec.max_replicas),
         );
     }
     if spec.min_replicas > spec.max_replicas {
@@ -214,6 +222,9 @@ pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
         }
         for (i, w) in g.schedule.iter().enumerate() {
             let f = |n: &str| format!("spec.guardrails.schedule[{i}].{n}");
+            if !(0..=MAX_REPLICAS).contains(&w.min_replicas) {
+                c.fail(f("minReplicas"), format!("must be 0..{MAX_REPLICAS}"));
+            }
             for (name, d) in [
                 ("leadTime", w.lead_time),
                 ("releaseTime", w.release_time),
@@ -232,10 +243,10 @@ pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
             if b.database.is_empty() {
                 c.fail(f("database"), "must not be empty");
             }
-            if b.pool_size_per_replica < 1 {
+            if !(1..=100_000).contains(&b.pool_size_per_replica) {
                 c.fail(
                     f("poolSizePerReplica"),
-                    format!("must be at least 1, got {}", b.pool_size_per_replica),
+                    format!("must be 1..100000, got {}", b.pool_size_per_replica),
                 );
             }
             match (b.max_connections, &b.max_connections_query) {
@@ -379,10 +390,10 @@ fn rules(c: &mut Check, field: &str, r: Option<&ScalingRules>) {
             c.fail(format!("{field}.policies"), "must list at least one policy");
         }
         for (i, rp) in p.iter().enumerate() {
-            if rp.value < 1 {
+            if !(1..=MAX_REPLICAS).contains(&rp.value) {
                 c.fail(
                     format!("{field}.policies[{i}].value"),
-                    format!("must be at least 1, got {}", rp.value),
+                    format!("must be 1..{MAX_REPLICAS}, got {}", rp.value),
                 );
             }
             if !(1..=1800).contains(&rp.period_seconds) {

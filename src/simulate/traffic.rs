@@ -104,9 +104,22 @@ pub fn scenario(name: &str, seed: u64) -> Option<Trace> {
 }
 
 /// A CSV trace: `seconds,requests_per_second,jobs_per_second`, any spacing, interpolated.
+/// Longest trace `simulate --trace` replays: 31 days of one-second steps.
+pub const MAX_TRACE_SECONDS: f64 = 31.0 * 86_400.0;
+/// Most rows a trace may have.
+pub const MAX_TRACE_ROWS: usize = 1_000_000;
+/// Highest rate a trace may ask for, per second.
+pub const MAX_TRACE_RATE: f64 = 1e9;
+
 pub fn from_csv(name: &str, text: &str) -> Result<Trace, String> {
     let mut points: Vec<(f64, f64, f64)> = vec![];
     for (i, line) in text.lines().enumerate() {
+        if points.len() >= MAX_TRACE_ROWS {
+            return Err(format!(
+                "line {}: a trace has at most {MAX_TRACE_ROWS} rows",
+                i + 1
+            ));
+        }
         let line = line.trim();
         if line.is_empty() || (i == 0 && line.starts_with("seconds")) {
             continue;
@@ -136,6 +149,21 @@ pub fn from_csv(name: &str, text: &str) -> Result<Trace, String> {
         {
             return Err(format!("line {}: seconds must increase", i + 1));
         }
+        if let Some(first) = points.first()
+            && p.0 - first.0 > MAX_TRACE_SECONDS
+        {
+            return Err(format!(
+                "line {}: seconds: a trace spans at most {MAX_TRACE_SECONDS} seconds (31 days), got {}",
+                i + 1,
+                p.0 - first.0
+            ));
+        }
+        if p.1 > MAX_TRACE_RATE || p.2 > MAX_TRACE_RATE {
+            return Err(format!(
+                "line {}: rates must be at most {MAX_TRACE_RATE} per second",
+                i + 1
+            ));
+        }
         points.push(p);
     }
     let (Some(first), Some(last)) = (points.first().copied(), points.last().copied()) else {
@@ -164,6 +192,22 @@ pub fn from_csv(name: &str, text: &str) -> Result<Trace, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn traces_are_bounded_in_length_rows_and_rates() {
+        for (csv, says) in [
+            ("0,1,1\n1000000000000000,1,1\n", "at most 2678400 seconds"),
+            ("0,1,1\n1e300,1,1\n", "at most 2678400 seconds"),
+            ("0,1e300,1\n", "rates must be at most"),
+            ("0,1,1\n0,1,1\n", "seconds must increase"),
+        ] {
+            let e = from_csv("t", csv).err().unwrap_or_default();
+            assert!(e.contains(says), "{csv}: {e}");
+        }
+        let many: String = (0..=MAX_TRACE_ROWS).map(|i| format!("{i},1,1\n")).collect();
+        let e = from_csv("t", &many).err().unwrap_or_default();
+        assert!(e.contains("at most 1000000 rows"), "{e}");
+    }
 
     #[test]
     fn scenarios_have_their_shapes() {

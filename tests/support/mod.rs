@@ -251,6 +251,13 @@ pub fn apply(yaml: &str) -> Result<String, String> {
     }
 }
 
+/// `host:port` of an http URL.
+pub fn host_of(url: &str) -> &str {
+    url.trim_start_matches("http://")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+}
+
 pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
@@ -392,6 +399,8 @@ pub struct Operator {
     /// With leader election: (identity, lease name); the Lease lives in headroom-system,
     /// where deploy/rbac.yaml lets the operator's ServiceAccount hold it.
     election: Option<(String, String)>,
+    /// More `headroom run` flags.
+    extra: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -407,17 +416,28 @@ impl Operator {
     }
 
     pub fn start_with(namespace: &str, prometheus: &str) -> Self {
-        Self::launch(namespace, prometheus, None)
+        Self::launch(namespace, prometheus, None, vec![])
+    }
+
+    /// An operator with more `headroom run` flags.
+    pub fn start_args(namespace: &str, args: &[&str]) -> Self {
+        let extra = args.iter().map(|a| a.to_string()).collect();
+        Self::launch(namespace, &cluster().prometheus_url, None, extra)
     }
 
     /// One replica of an elected operator: `identity` competes for the Lease `lease`
     /// (4s duration). It is ready as soon as it stands by.
     pub fn start_elected(namespace: &str, identity: &str, lease: &str) -> Self {
         let election = Some((identity.to_string(), lease.to_string()));
-        Self::launch(namespace, &cluster().prometheus_url, election)
+        Self::launch(namespace, &cluster().prometheus_url, election, vec![])
     }
 
-    fn launch(namespace: &str, prometheus: &str, election: Option<(String, String)>) -> Self {
+    fn launch(
+        namespace: &str,
+        prometheus: &str,
+        election: Option<(String, String)>,
+        extra: Vec<String>,
+    ) -> Self {
         let dir = repo().join("target/e2e-logs");
         let _ = std::fs::create_dir_all(&dir);
         let log = match &election {
@@ -431,6 +451,7 @@ impl Operator {
             namespace: namespace.to_string(),
             prometheus: prometheus.to_string(),
             election,
+            extra,
         };
         op.spawn(&cluster().operator_kubeconfig);
         op
@@ -453,7 +474,8 @@ impl Operator {
             "--listen",
             &self.listen,
         ])
-        .args(["--query-timeout", "2s"]);
+        .args(["--query-timeout", "2s"])
+        .args(&self.extra);
         if let Some((identity, lease)) = &self.election {
             cmd.args(["--leader-election", "--lease-namespace", "headroom-system"])
                 .args(["--lease-name", lease, "--lease-duration", "4s"])
