@@ -20,7 +20,7 @@ fn signal(kind: u8, i: usize) -> Value {
         2 => json!({"name": name, "queue": {"query": "q", "targetPerReplica": 10,
                      "arrivalRateQuery": "r", "ratePerReplica": 4}}),
         _ => json!({"name": name, "custom": {"query": "c", "target": 5, "targetType":
-                     if i % 2 == 0 { "Value" } else { "AverageValue" }}}),
+                     if i.is_multiple_of(2) { "Value" } else { "AverageValue" }}}),
     }
 }
 
