@@ -12,7 +12,8 @@ use support::*;
 const MIN: Duration = Duration::from_secs(60);
 
 /// Kills the API server and starts it again with the same command line; returns when it is
-/// ready, and how long it was down.
+/// ready. The new process outlives the test on purpose: the cluster scripts stop it by pid.
+#[allow(clippy::zombie_processes)]
 fn restart_api_server(down_for: Duration) -> Instant {
     let pid_file = repo().join("target/cluster/pids/kube-apiserver.pid");
     let pid = std::fs::read_to_string(&pid_file).expect("API server pid");
