@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The decision-quality benchmark: every scenario through every autoscaler, figures and the
-# targets' verdicts in target/bench/decision-quality.md, plots in target/bench/plots/.
+# targets' verdicts in target/bench/decision-quality.md, plots in target/bench/plots/; then
+# the generalization run over generated traces in target/bench/generalization.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin headroom
 ./target/release/headroom simulate --report target/bench/decision-quality.md --out-dir target/bench/plots "$@"
+# Generalization: 105 generated traces (15 of each family), against the HPA, KEDA and Knative's KPA.
+./target/release/headroom simulate --family all --count 105 --seed 1 --report target/bench/generalization.md "$@"

@@ -96,6 +96,13 @@ enum Command {
         /// Run every scenario and write the decision-quality report (Markdown) here.
         #[arg(long)]
         report: Option<std::path::PathBuf>,
+        /// Run over generated traces of a family instead (flash, viral, surges, launch, storm,
+        /// diurnal, organic, or all) and print the distribution: how robust is the policy?
+        #[arg(long, conflicts_with_all = ["trace", "start", "json"])]
+        family: Option<String>,
+        /// How many generated traces, with --family.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
     },
     /// Make one decision offline and print it: from a JSON document (--input, a file or -
     /// for stdin), or for a policy (--policy, YAML or JSON) from an observation (--observation).
@@ -156,6 +163,8 @@ fn main() -> ExitCode {
             start,
             out_dir,
             report,
+            family,
+            count,
         } => {
             let options = headroom::simulate::Options {
                 scenario,
@@ -166,6 +175,8 @@ fn main() -> ExitCode {
                 start,
                 out_dir,
                 report,
+                family,
+                count,
             };
             print_or_fail(headroom::simulate::command(&options), ExitCode::from(2))
         }

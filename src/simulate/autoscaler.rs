@@ -9,6 +9,7 @@ use crate::decision::{
 };
 use crate::plan::{Measure, Observation, Plan, Query, QueryError, Sample, Shape};
 
+use super::kpa::Kpa;
 use super::model::Snapshot;
 use super::observe::Observer;
 
@@ -20,18 +21,28 @@ pub enum Kind {
     Hpa,
     /// KEDA: the HPA fed by a scaler polled every 30s (KEDA's default pollingInterval).
     Keda,
+    /// Knative's KPA on the web tier (concurrency, 2 s tick, panic window); the HPA on
+    /// the workers, which Knative does not scale.
+    Kpa,
     /// A fixed replica count.
     Static,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Headroom, Kind::Hpa, Kind::Keda, Kind::Static];
+    pub const ALL: [Kind; 5] = [
+        Kind::Headroom,
+        Kind::Hpa,
+        Kind::Keda,
+        Kind::Kpa,
+        Kind::Static,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Headroom => "headroom",
             Kind::Hpa => "hpa",
             Kind::Keda => "keda",
+            Kind::Kpa => "kpa",
             Kind::Static => "static",
         }
     }
@@ -59,6 +70,8 @@ pub struct Scaler {
     /// The calendar time (Unix seconds) of scenario second 0; schedules apply only with one.
     clock: Option<i64>,
     caught_up: Option<usize>,
+    /// Knative's own algorithm, for the KPA on a web tier.
+    kpa: Option<Kpa>,
 }
 
 fn secs(d: PromDuration) -> usize {
@@ -103,12 +116,19 @@ fn answer(q: &Query, obs: &Observer, now: usize, n: &Neighbours) -> Result<Sampl
 }
 
 impl Scaler {
-    /// The HPA and KEDA run the plan without guardrails, as the HPA would size it.
-    pub fn new(kind: Kind, plan: &Plan, fixed: i32) -> Self {
+    /// The HPA and KEDA run the plan without guardrails, as the HPA would size it. The KPA
+    /// scales a web tier (one with a latency or CPU signal) with `container_concurrency`.
+    pub fn new(kind: Kind, plan: &Plan, fixed: i32, container_concurrency: u32) -> Self {
         let (plan, interval) = match kind {
             Kind::Headroom => (plan.clone(), secs(plan.interval)),
             _ => (plan.as_hpa(), 15),
         };
+        let web = plan
+            .signals
+            .iter()
+            .any(|s| matches!(s.kind, "latency" | "cpu"));
+        let kpa = (kind == Kind::Kpa && web)
+            .then(|| Kpa::new(container_concurrency, plan.min_replicas, plan.max_replicas));
         Self {
             kind,
             plan,
@@ -122,6 +142,14 @@ impl Scaler {
             creeping_at: None,
             clock: None,
             caught_up: None,
+            kpa,
+        }
+    }
+
+    /// What an autoscaler that reads the pods directly (the KPA) sees this second.
+    pub fn record(&mut self, now: usize, snap: &Snapshot) {
+        if let Some(k) = &mut self.kpa {
+            k.record(now, snap.in_flight);
         }
     }
 
@@ -150,6 +178,11 @@ impl Scaler {
     ) -> Option<i32> {
         if self.kind == Kind::Static {
             return (current != self.fixed).then_some(self.fixed);
+        }
+        if let Some(k) = &mut self.kpa {
+            let desired = k.step(now, current, ready)?;
+            self.events.push((now, desired - current));
+            return Some(desired);
         }
         if now < self.next {
             return None;
@@ -256,7 +289,7 @@ mod tests {
             claims: vec![],
             max_connections: 1000.0,
         };
-        let mut scaler = Scaler::new(Kind::Headroom, &web.plan, 0);
+        let mut scaler = Scaler::new(Kind::Headroom, &web.plan, 0, 4);
         let observation = scaler.observe(&observer, 600, &n);
         for q in web.plan.queries() {
             assert!(observation.contains(&q.key), "{} not answered", q.key);

@@ -24,6 +24,10 @@ pub struct Options {
     pub out_dir: PathBuf,
     /// Write the benchmark's Markdown report here (runs every scenario).
     pub report: Option<PathBuf>,
+    /// Run the policy over generated traces of this family (or `all`) instead.
+    pub family: Option<String>,
+    /// How many generated traces.
+    pub count: usize,
 }
 
 fn policies(paths: &[PathBuf]) -> Result<(Policy, Policy), String> {
@@ -95,6 +99,9 @@ fn write_svg(dir: &Path, name: &str, results: &[Outcome], target: f64) -> Result
 /// Runs the command; returns what to print on stdout.
 pub fn command(o: &Options) -> Result<String, String> {
     let (web, worker) = policies(&o.policies)?;
+    if let Some(family) = &o.family {
+        return family_command(o, family, &web, &worker);
+    }
     if let Some(path) = &o.report {
         if o.start.is_some() {
             return Err("--start: not used with --report; the benchmark places its planned launch on the web policy's first dated schedule window".into());
@@ -141,6 +148,34 @@ pub fn command(o: &Options) -> Result<String, String> {
         clock.map(|c| format!("{c}\n")).unwrap_or_default(),
         svg.display()
     ))
+}
+
+/// `--family`: the distribution over generated traces, and with `--report` its Markdown.
+fn family_command(
+    o: &Options,
+    family: &str,
+    web: &Policy,
+    worker: &Policy,
+) -> Result<String, String> {
+    if !(1..=10_000).contains(&o.count) {
+        return Err(format!("--count: must be 1..10000, got {}", o.count));
+    }
+    let started = super::cpu_time();
+    let results = super::generalize::run_family(family, o.count, o.seed, web, worker)?;
+    let cpu = super::cpu_time() - started;
+    if let Some(path) = &o.report {
+        let md = super::generalize::report(&results, family, o.seed, cpu);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::write(path, &md).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(format!(
+            "{}wrote {}\n",
+            super::generalize::table(&results),
+            path.display()
+        ));
+    }
+    Ok(super::generalize::table(&results))
 }
 
 /// Says whether the policies' schedule windows took part, when they have any.

@@ -4,6 +4,9 @@
 
 mod autoscaler;
 mod command;
+pub mod family;
+mod generalize;
+mod kpa;
 mod model;
 mod observe;
 mod queueing;
@@ -157,9 +160,11 @@ pub fn run(kind: Kind, trace: &Trace, setup: &Setup, progress: &mut dyn FnMut(f6
     };
     let mut app = App::new(p.clone(), web0, workers0);
     let mut obs = Observer::new(setup.scrape_seconds, setup.window_seconds, 3600);
-    let mut web = Scaler::new(kind, &setup.web.plan, fixed_web).starting_at(setup.start_unix);
+    let slots = p.concurrency;
+    let mut web =
+        Scaler::new(kind, &setup.web.plan, fixed_web, slots).starting_at(setup.start_unix);
     let mut workers =
-        Scaler::new(kind, &setup.worker.plan, fixed_workers).starting_at(setup.start_unix);
+        Scaler::new(kind, &setup.worker.plan, fixed_workers, slots).starting_at(setup.start_unix);
     let target = latency_target(&setup.web.spec);
 
     let mut out = Outcome::empty(kind.name());
@@ -168,6 +173,7 @@ pub fn run(kind: Kind, trace: &Trace, setup: &Setup, progress: &mut dyn FnMut(f6
     for now in 0..trace.seconds() {
         let snap = app.step(now, trace.requests[now], trace.jobs[now]);
         obs.record(now, &snap);
+        web.record(now, &snap);
         if snap.p95 > target {
             out.slo_violation_minutes += 1.0 / 60.0;
             out.first_slo_violation.get_or_insert(now);
@@ -259,7 +265,7 @@ fn autoscaler_claim(name: &str, pool: i32, replicas: i32) -> Claim {
 }
 
 /// CPU time of this process, seconds (for the speed figure; never asserted).
-fn cpu_time() -> f64 {
+pub(crate) fn cpu_time() -> f64 {
     // utime and stime in clock ticks (100 per second on Linux); 0 where /proc is absent.
     std::fs::read_to_string("/proc/self/stat")
         .ok()

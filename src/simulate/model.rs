@@ -1,7 +1,7 @@
 //! The app: a web tier, the database it shares with the queue workers, and the workers.
 //! One step is one second. Pods become ready after a start-up delay.
 
-use super::queueing::response_quantile;
+use super::queueing::{erlang_c, response_quantile};
 
 /// The app's physics. Defaults describe a typical growing web app.
 #[derive(Clone, Debug, PartialEq)]
@@ -119,6 +119,9 @@ pub struct Snapshot {
     pub oldest_age: f64,
     pub web_ready: i32,
     pub workers_ready: i32,
+    /// Requests in flight in the web tier (Little's law: arrivals × mean response time), what
+    /// Knative's queue-proxy reports as concurrency.
+    pub in_flight: f64,
 }
 
 /// Pods of each tier: all of them hold connections, the ready ones serve.
@@ -216,6 +219,13 @@ impl App {
             }
         };
         let error_rate = 1.0 - (1.0 - overload) * (1.0 - db_errors) * (1.0 - conn_errors);
+        let mu = 1.0 / hold;
+        let mean_response = if servers > 0 && requests < f64::from(servers) * mu {
+            hold + erlang_c(servers, requests / mu) / (f64::from(servers) * mu - requests)
+        } else {
+            TIMEOUT
+        };
+        let in_flight = requests * mean_response.min(TIMEOUT);
         let cpu = if servers > 0 {
             (requests * service / f64::from(servers)).min(1.0)
         } else {
@@ -234,6 +244,7 @@ impl App {
             oldest_age: self.oldest_age,
             web_ready,
             workers_ready,
+            in_flight,
         }
     }
 }
