@@ -113,7 +113,7 @@ fn simulate_prints_the_json_contract_and_writes_a_plot() {
         .iter()
         .filter_map(|r| r["autoscaler"].as_str())
         .collect();
-    assert_eq!(names, ["headroom", "hpa", "keda", "static"]);
+    assert_eq!(names, ["headroom", "hpa", "keda", "kpa", "static"]);
     let keys = [
         "autoscaler",
         "sloViolationMinutes",

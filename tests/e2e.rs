@@ -167,7 +167,8 @@ fn e2e_invalid_policies_are_rejected_with_cel_messages() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success()
-            && err.contains("exactly one of latency, cpu, queue or custom must be set"),
+            && err
+                .contains("exactly one of latency, cpu, queue, custom or concurrency must be set"),
         "{err}"
     );
 }
@@ -753,6 +754,50 @@ spec:
         (value - 45.0).abs() < 5.0,
         "utilization on 4 pods read as {value}: {p}"
     );
+}
+
+/// Requests in flight (Little's law) from the histogram's `_sum`, computed by the real
+/// Prometheus from the exporter's series, size the fleet proportionally in one step.
+#[test]
+fn e2e_concurrency_sizes_on_requests_in_flight() {
+    let ns = Namespace::new("e2e-inflight");
+    let labels = [("namespace", ns.0.as_str()), ("service", "web")];
+    // 50 requests a second of 200 ms each: 10 in flight.
+    exporter().requests(&labels, 0.2, 50.0);
+    apply(&deployment("web", &ns.0, 1)).unwrap();
+    let _op = Operator::start(&ns.0);
+    apply(&format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  minReplicas: 1
+  maxReplicas: 20
+  interval: 2s
+  behavior:
+    scaleUp: {{stabilizationWindowSeconds: 0, policies: [{{type: Pods, value: 20, periodSeconds: 15}}]}}
+  signals:
+    - name: inflight
+      concurrency: {{metric: http_request_duration_seconds, selector: {{service: web}}, window: 20s, targetPerReplica: 2.5}}
+"#,
+        ns = ns.0
+    ))
+    .unwrap();
+    wait_until("4 replicas for 10 in flight", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "web") == 4).then_some(())
+    });
+    // The rate window fills within 20 s: then Prometheus reads what the exporter serves.
+    wait_until("10 in flight read from rate(_sum)", MIN, || {
+        let v = policy(&ns.0, "web")["status"]["signals"][0]["value"].as_f64()?;
+        ((v - 10.0).abs() < 0.5).then_some(())
+    });
+    assert_eq!(spec_replicas(&ns.0, "deployment", "web"), 4);
+    // Twice the arrivals: twice the fleet, in one step.
+    exporter().requests(&labels, 0.2, 100.0);
+    wait_until("8 replicas for 20 in flight", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "web") == 8).then_some(())
+    });
 }
 
 #[test]

@@ -19,7 +19,8 @@ pub use policy::{
     Mode, PrometheusSource, ScalingPolicy, ScalingPolicySpec, SecretKeyRef, TargetRef,
 };
 pub use signal::{
-    CpuSignal, CustomSignal, LatencySignal, QueueSignal, Signal, SignalKind, TargetType,
+    ConcurrencySignal, CpuSignal, CustomSignal, LatencySignal, QueueSignal, Signal, SignalKind,
+    TargetType,
 };
 pub use status::{Condition, ConditionStatus, IndicatorStatus, ScalingPolicyStatus, SignalStatus};
 pub use stored::{DecodeError, StoredPolicy};

@@ -13,8 +13,8 @@ use super::PromDuration;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
-    "[has(self.latency), has(self.cpu), has(self.queue), has(self.custom)].filter(x, x).size() == 1"
-).message("exactly one of latency, cpu, queue or custom must be set"))]
+    "[has(self.latency), has(self.cpu), has(self.queue), has(self.custom), has(self.concurrency)].filter(x, x).size() == 1"
+).message("exactly one of latency, cpu, queue, custom or concurrency must be set"))]
 pub struct Signal {
     /// Unique name of this signal within the policy (shown in status and Events).
     #[schemars(
@@ -30,6 +30,9 @@ pub struct Signal {
     pub queue: Option<QueueSignal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<CustomSignal>,
+    /// Requests in flight, from a latency histogram by Little's law, per replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<ConcurrencySignal>,
 }
 
 /// The one kind a signal has, once validated.
@@ -39,6 +42,7 @@ pub enum SignalKind<'a> {
     Cpu(&'a CpuSignal),
     Queue(&'a QueueSignal),
     Custom(&'a CustomSignal),
+    Concurrency(&'a ConcurrencySignal),
 }
 
 impl Signal {
@@ -50,6 +54,7 @@ impl Signal {
             self.cpu.as_ref().map(SignalKind::Cpu),
             self.queue.as_ref().map(SignalKind::Queue),
             self.custom.as_ref().map(SignalKind::Custom),
+            self.concurrency.as_ref().map(SignalKind::Concurrency),
         ]
         .into_iter()
         .flatten()
@@ -143,6 +148,33 @@ pub struct CustomSignal {
 }
 
 /// How a signal's value maps to replicas (HPA semantics).
+/// Requests in flight per replica, read from a latency histogram: `rate(<metric>_sum)` is the
+/// mean number of requests in flight (Little's law), the quantity Knative sizes on. Unlike
+/// CPU it counts the time requests wait on the database, and it does not stop at 100 %.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.targetPerReplica > 0.0").message("targetPerReplica must be greater than 0"))]
+pub struct ConcurrencySignal {
+    /// Histogram base name (without `_sum`), e.g. http_request_duration_seconds.
+    #[schemars(regex(pattern = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"))]
+    pub metric: String,
+    /// Exact label matches added to the query; `namespace` is always the policy's own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new("!('namespace' in self)")
+        .message("selector must not set namespace: Headroom always uses the policy's own"))]
+    #[x_kube(validation = Rule::new("self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$'))")
+        .message("selector keys must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*)"))]
+    #[schemars(extend("maxProperties" = 16))]
+    pub selector: BTreeMap<String, String>,
+    /// Rate window (default 1m).
+    #[serde(default = "default_window")]
+    pub window: PromDuration,
+    /// Requests in flight one replica should carry: about 70 % of what it serves at once
+    /// (worker threads or processes), as Knative's containerConcurrency target.
+    #[schemars(range(min = 0.0, max = 1000000.0))]
+    pub target_per_replica: f64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum TargetType {
     /// The ratio value/target scales the ready replicas (HPA object metric).

@@ -229,15 +229,36 @@ pub async fn run(
     let controller = Controller::for_stream(policy_stream, reader);
     let store = controller.store();
     let (s1, s2, s3) = (store.clone(), store.clone(), store);
+    // A spec change the operator made itself (its /scale write) is not a reason to evaluate
+    // again: the next evaluation comes at its interval, as the HPA's does.
+    let (own1, own2) = (ctx.clone(), ctx.clone());
+    let own = |ctx: &Context, meta: &kube::api::ObjectMeta, kind: &str, replicas: Option<i32>| {
+        ctx.state.is_own_write(
+            &reconcile::target_key(
+                meta.namespace.as_deref().unwrap_or_default(),
+                kind,
+                meta.name.as_deref().unwrap_or_default(),
+            ),
+            replicas,
+        )
+    };
 
     tracing::info!("controller starting");
     let stopping = Arc::new(Notify::new());
     let graceful = stopping.clone();
     let run = controller
         .watches_stream(deployments, move |d: Deployment| {
+            let replicas = d.spec.as_ref().and_then(|s| s.replicas);
+            if own(&own1, &d.metadata, "Deployment", replicas) {
+                return vec![];
+            }
             policies_targeting(&s1, &d)
         })
         .watches_stream(statefulsets, move |s: StatefulSet| {
+            let replicas = s.spec.as_ref().and_then(|s| s.replicas);
+            if own(&own2, &s.metadata, "StatefulSet", replicas) {
+                return vec![];
+            }
             policies_targeting(&s2, &s)
         })
         // A new HPA on a policy's target is a conflict to report at once.

@@ -51,6 +51,11 @@ pub fn error_policy(stored: Arc<StoredPolicy>, error: &Error, ctx: Arc<Context>)
     Action::requeue(delay)
 }
 
+/// A target's key for the operator's own writes: `namespace/kind/name`.
+pub(crate) fn target_key(ns: &str, kind: &str, name: &str) -> String {
+    format!("{ns}/{kind}/{name}")
+}
+
 /// How often an object the types cannot hold is reported again.
 const UNDECODABLE_RETRY: Duration = Duration::from_secs(300);
 
@@ -239,6 +244,12 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
     let wants_change = d.desired_replicas != current && d.limited_by != Limit::ScalingDisabled;
     if plan.mode == Mode::Enforce && wants_change {
         let t = &spec.target_ref;
+        // Noted before the write: its watch event can arrive before the write returns.
+        ctx.state.wrote(
+            &pkey,
+            &target_key(&ns, &t.kind, &t.name),
+            d.desired_replicas,
+        );
         if let Err(e) = ctx
             .resolver
             .scale(&ctx.client, &ns, t, d.desired_replicas)

@@ -33,6 +33,9 @@ struct Inner {
     policies: HashMap<String, PolicyMemory>,
     /// By `namespace/database`: each sharing policy's claim.
     ledgers: HashMap<String, BTreeMap<String, Claim>>,
+    /// By target (`namespace/kind/name`): the replica count this operator last wrote, and
+    /// for which policy, so that its own write does not trigger another evaluation.
+    own_writes: HashMap<String, (String, i32)>,
 }
 
 /// All policies' memory, keyed by namespace/name.
@@ -165,6 +168,24 @@ impl State {
         h.last_scale_time = Some(at);
     }
 
+    /// Remembers that policy `key` set `target` to `replicas`.
+    pub fn wrote(&self, key: &str, target: &str, replicas: i32) {
+        self.lock()
+            .own_writes
+            .insert(target.to_string(), (key.to_string(), replicas));
+    }
+
+    /// Whether `target` at `replicas` is what this operator wrote last (a watch event of
+    /// its own making, not a change to react to).
+    pub fn is_own_write(&self, target: &str, replicas: Option<i32>) -> bool {
+        replicas.is_some_and(|r| {
+            self.lock()
+                .own_writes
+                .get(target)
+                .is_some_and(|(_, w)| *w == r)
+        })
+    }
+
     pub fn last_scale_time(&self, key: &str) -> Option<String> {
         self.lock().policies.get(key)?.last_scale_time.clone()
     }
@@ -175,6 +196,7 @@ impl State {
         if let Some(pool) = inner.policies.remove(key).and_then(|h| h.pool) {
             remove_claim(&mut inner.ledgers, &pool, key);
         }
+        inner.own_writes.retain(|_, (k, _)| k != key);
     }
 
     /// Keeps only the policies for which `keep` holds (after a relist).
@@ -232,6 +254,18 @@ mod tests {
             .history;
         assert_eq!(v.recommendations.len(), 1);
         assert_eq!(v.recommendations[0].age_seconds, 10.0);
+    }
+
+    #[test]
+    fn its_own_write_is_recognised_until_the_policy_is_forgotten() {
+        let h = State::default();
+        h.wrote("shop/web", "shop/Deployment/web", 4);
+        assert!(h.is_own_write("shop/Deployment/web", Some(4)));
+        // Someone else set another count: that is a change to react to.
+        assert!(!h.is_own_write("shop/Deployment/web", Some(5)));
+        assert!(!h.is_own_write("shop/Deployment/api", Some(4)));
+        h.forget("shop/web");
+        assert!(!h.is_own_write("shop/Deployment/web", Some(4)));
     }
 
     #[test]

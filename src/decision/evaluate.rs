@@ -180,6 +180,11 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
             audit.verdict = Some(Verdict::of(audit.rows.iter().map(|r| band_of(&r.band))));
         }
         let guarded = guardrails::apply(&decision, &input, &g);
+        // A raise is this evaluation's recommendation: remembered for stabilization, so the
+        // next evaluation does not undo it at once.
+        if guarded.desired > decision.desired_replicas {
+            decision.recommendation = decision.recommendation.map(|r| r.max(guarded.desired));
+        }
         decision.desired_replicas = guarded.desired;
         decision.limited_by = guarded.limited_by;
         decision.reason = guarded.reason;

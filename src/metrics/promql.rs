@@ -36,6 +36,14 @@ pub fn render(measure: &Measure, scope: &Scope<'_>) -> Result<String, QueryError
             window,
         } => latency(ns, metric, selector, *quantile, *window)?,
         Measure::CpuUtilization { window } => cpu(ns, scope.pods.clone()?, *window),
+        Measure::Concurrency {
+            metric,
+            selector,
+            window,
+        } => format!(
+            "sum(rate({metric}_sum{{{}}}[{window}]))",
+            matchers(ns, selector)?
+        ),
         Measure::DatabaseCpuOverAct { query, act, window } => {
             fraction_over(&raw(query)?, *act, *window)
         }

@@ -198,6 +198,8 @@ impl Plan {
             s.up_only = false;
             s.short_key = None;
             s.forecast_key = None;
+            // The HPA acts on every reading, stale or not.
+            s.lookback_seconds = None;
         }
         let keys: Vec<&str> = p.signals.iter().map(|s| s.key.as_str()).collect();
         p.queries = self
@@ -287,6 +289,17 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
                 c.target,
                 None,
             ),
+            SignalKind::Concurrency(c) => (
+                "concurrency",
+                Measure::Concurrency {
+                    metric: c.metric.clone(),
+                    selector: c.selector.clone(),
+                    window: c.window,
+                },
+                TargetType::AverageValue,
+                c.target_per_replica,
+                None,
+            ),
         };
         let field = format!("spec.signals[{i}].{field}");
         let is_latency = matches!(kind, SignalKind::Latency(_));
@@ -299,7 +312,7 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
         // Templated windows are re-read over the short window; backlogs and raw queries are
         // instantaneous, so their reading is the short one.
         let short_key = panic.as_ref().map(|(_, short)| match kind {
-            SignalKind::Latency(_) | SignalKind::Cpu(_) => add(
+            SignalKind::Latency(_) | SignalKind::Cpu(_) | SignalKind::Concurrency(_) => add(
                 format!("{}@short", s.name),
                 format!("{field} (panic short window)"),
                 measure.over(*short),

@@ -35,6 +35,12 @@ pub enum Measure {
     QueueAge(String),
     RequestRate(String),
     MaxConnections(String),
+    /// Requests in flight (Little's law): `rate(<metric>_sum)` of a latency histogram.
+    Concurrency {
+        metric: String,
+        selector: BTreeMap<String, String>,
+        window: PromDuration,
+    },
 }
 
 impl Measure {
@@ -53,6 +59,13 @@ impl Measure {
                 window,
             },
             Measure::CpuUtilization { .. } => Measure::CpuUtilization { window },
+            Measure::Concurrency {
+                metric, selector, ..
+            } => Measure::Concurrency {
+                metric: metric.clone(),
+                selector: selector.clone(),
+                window,
+            },
             other => other.clone(),
         }
     }
@@ -62,6 +75,7 @@ impl Measure {
         match self {
             Measure::Latency { .. } => "latency",
             Measure::CpuUtilization { .. } => "cpu",
+            Measure::Concurrency { .. } => "concurrency",
             Measure::QueueBacklog(_) | Measure::ArrivalRate(_) => "queue",
             Measure::Custom(_) => "custom",
             _ => "indicator",

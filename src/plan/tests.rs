@@ -26,6 +26,9 @@ fn the_examples_plan_every_reading_once_with_its_field() {
             "cpu",
             "cpu@short",
             "forecast/cpu",
+            "inflight",
+            "inflight@short",
+            "forecast/inflight",
             "databaseCpu",
             "databaseCpu/regularly",
             "slowQuery",
@@ -58,7 +61,7 @@ fn the_hpa_view_keeps_the_targets_and_drops_the_guardrails() {
     assert!(h.guardrails.is_none());
     assert!(h.signals.iter().all(|s| !s.up_only));
     let keys: Vec<&str> = h.queries().iter().map(|q| q.key.as_str()).collect();
-    assert_eq!(keys, ["p95", "cpu"]);
+    assert_eq!(keys, ["p95", "cpu", "inflight"]);
 }
 
 fn errors(yaml_tail: &str) -> Vec<String> {

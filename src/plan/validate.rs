@@ -292,7 +292,7 @@ fn signal(c: &mut Check, i: usize, s: &Signal) {
     let Some(kind) = s.kind() else {
         c.fail(
             format!("spec.signals[{i}]"),
-            "exactly one of latency, cpu, queue or custom must be set",
+            "exactly one of latency, cpu, queue, custom or concurrency must be set",
         );
         return;
     };
@@ -350,6 +350,24 @@ fn signal(c: &mut Check, i: usize, s: &Signal) {
                     "arrivalRateQuery and ratePerReplica go together",
                 ),
             }
+        }
+        SignalKind::Concurrency(cc) => {
+            if !is_metric_name(&cc.metric) {
+                c.fail(
+                    f("concurrency.metric"),
+                    format!("must be a Prometheus metric name, got {:?}", cc.metric),
+                );
+            }
+            for k in cc.selector.keys() {
+                if !is_label_name(k) || k == "namespace" {
+                    c.fail(
+                        f("concurrency.selector"),
+                        format!("key {k:?} must be a Prometheus label name other than namespace"),
+                    );
+                }
+            }
+            c.window(&f("concurrency.window"), Some(cc.window));
+            c.positive(&f("concurrency.targetPerReplica"), cc.target_per_replica);
         }
         SignalKind::Custom(cu) => {
             if cu.query.trim().is_empty() {

@@ -83,6 +83,7 @@ fn answer(q: &Query, obs: &Observer, now: usize, n: &Neighbours) -> Result<Sampl
     let pick: fn(&Snapshot) -> f64 = match &q.measure {
         Measure::Latency { .. } => |x| x.p95,
         Measure::CpuUtilization { .. } => |x| x.cpu * 100.0,
+        Measure::Concurrency { .. } => |x| x.in_flight,
         Measure::QueueBacklog(_) => |x| x.backlog,
         Measure::ArrivalRate(_) => |x| x.jobs,
         Measure::RequestRate(_) => |x| x.requests,
@@ -104,7 +105,9 @@ fn answer(q: &Query, obs: &Observer, now: usize, n: &Neighbours) -> Result<Sampl
             )));
         }
         (Measure::Latency { window, .. }, _) => obs.p95(now, Some(secs(*window))),
-        (Measure::CpuUtilization { window }, _) => obs.mean(now, Some(secs(*window)), pick),
+        (Measure::CpuUtilization { window }, _) | (Measure::Concurrency { window, .. }, _) => {
+            obs.mean(now, Some(secs(*window)), pick)
+        }
         (Measure::ArrivalRate(_), _) => obs.mean(now, None, pick),
         (Measure::DatabaseCpuOverAct { act, window, .. }, _) => {
             let act = *act;

@@ -38,11 +38,12 @@ fn policies(paths: &[PathBuf]) -> Result<(Policy, Policy), String> {
             std::fs::read_to_string(p).map_err(|e| format!("--policy {}: {e}", p.display()))?;
         let policy = parse_policy(&text, &p.display().to_string())?;
         // A policy on latency or CPU drives the web tier; a backlog-only one the workers.
-        let is_web = policy
-            .spec
-            .signals
-            .iter()
-            .any(|s| matches!(s.kind(), Some(SignalKind::Latency(_) | SignalKind::Cpu(_))));
+        let is_web = policy.spec.signals.iter().any(|s| {
+            matches!(
+                s.kind(),
+                Some(SignalKind::Latency(_) | SignalKind::Cpu(_) | SignalKind::Concurrency(_))
+            )
+        });
         if is_web {
             web = policy;
         } else {
@@ -293,12 +294,14 @@ fn benchmark(
                 verdict(h.connection_overflow_minutes == 0.0)
             ),
             "creeping" => {
-                // The forecast on CPU may scale first; run once more without it to show the
+                // The forecast and the concurrency signal may scale first (concurrency grows
+                // with the service time); run once more without both to show the
                 // CreepingLatency guardrail on its own.
                 let alone = web.edit(|s| {
                     if let Some(g) = &mut s.guardrails {
                         g.forecast = None;
                     }
+                    s.signals.retain(|x| x.concurrency.is_none());
                 })?;
                 let trace =
                     scenario(name, seed).ok_or_else(|| format!("missing scenario {name}"))?;
@@ -306,7 +309,7 @@ fn benchmark(
                 let c = run(Kind::Headroom, &trace, &s, &mut |_| {});
                 let at = |t: Option<usize>| t.map_or("never".to_string(), |t| format!("{t} s"));
                 format!(
-                    "- creeping: with the example policy, first SLO violation {} (hpa: {}, {:.1} SLO-violation minutes); without its forecast, CreepingLatency first scaled up at {} and the first SLO violation came at {} ({})",
+                    "- creeping: with the example policy, first SLO violation {} (hpa: {}, {:.1} SLO-violation minutes); without its forecast and concurrency signal, CreepingLatency first scaled up at {} and the first SLO violation came at {} ({})",
                     at(h.first_slo_violation),
                     at(hpa.first_slo_violation),
                     hpa.slo_violation_minutes,

@@ -326,6 +326,10 @@ mod tests {
     #[test]
     fn latency_pushes_headroom_up_without_the_hpa_overshoot() {
         let (web, worker) = examples();
+        // p95 and CPU only: the concurrency signal would size both alike.
+        let web = web
+            .edit(|s| s.signals.retain(|x| x.concurrency.is_none()))
+            .expect("valid");
         let trace = scenario("launch", 1).expect("launch");
         let s = setup("launch", web, worker);
         let h = run(Kind::Headroom, &trace, &s, &mut |_| {});

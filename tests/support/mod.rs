@@ -326,11 +326,16 @@ impl Exporter<'_> {
         );
     }
     pub fn latency(&self, labels: &[(&str, &str)], seconds: f64) {
+        self.requests(labels, seconds, 50.0);
+    }
+
+    /// `per_second` requests that each take `seconds`: `seconds × per_second` in flight.
+    pub fn requests(&self, labels: &[(&str, &str)], seconds: f64, per_second: f64) {
         let labels = labels_json(labels);
         curl_json(
             &format!("http://{}/latency", self.0),
             &format!(
-                r#"{{"name":"http_request_duration_seconds","labels":{labels},"seconds":{seconds},"perSecond":50}}"#
+                r#"{{"name":"http_request_duration_seconds","labels":{labels},"seconds":{seconds},"perSecond":{per_second}}}"#
             ),
         );
     }
