@@ -109,7 +109,7 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
         min_replicas: plan.min_replicas,
         max_replicas: plan.max_replicas,
         behavior: plan.behavior.clone(),
-        tolerance: plan.tolerance,
+        tolerance: super::Tolerance::uniform(plan.tolerance),
         current_replicas: at.current_replicas,
         ready_replicas: at.ready_replicas,
         signals: plan

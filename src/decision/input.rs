@@ -19,7 +19,8 @@ pub struct Input {
 }
 
 /// Default of the HPA controller flag `--horizontal-pod-autoscaler-downscale-stabilization`.
-pub const DEFAULT_DOWNSCALE_STABILIZATION_SECONDS: i32 = 300;
+pub const DEFAULT_DOWNSCALE_STABILIZATION_SECONDS: i32 =
+    crate::plan::defaults::DOWNSCALE_STABILIZATION_SECONDS;
 
 /// Ratio deviations from 1.0 that are ignored, per direction.
 #[derive(Clone, Copy, Debug, PartialEq)]

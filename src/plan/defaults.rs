@@ -1,8 +1,8 @@
 //! Every default a policy leaves out, in one place: the field guidance's numbers.
 
 pub const TOLERANCE: f64 = 0.1;
-pub const DOWNSCALE_STABILIZATION_SECONDS: i32 =
-    crate::decision::DEFAULT_DOWNSCALE_STABILIZATION_SECONDS;
+/// The HPA controller's `--horizontal-pod-autoscaler-downscale-stabilization` default.
+pub const DOWNSCALE_STABILIZATION_SECONDS: i32 = 300;
 
 /// Panic: a short window over twice the target, the short window a tenth of the stable one.
 pub const PANIC_THRESHOLD: f64 = 2.0;

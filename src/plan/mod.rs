@@ -14,14 +14,12 @@ use std::fmt;
 pub use cron::Cron;
 pub use observation::{Observation, QueryError, Sample};
 pub use queries::{Measure, Query, Shape};
-pub use schedule::{ScheduleEntry, parse_time};
+pub use schedule::{ScheduleEntry, Window, parse_time};
 pub use validate::{MAX_INTERVAL_SECONDS, is_label_name, rules_errors};
 
 use crate::api::{
     Behavior, Indicators, Mode, PromDuration, ScalingPolicySpec, SignalKind, TargetType,
 };
-use crate::decision::Tolerance;
-use crate::decision::guardrails::Cost;
 
 /// A spec field that is not what Headroom can act on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -124,6 +122,13 @@ pub struct BudgetPlan {
     pub reserve: f64,
 }
 
+/// The cost guardrail: what a replica-hour costs, and the hourly ceiling if any.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cost {
+    pub per_replica_hour: f64,
+    pub max_hourly: Option<f64>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuardrailPlan {
     pub database_hold: bool,
@@ -142,7 +147,8 @@ pub struct Plan {
     pub max_replicas: i32,
     pub mode: Mode,
     pub interval: PromDuration,
-    pub tolerance: Tolerance,
+    /// The HPA's tolerance, both directions.
+    pub tolerance: f64,
     pub behavior: Option<Behavior>,
     pub downscale_stabilization_seconds: i32,
     pub signals: Vec<PlannedSignal>,
@@ -517,7 +523,7 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
         max_replicas: spec.max_replicas,
         mode: spec.mode,
         interval: spec.interval,
-        tolerance: Tolerance::uniform(spec.tolerance.unwrap_or(defaults::TOLERANCE)),
+        tolerance: spec.tolerance.unwrap_or(defaults::TOLERANCE),
         behavior: spec.behavior.clone(),
         downscale_stabilization_seconds: defaults::DOWNSCALE_STABILIZATION_SECONDS,
         signals,

@@ -19,8 +19,10 @@ mod trend;
 pub use bands::{Band, Verdict};
 pub use budget::{Budget, Claim, allocate, cap, usable};
 pub use creeping::latency_trend;
-pub use schedule::{Window, floor_at};
+pub use schedule::floor_at;
 pub use trend::{Trend, trend};
+
+pub use crate::plan::{Cost, Window};
 
 use crate::api::TargetType;
 
@@ -157,12 +159,6 @@ impl CreepingInput {
             requests,
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Cost {
-    pub per_replica_hour: f64,
-    pub max_hourly: Option<f64>,
 }
 
 /// Everything the guardrails look at in one evaluation.
