@@ -79,4 +79,19 @@ fn e2e_evaluations_resume_within_an_interval_after_the_api_server_returns() {
     let _ = std::fs::create_dir_all(repo().join("target/bench"));
     let _ = std::fs::write(repo().join("target/bench/recovery.txt"), line);
     drop(op);
+    // Leave the cluster as the next test binary expects it: the controllers (here, the one
+    // that gives a new namespace its default ServiceAccount) have resynced too.
+    let probe = "e2e-recovery-probe";
+    let _ = kubectl(&["create", "namespace", probe]);
+    wait_until(
+        "the controllers to resync after the restart",
+        3 * MIN,
+        || {
+            kubectl(&["get", "serviceaccount", "default", "-n", probe])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    let _ = kubectl(&["delete", "namespace", probe, "--wait=false"]);
 }
