@@ -800,6 +800,72 @@ spec:
     });
 }
 
+/// A steady policy's status is written when it changes at display precision, not on every
+/// evaluation: a rate read from Prometheus jitters in its last digits.
+#[test]
+fn e2e_a_steady_status_is_not_rewritten() {
+    let ns = Namespace::new("e2e-quiet");
+    exporter().counter("jobs_published_total", &[("namespace", &ns.0)], 50.0);
+    apply(&deployment("quiet", &ns.0, 1)).unwrap();
+    let _op = Operator::start(&ns.0);
+    let query = format!(
+        "sum(rate(jobs_published_total{{namespace=\"{}\"}}[10s]))",
+        ns.0
+    );
+    apply(&format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: quiet, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: quiet}}
+  maxReplicas: 10
+  interval: 2s
+  signals:
+    - name: rate
+      custom: {{query: '{query}', target: 12, targetType: AverageValue}}
+  behavior:
+    scaleDown: {{stabilizationWindowSeconds: 0}}
+"#,
+        ns = ns.0
+    ))
+    .unwrap();
+    // Steady: scaled up for ~50 jobs/s (4 or 5 replicas of 12, as the rate window fills),
+    // and no longer changing.
+    let mut stable = (0, 0);
+    wait_until("a steady replica count", 2 * MIN, || {
+        std::thread::sleep(Duration::from_secs(1));
+        let n = spec_replicas(&ns.0, "deployment", "quiet");
+        stable = if n == stable.0 {
+            (n, stable.1 + 1)
+        } else {
+            (n, 0)
+        };
+        (n >= 4 && stable.1 >= 6).then_some(())
+    });
+    let version = || {
+        policy(&ns.0, "quiet")["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut writes = 0;
+    let mut last = version();
+    // Ten evaluations at 2 s.
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_secs(1));
+        let v = version();
+        if v != last {
+            writes += 1;
+            last = v;
+        }
+    }
+    eprintln!("status writes in 20 s of a steady policy (interval 2 s): {writes}");
+    assert!(
+        writes <= 1,
+        "{writes} status writes in 20 s with nothing changing"
+    );
+}
+
 #[test]
 fn e2e_prometheus_token_from_a_secret_needs_rbac_and_is_used() {
     let ns = Namespace::new("e2e-token");

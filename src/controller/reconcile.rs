@@ -457,6 +457,10 @@ async fn write_status(
         &now_rfc3339(),
         last_scale_time,
     );
+    // Nothing new at display precision: no etcd write, no watch event.
+    if !status::changed(prev, &status) {
+        return Ok(());
+    }
     let api: Api<StoredPolicy> = Api::namespaced(ctx.client.clone(), ns);
     let patch = json!({
         "apiVersion": "headroom.dev/v1alpha1",

@@ -1,6 +1,8 @@
 //! Builds the policy's status from one evaluation. Pure, so every condition is unit-tested.
 
-use crate::api::{Condition, ConditionStatus, Mode, ScalingPolicyStatus, SignalStatus};
+use crate::api::{
+    Condition, ConditionStatus, IndicatorStatus, Mode, ScalingPolicyStatus, SignalStatus,
+};
 use crate::decision::{Decision, Evaluation, Limit, SignalReading};
 
 /// What happened in one evaluation.
@@ -39,6 +41,22 @@ fn condition(type_: &str, ok: bool, reason: &str, message: impl Into<String>) ->
         last_transition_time: None,
         observed_generation: None,
     }
+}
+
+/// A reading at display precision (3 significant digits): a value that jitters in its fourth
+/// digit (49.98 → 50.02 stays 50.0) is not a change worth an etcd write.
+pub fn display(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let digits = 3 - 1 - v.abs().log10().floor() as i32;
+    let scale = 10f64.powi(digits);
+    (v * scale).round() / scale
+}
+
+/// Whether `next` says anything `prev` does not: only then is it written.
+pub fn changed(prev: Option<&ScalingPolicyStatus>, next: &ScalingPolicyStatus) -> bool {
+    prev != Some(next)
 }
 
 /// The next status. `now` is RFC 3339; conditions keep their transition time while unchanged.
@@ -99,7 +117,7 @@ pub fn build(
                 .iter()
                 .map(|r| SignalStatus {
                     name: r.name.clone(),
-                    value: r.value.as_ref().ok().copied(),
+                    value: r.value.as_ref().ok().copied().map(display),
                     target: r.target,
                     proposed_replicas: decision
                         .proposals
@@ -109,9 +127,16 @@ pub fn build(
                     error: r.value.as_ref().err().map(ToString::to_string),
                 })
                 .collect();
-            s.indicators = ev.indicators.clone();
+            s.indicators = ev
+                .indicators
+                .iter()
+                .map(|i| IndicatorStatus {
+                    value: i.value.map(display),
+                    ..i.clone()
+                })
+                .collect();
             s.verdict = ev.verdict.map(|v| v.as_str().to_string());
-            s.hourly_cost = ev.hourly_cost;
+            s.hourly_cost = ev.hourly_cost.map(display);
             let value = |name: &str| {
                 s.indicators
                     .iter()
@@ -211,7 +236,6 @@ fn decided_conditions(mode: Mode, readings: &[SignalReading], d: &Decision) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::IndicatorStatus;
     use crate::decision::guardrails::Finding;
     use crate::plan::QueryError;
 
@@ -322,6 +346,23 @@ mod tests {
             find(&paused, "Ready").last_transition_time.as_deref(),
             Some("t1")
         );
+    }
+
+    #[test]
+    fn jitter_below_display_precision_is_not_a_change() {
+        let o = |v: f64| Outcome::Decided {
+            mode: Mode::Enforce,
+            current: 2,
+            evaluation: Box::new(evaluation(vec![reading(Ok(v))], decision(2, Limit::None))),
+        };
+        let first = build(None, Some(1), &o(49.98), "t1", None);
+        let again = build(Some(&first), Some(1), &o(50.02), "t2", None);
+        assert_eq!(first.signals[0].value, Some(50.0));
+        assert!(!changed(Some(&first), &again), "{first:?}\n{again:?}");
+        let moved = build(Some(&first), Some(1), &o(53.0), "t3", None);
+        assert!(changed(Some(&first), &moved));
+        assert_eq!(display(0.012345), 0.0123);
+        assert_eq!(display(1234.5), 1230.0);
     }
 
     #[test]
