@@ -34,7 +34,8 @@ kubectl config --kubeconfig "$opkc" set-credentials headroom --token "$token" >/
 kubectl config --kubeconfig "$opkc" set-context local --cluster local --user headroom >/dev/null
 kubectl config --kubeconfig "$opkc" use-context local >/dev/null
 
-KUBECONFIG="$opkc" ./target/debug/headroom run --prometheus-url "$PROMETHEUS_URL" --listen 127.0.0.1:0 >"$out/operator.log" 2>&1 &
+# The local Prometheus scrapes every second.
+KUBECONFIG="$opkc" ./target/debug/headroom run --prometheus-url "$PROMETHEUS_URL" --scrape-interval 1s --listen 127.0.0.1:0 >"$out/operator.log" 2>&1 &
 pids+=($!)
 
 echo "== creating the demo app (web and worker Deployments) and their ScalingPolicies (namespace demo)"

@@ -67,6 +67,15 @@ enum Command {
             value_delimiter = ','
         )]
         allowed_prometheus_hosts: Vec<String>,
+        /// Prometheus' scrape interval (kube-prometheus-stack: 30s): short windows are widened
+        /// to hold two samples.
+        #[arg(
+            long,
+            env = "HEADROOM_SCRAPE_INTERVAL",
+            default_value = "30s",
+            value_parser = parse_duration
+        )]
+        scrape_interval: Duration,
     },
     /// Print the ScalingPolicy CRD as YAML.
     Crd,
@@ -193,6 +202,7 @@ fn main() -> ExitCode {
             lease_duration,
             allow_cross_namespace_queries,
             allowed_prometheus_hosts,
+            scrape_interval,
         } => {
             init_logging(log_format);
             let election = leader_election.then(|| LeaderElection {
@@ -208,6 +218,7 @@ fn main() -> ExitCode {
                     .unwrap_or(i32::MAX),
                 allow_cross_namespace_queries,
                 allowed_prometheus_hosts,
+                scrape_interval,
             };
             match run(settings, listen, namespace, election) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,8 @@ pub struct Settings {
     /// Hosts (host or host:port) a policy's `prometheus.address` may name, besides the
     /// default Prometheus.
     pub allowed_prometheus_hosts: Vec<String>,
+    /// How often Prometheus scrapes the series: windows hold at least two samples.
+    pub scrape_interval: Duration,
 }
 
 impl Settings {
@@ -179,6 +181,7 @@ mod tests {
             downscale_stabilization_seconds: 300,
             allow_cross_namespace_queries: false,
             allowed_prometheus_hosts: allowed.iter().map(|s| s.to_string()).collect(),
+            scrape_interval: Duration::from_secs(30),
         }
     }
 

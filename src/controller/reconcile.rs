@@ -115,7 +115,9 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
     let prev = policy.status.as_ref();
 
     let plan = match Plan::resolve(spec) {
-        Ok(p) => p.with_downscale_stabilization(ctx.settings.downscale_stabilization_seconds),
+        Ok(p) => p
+            .with_downscale_stabilization(ctx.settings.downscale_stabilization_seconds)
+            .for_scrape_interval(ctx.settings.scrape_interval),
         Err(errors) => {
             let message = errors.to_string();
             if was_ready(prev) {

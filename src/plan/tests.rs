@@ -109,3 +109,41 @@ fn what_the_schema_cannot_check_is_refused_with_its_field() {
     assert!(e.iter().any(|e| e.starts_with("spec.interval")), "{e:?}");
     assert!(e.iter().any(|e| e.starts_with("spec.signals")), "{e:?}");
 }
+
+#[test]
+fn short_windows_hold_two_samples_at_the_scrape_interval() {
+    let Ok(p) = Plan::resolve(&spec(WEB)) else {
+        panic!("example")
+    };
+    let window = |p: &Plan, key: &str| {
+        p.queries()
+            .iter()
+            .find(|q| q.key == key)
+            .and_then(|q| match &q.measure {
+                Measure::Latency { window, .. } | Measure::CpuUtilization { window } => {
+                    Some(*window)
+                }
+                _ => None,
+            })
+    };
+    assert_eq!(window(&p, "p95@short"), Some(PromDuration::from_secs(6)));
+    let at_15s = p
+        .clone()
+        .for_scrape_interval(std::time::Duration::from_secs(15));
+    assert_eq!(
+        window(&at_15s, "p95@short"),
+        Some(PromDuration::from_secs(30))
+    );
+    assert_eq!(
+        window(&at_15s, "cpu@short"),
+        Some(PromDuration::from_secs(30))
+    );
+    // The signals' own windows are the user's: unchanged.
+    assert_eq!(window(&at_15s, "p95"), Some(PromDuration::from_secs(60)));
+    // A 1 s scrape (the test cluster) keeps the 6 s window.
+    let at_1s = p.for_scrape_interval(std::time::Duration::from_secs(1));
+    assert_eq!(
+        window(&at_1s, "p95@short"),
+        Some(PromDuration::from_secs(6))
+    );
+}

@@ -161,10 +161,13 @@ pub fn run(kind: Kind, trace: &Trace, setup: &Setup, progress: &mut dyn FnMut(f6
     let mut app = App::new(p.clone(), web0, workers0);
     let mut obs = Observer::new(setup.scrape_seconds, setup.window_seconds, 3600);
     let slots = p.concurrency;
-    let mut web =
-        Scaler::new(kind, &setup.web.plan, fixed_web, slots).starting_at(setup.start_unix);
+    // As the operator does with --scrape-interval.
+    let scrape = std::time::Duration::from_secs(setup.scrape_seconds as u64);
+    let web_plan = setup.web.plan.clone().for_scrape_interval(scrape);
+    let worker_plan = setup.worker.plan.clone().for_scrape_interval(scrape);
+    let mut web = Scaler::new(kind, &web_plan, fixed_web, slots).starting_at(setup.start_unix);
     let mut workers =
-        Scaler::new(kind, &setup.worker.plan, fixed_workers, slots).starting_at(setup.start_unix);
+        Scaler::new(kind, &worker_plan, fixed_workers, slots).starting_at(setup.start_unix);
     let target = latency_target(&setup.web.spec);
 
     let mut out = Outcome::empty(kind.name());

@@ -480,6 +480,8 @@ impl Operator {
             &self.listen,
         ])
         .args(["--query-timeout", "2s"])
+        // The test Prometheus scrapes every second.
+        .args(["--scrape-interval", "1s"])
         .args(&self.extra);
         if let Some((identity, lease)) = &self.election {
             cmd.args(["--leader-election", "--lease-namespace", "headroom-system"])
