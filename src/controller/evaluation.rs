@@ -48,7 +48,7 @@ mod tests {
 
     use super::*;
     use crate::api::ScalingPolicy;
-    use crate::decision::Limit;
+    use crate::decision::{Evaluation, Limit};
     use crate::plan::Sample;
 
     fn plan(yaml: &str) -> Plan {
@@ -94,6 +94,11 @@ spec:
         }
     }
 
+    /// `key` evaluates the budget policy with a backlog of 150 at 1 replica.
+    fn busy(state: &State, key: &str, p: &Plan, pool: Option<&str>, now: Instant) -> Evaluation {
+        step(state, key, pool, p, &backlog(150.0), now, at(1), vec![])
+    }
+
     #[test]
     fn a_deleted_policy_frees_its_budget_share_at_once() {
         let state = State::default();
@@ -101,44 +106,17 @@ spec:
         let pool = budget_pool("shop", &p);
         let t0 = Instant::now();
         // a scales first and takes the whole budget of 9 replicas x 10 connections.
-        let a = step(
-            &state,
-            "shop/a",
-            pool.as_deref(),
-            &p,
-            &backlog(150.0),
-            t0,
-            at(1),
-            vec![],
-        );
+        let a = busy(&state, "shop/a", &p, pool.as_deref(), t0);
         assert_eq!(a.decision.desired_replicas, 9);
         // b, sharing the database, cannot scale into connections a holds.
-        let b = step(
-            &state,
-            "shop/b",
-            pool.as_deref(),
-            &p,
-            &backlog(150.0),
-            t0,
-            at(1),
-            vec![],
-        );
+        let b = busy(&state, "shop/b", &p, pool.as_deref(), t0);
         assert_eq!(
             (b.decision.desired_replicas, b.decision.limited_by),
             (1, Limit::ConnectionBudget)
         );
         state.forget("shop/a");
         let later = t0 + Duration::from_secs(15);
-        let b = step(
-            &state,
-            "shop/b",
-            pool.as_deref(),
-            &p,
-            &backlog(150.0),
-            later,
-            at(1),
-            vec![],
-        );
+        let b = busy(&state, "shop/b", &p, pool.as_deref(), later);
         assert_eq!(b.decision.desired_replicas, 9, "{}", b.decision.reason);
         assert_eq!(state.len(), 1);
     }

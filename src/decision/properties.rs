@@ -117,14 +117,40 @@ prop_compose! {
     }
 }
 
-fn run(
-    spec: &ScalingPolicySpec,
-    values: &[Result<f64, QueryError>],
-    memory: &Memory,
+/// One random evaluation's inputs.
+#[derive(Clone, Debug)]
+struct Situation {
+    spec: ScalingPolicySpec,
+    values: Vec<Result<f64, QueryError>>,
+    memory: Memory,
     current: i32,
     ready: i32,
     in_window: bool,
-) -> Option<(Plan, Evaluation, Moment)> {
+}
+
+prop_compose! {
+    fn situation(least_current: i32)(
+        spec in spec(),
+        values in prop::collection::vec(reading(), 1..8),
+        memory in memory(),
+        current in least_current..80,
+        ready in 0i32..80,
+        in_window in any::<bool>(),
+    ) -> Situation {
+        Situation { spec, values, memory, current, ready, in_window }
+    }
+}
+
+fn run(x: &Situation) -> Option<(Plan, Evaluation, Moment)> {
+    let Situation {
+        spec,
+        values,
+        memory,
+        current,
+        ready,
+        in_window,
+    } = x;
+    let (current, ready, in_window) = (*current, *ready, *in_window);
     // Every generated spec is valid: a refusal here is a bug in the plan or the generator.
     let plan = match Plan::resolve(spec) {
         Ok(p) => p,
@@ -148,20 +174,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
 
     #[test]
-    fn desired_stays_within_min_and_max(
-        spec in spec(),
-        values in prop::collection::vec(reading(), 1..8),
-        memory in memory(),
-        current in 0i32..80,
-        ready in 0i32..80,
-        in_window in any::<bool>(),
-    ) {
-        let Some((plan, ev, _)) = run(&spec, &values, &memory, current, ready, in_window) else {
+    fn desired_stays_within_min_and_max(x in situation(0)) {
+        let Some((plan, ev, _)) = run(&x) else {
             return Ok(());
         };
         let d = &ev.decision;
         if d.limited_by == Limit::ScalingDisabled {
-            prop_assert_eq!((current, d.desired_replicas), (0, 0));
+            prop_assert_eq!((x.current, d.desired_replicas), (0, 0));
         } else {
             prop_assert!(
                 (plan.min_replicas..=plan.max_replicas).contains(&d.desired_replicas),
@@ -171,19 +190,12 @@ proptest! {
     }
 
     #[test]
-    fn missing_or_invalid_readings_never_scale_below_current(
-        spec in spec(),
-        values in prop::collection::vec(reading(), 1..8),
-        memory in memory(),
-        current in 1i32..80,
-        ready in 0i32..80,
-        in_window in any::<bool>(),
-    ) {
-        let Some((plan, ev, _)) = run(&spec, &values, &memory, current, ready, in_window) else {
+    fn missing_or_invalid_readings_never_scale_below_current(x in situation(1)) {
+        let Some((plan, ev, _)) = run(&x) else {
             return Ok(());
         };
         if ev.readings.iter().any(|r| r.value.is_err()) {
-            let floor = current.clamp(plan.min_replicas, plan.max_replicas);
+            let floor = x.current.clamp(plan.min_replicas, plan.max_replicas);
             prop_assert!(
                 ev.decision.desired_replicas >= floor,
                 "{} < {floor} with a reading missing: {}", ev.decision.desired_replicas, ev.decision.reason
@@ -193,33 +205,23 @@ proptest! {
 
     #[test]
     fn no_guardrail_lowers_below_current_unless_the_core_did_or_a_cost_ceiling_is_set(
-        spec in spec(),
-        values in prop::collection::vec(reading(), 1..8),
-        memory in memory(),
-        current in 1i32..80,
-        ready in 0i32..80,
-        in_window in any::<bool>(),
+        x in situation(1),
     ) {
-        let Some((plan, ev, at)) = run(&spec, &values, &memory, current, ready, in_window) else {
+        let Some((plan, ev, at)) = run(&x) else {
             return Ok(());
         };
-        let core = evaluate(&plan.as_hpa(), &observe(&plan.as_hpa(), &values), &memory, &at);
-        let floor = current.min(plan.max_replicas);
+        let core = evaluate(&plan.as_hpa(), &observe(&plan.as_hpa(), &x.values), &x.memory, &at);
+        let floor = x.current.min(plan.max_replicas);
         if ev.decision.desired_replicas < floor && core.decision.desired_replicas >= floor {
             prop_assert_eq!(ev.decision.limited_by, Limit::CostCeiling, "{}", ev.decision.reason);
         }
     }
 
     #[test]
-    fn evaluation_is_deterministic(
-        spec in spec(),
-        values in prop::collection::vec(reading(), 1..8),
-        memory in memory(),
-        current in 0i32..80,
-    ) {
+    fn evaluation_is_deterministic(x in situation(0)) {
         // Debug text, since a NaN reading is never equal to itself.
-        let a = run(&spec, &values, &memory, current, current, true).map(|r| format!("{:?}", r.1));
-        let b = run(&spec, &values, &memory, current, current, true).map(|r| format!("{:?}", r.1));
+        let a = run(&x).map(|r| format!("{:?}", r.1));
+        let b = run(&x).map(|r| format!("{:?}", r.1));
         prop_assert_eq!(a, b);
     }
 }

@@ -6,7 +6,7 @@ mod cron;
 pub mod defaults;
 mod observation;
 mod queries;
-mod schedule;
+pub(crate) mod schedule;
 mod validate;
 
 use std::fmt;

@@ -170,23 +170,24 @@ impl ScheduleEntry {
     }
 }
 
+/// A one-hour window of 10 replicas recurring at `expr` in `tz`, for tests.
+#[cfg(test)]
+pub(crate) fn cron_window(expr: &str, tz: &str) -> ScheduledWindow {
+    ScheduledWindow {
+        start: None,
+        end: None,
+        cron: Some(expr.into()),
+        duration: Some(crate::api::PromDuration::from_secs(3600)),
+        time_zone: Some(tz.into()),
+        min_replicas: 10,
+        lead_time: None,
+        release_time: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::PromDuration;
-
-    fn cron_window(expr: &str, tz: &str) -> ScheduledWindow {
-        ScheduledWindow {
-            start: None,
-            end: None,
-            cron: Some(expr.into()),
-            duration: Some(PromDuration::from_secs(3600)),
-            time_zone: Some(tz.into()),
-            min_replicas: 10,
-            lead_time: None,
-            release_time: None,
-        }
-    }
 
     fn first_error(w: &ScheduledWindow, i: usize) -> String {
         match ScheduleEntry::resolve(w, i) {

@@ -42,26 +42,13 @@ pub fn apply(s: &mut super::step::Step, windows: &[Window], now: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{PromDuration, ScheduledWindow};
     use crate::plan::ScheduleEntry;
+    use crate::plan::schedule::cron_window;
 
     fn at(s: &str) -> i64 {
         s.parse::<jiff::Timestamp>()
             .map(|t| t.as_second())
             .unwrap_or(0)
-    }
-
-    fn cron_window(expr: &str, tz: &str) -> ScheduledWindow {
-        ScheduledWindow {
-            start: None,
-            end: None,
-            cron: Some(expr.into()),
-            duration: Some(PromDuration::from_secs(3600)),
-            time_zone: Some(tz.into()),
-            min_replicas: 10,
-            lead_time: None,
-            release_time: None,
-        }
     }
 
     #[test]
