@@ -54,6 +54,16 @@ pub fn display(v: f64) -> f64 {
     (v * scale).round() / scale
 }
 
+/// A reading as shown: the previous one while the new one is within 1 % of it (a rate read
+/// from Prometheus wanders in its last digits, and any fixed rounding has edges it crosses),
+/// otherwise the new one at display precision.
+fn shown(prev: Option<f64>, new: f64) -> f64 {
+    match prev {
+        Some(p) if (new - p).abs() <= 0.01 * p.abs().max(new.abs()) => p,
+        _ => display(new),
+    }
+}
+
 /// Whether `next` says anything `prev` does not: only then is it written.
 pub fn changed(prev: Option<&ScalingPolicyStatus>, next: &ScalingPolicyStatus) -> bool {
     prev != Some(next)
@@ -117,7 +127,12 @@ pub fn build(
                 .iter()
                 .map(|r| SignalStatus {
                     name: r.name.clone(),
-                    value: r.value.as_ref().ok().copied().map(display),
+                    value: r.value.as_ref().ok().copied().map(|v| {
+                        let before = prev
+                            .and_then(|p| p.signals.iter().find(|x| x.name == r.name))
+                            .and_then(|x| x.value);
+                        shown(before, v)
+                    }),
                     target: r.target,
                     proposed_replicas: decision
                         .proposals
@@ -131,12 +146,19 @@ pub fn build(
                 .indicators
                 .iter()
                 .map(|i| IndicatorStatus {
-                    value: i.value.map(display),
+                    value: i.value.map(|v| {
+                        let before = prev
+                            .and_then(|p| p.indicators.iter().find(|x| x.name == i.name))
+                            .and_then(|x| x.value);
+                        shown(before, v)
+                    }),
                     ..i.clone()
                 })
                 .collect();
             s.verdict = ev.verdict.map(|v| v.as_str().to_string());
-            s.hourly_cost = ev.hourly_cost.map(display);
+            s.hourly_cost = ev
+                .hourly_cost
+                .map(|v| shown(prev.and_then(|p| p.hourly_cost), v));
             let value = |name: &str| {
                 s.indicators
                     .iter()
@@ -359,6 +381,9 @@ mod tests {
         let again = build(Some(&first), Some(1), &o(50.02), "t2", None);
         assert_eq!(first.signals[0].value, Some(50.0));
         assert!(!changed(Some(&first), &again), "{first:?}\n{again:?}");
+        // Across a rounding edge, still within 1 %: no write either.
+        let edge = build(Some(&first), Some(1), &o(50.06), "t2", None);
+        assert!(!changed(Some(&first), &edge), "{edge:?}");
         let moved = build(Some(&first), Some(1), &o(53.0), "t3", None);
         assert!(changed(Some(&first), &moved));
         assert_eq!(display(0.012345), 0.0123);
