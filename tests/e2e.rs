@@ -731,16 +731,18 @@ spec:
   interval: 2s
   signals:
     - name: cpu
-      cpu: {{targetUtilization: 45, window: 20s}}
+      cpu: {{targetUtilization: 47, window: 20s}}
 "#,
         ns = ns.0
     ))
     .unwrap();
+    // 87-93 % on 2 pods against 47 % asks for 4 wherever the reading lands in that band
+    // (against 45 %, a reading of 90.5 % asked for 5).
     wait_until("a scale-up to 4", MIN, || {
         share(&ns.0);
         (spec_replicas(&ns.0, "deployment", "api") == 4).then_some(())
     });
-    // At 45% on 4 pods it stays there.
+    // At 45% on 4 pods (within the tolerance of 47%) it stays there.
     for _ in 0..16 {
         share(&ns.0);
         std::thread::sleep(Duration::from_millis(500));
