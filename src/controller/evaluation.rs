@@ -141,8 +141,9 @@ spec:
 "#,
         );
         let mut o = Observation::default();
-        o.insert("cpu", Ok(Sample::Value(150.0)));
-        o.insert("cpu@short", Ok(Sample::Value(150.0)));
+        // Over target, yet short of saturation: the app waits on its database.
+        o.insert("cpu", Ok(Sample::Value(80.0)));
+        o.insert("cpu@short", Ok(Sample::Value(80.0)));
         o.insert("databaseCpu", Ok(Sample::Value(0.82)));
         o.insert("databaseCpu/regularly", Ok(Sample::Value(0.64)));
         let ev = step(

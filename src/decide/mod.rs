@@ -244,6 +244,7 @@ fn validate(raw: DecideInput) -> Result<decision::Input, InvalidInput> {
             decision::Tolerance {
                 scale_up: up,
                 scale_down: down,
+                down_margin: 0.0,
             }
         }
     };

@@ -3,7 +3,7 @@
 
 use super::audit::{IndicatorReadings, audit};
 use super::guardrails::{
-    self, Band, Budget, Claim, CreepingInput, DatabaseEvidence, Finding, ForecastInput,
+    self, AppCpu, Band, Budget, Claim, CreepingInput, DatabaseEvidence, Finding, ForecastInput,
     ForecastSeries, GuardrailInput, PanicInput, ShortReading, Verdict, latency_trend, trend,
     usable,
 };
@@ -109,7 +109,11 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
         min_replicas: plan.min_replicas,
         max_replicas: plan.max_replicas,
         behavior: plan.behavior.clone(),
-        tolerance: super::Tolerance::uniform(plan.tolerance),
+        tolerance: super::Tolerance::uniform(plan.tolerance).with_down_margin(
+            plan.guardrails
+                .as_ref()
+                .map_or(0.0, |g| g.scale_down_margin),
+        ),
         current_replicas: at.current_replicas,
         ready_replicas: at.ready_replicas,
         signals: plan
@@ -233,6 +237,12 @@ fn guardrail_input(
         now_unix: at.unix.unwrap_or_default(),
         database,
         database_hold: rules.database_hold,
+        app_cpu: plan.signals.iter().find(|s| s.kind == "cpu").and_then(|s| {
+            Some(AppCpu {
+                percent: reading(obs, &s.key).ok()?,
+                target: s.target,
+            })
+        }),
         ..Default::default()
     };
     if let Some(p) = &rules.panic {

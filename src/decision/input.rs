@@ -27,6 +27,10 @@ pub const DEFAULT_DOWNSCALE_STABILIZATION_SECONDS: i32 =
 pub struct Tolerance {
     pub scale_up: f64,
     pub scale_down: f64,
+    /// Hysteresis on the way down: a scale-down sizes the fleet for this fraction below
+    /// target, so noise after it must exceed margin plus tolerance to scale up again.
+    /// 0 is the HPA.
+    pub down_margin: f64,
 }
 
 impl Default for Tolerance {
@@ -40,7 +44,20 @@ impl Tolerance {
         Self {
             scale_up: t,
             scale_down: t,
+            down_margin: 0.0,
         }
+    }
+
+    pub fn with_down_margin(self, down_margin: f64) -> Self {
+        Self {
+            down_margin,
+            ..self
+        }
+    }
+
+    /// The target a scale-down sizes for, with the hysteresis margin.
+    pub fn down_target(&self, target: f64) -> f64 {
+        target * (1.0 - self.down_margin.clamp(0.0, 0.9))
     }
 
     /// The HPA's `Tolerances.isWithin`.

@@ -68,6 +68,9 @@ pub fn propose(
                     // The HPA would propose 0 here; with no ready pod there is nothing to scale
                     // from, so the signal counts as unavailable and never scales down.
                     None
+                } else if ratio < 1.0 {
+                    let down = v / tol.down_target(s.target);
+                    Some(ceil(down * f64::from(ready)).min(current))
                 } else {
                     Some(ceil(ratio * f64::from(ready)))
                 };
@@ -81,6 +84,8 @@ pub fn propose(
                     let ratio = v / (s.target * f64::from(current));
                     let replicas = if tol.is_within(ratio) {
                         current
+                    } else if ratio < 1.0 {
+                        ceil(v / tol.down_target(s.target)).min(current)
                     } else {
                         ceil(v / s.target)
                     };
@@ -243,6 +248,22 @@ mod tests {
             replicas(TargetType::AverageValue, 100.0, 0.0, 3, 3),
             Some(0)
         );
+    }
+
+    #[test]
+    fn a_down_margin_sizes_a_scale_down_below_target_and_nothing_else() {
+        let margin = Tolerance::default().with_down_margin(0.2);
+        let with = |t, target, value, current| {
+            propose(&sig(t, target, Some(value)), current, current, margin, None).replicas
+        };
+        // 10 replicas at half the target: the HPA asks for 5, the margin for 7 (50/80 × 10).
+        assert_eq!(replicas(TargetType::Value, 100.0, 50.0, 10, 10), Some(5));
+        assert_eq!(with(TargetType::Value, 100.0, 50.0, 10), Some(7));
+        assert_eq!(with(TargetType::AverageValue, 100.0, 500.0, 10), Some(7));
+        // Never above the current count, and scale-up and tolerance are the HPA's.
+        assert_eq!(with(TargetType::Value, 100.0, 85.0, 10), Some(10));
+        assert_eq!(with(TargetType::Value, 100.0, 150.0, 10), Some(15));
+        assert_eq!(with(TargetType::Value, 100.0, 95.0, 10), Some(10));
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Every default a policy leaves out, in one place: the field guidance's numbers.
 
 pub const TOLERANCE: f64 = 0.1;
+/// With guardrails on, a scale-down sizes the fleet for 80 % of target: after it, load has
+/// to rise by over a third (0.8 to 1.1 of target) before it scales up again, so noise and
+/// short bumps do not reverse it.
+pub const SCALE_DOWN_MARGIN: f64 = 0.2;
 /// The HPA controller's `--horizontal-pod-autoscaler-downscale-stabilization` default.
 pub const DOWNSCALE_STABILIZATION_SECONDS: i32 = 300;
 

@@ -132,6 +132,8 @@ pub struct Cost {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuardrailPlan {
     pub database_hold: bool,
+    /// Hysteresis on the way down (see `Tolerance::down_margin`).
+    pub scale_down_margin: f64,
     pub panic: Option<PanicPlan>,
     pub creeping: Option<CreepingPlan>,
     /// Horizon in seconds; the series are the signals' `forecast_key`s.
@@ -535,6 +537,7 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
         });
         GuardrailPlan {
             database_hold: g.database_hold.unwrap_or(true),
+            scale_down_margin: defaults::SCALE_DOWN_MARGIN,
             panic: panic.as_ref().map(|(p, _)| p.clone()),
             creeping,
             forecast_horizon_seconds: forecast_window.map(|(_, h)| h),

@@ -19,6 +19,7 @@ mod trend;
 pub use bands::{Band, Verdict};
 pub use budget::{Budget, Claim, allocate, cap, usable};
 pub use creeping::latency_trend;
+pub use hold::APP_SATURATED_PERCENT;
 pub use schedule::floor_at;
 pub use trend::{Trend, trend};
 
@@ -80,6 +81,24 @@ impl DatabaseEvidence {
             ));
         }
         parts.join(", ")
+    }
+}
+
+/// The app's own CPU utilization and its target, percent: tells a saturated app from one
+/// that only waits on its database.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AppCpu {
+    pub percent: f64,
+    pub target: f64,
+}
+
+impl AppCpu {
+    /// The HPA's answer on CPU alone for `ready` replicas.
+    fn sized(&self, ready: i32) -> i32 {
+        if self.target <= 0.0 {
+            return ready;
+        }
+        ceil_i32(f64::from(ready) * self.percent / self.target)
     }
 }
 
@@ -168,6 +187,8 @@ pub struct GuardrailInput {
     pub database: Option<DatabaseEvidence>,
     /// The database hold is on unless the policy opts out.
     pub database_hold: bool,
+    /// The app's CPU, when the policy scales on it.
+    pub app_cpu: Option<AppCpu>,
     pub panic: Option<PanicInput>,
     pub creeping: Option<CreepingInput>,
     pub forecast: Option<ForecastInput>,
@@ -249,7 +270,7 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
     }
     schedule::apply(&mut s, &g.schedule, g.now_unix);
     if let Some(db) = &g.database {
-        hold::apply(&mut s, db, g.database_hold);
+        hold::apply(&mut s, db, g.database_hold, g.app_cpu.as_ref());
     }
     let budget_claim = g.budget.as_ref().map(|b| {
         // What it would run without the budget, for a fair share among those sharing it.

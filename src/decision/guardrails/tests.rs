@@ -192,6 +192,32 @@ fn database_bound_holds_scale_up_and_says_what_to_do() {
 }
 
 #[test]
+fn database_bound_with_the_app_cpu_saturated_grows_only_as_cpu_asks() {
+    // The queue signal asks for 9; the app's CPU at a 70 % target asks for 6 at 95 %.
+    let i = input(4, 900.0);
+    let with_cpu = |percent| {
+        run(
+            &i,
+            &GuardrailInput {
+                database: Some(db_bound()),
+                database_hold: true,
+                app_cpu: Some(AppCpu {
+                    percent,
+                    target: 70.0,
+                }),
+                ..Default::default()
+            },
+        )
+    };
+    let g = with_cpu(95.0);
+    assert_eq!((g.desired, g.limited_by), (6, Limit::DatabaseBound));
+    assert!(g.reason.contains("app CPU saturated (95%)"), "{}", g.reason);
+    // Below saturation the app only waits on its database: the hold keeps 4.
+    let g = with_cpu(85.0);
+    assert_eq!((g.desired, g.limited_by), (4, Limit::DatabaseBound));
+}
+
+#[test]
 fn database_bound_still_lets_scale_down_through() {
     let mut i = input(6, 100.0);
     i.behavior = Some(Default::default());
