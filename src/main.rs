@@ -112,6 +112,10 @@ enum Command {
         /// How many generated traces, with --family.
         #[arg(long, default_value_t = 20)]
         count: usize,
+        /// With --family: replay only the generated trace with this index (as numbered in
+        /// the family's table), with its plot.
+        #[arg(long, requires = "family")]
+        case: Option<usize>,
     },
     /// Make one decision offline and print it: from a JSON document (--input, a file or -
     /// for stdin), or for a policy (--policy, YAML or JSON) from an observation (--observation).
@@ -174,6 +178,7 @@ fn main() -> ExitCode {
             report,
             family,
             count,
+            case,
         } => {
             let options = headroom::simulate::Options {
                 scenario,
@@ -186,6 +191,7 @@ fn main() -> ExitCode {
                 report,
                 family,
                 count,
+                case,
             };
             print_or_fail(headroom::simulate::command(&options), ExitCode::from(2))
         }

@@ -28,6 +28,8 @@ pub struct Options {
     pub family: Option<String>,
     /// How many generated traces.
     pub count: usize,
+    /// Replay only this generated trace, with its plot.
+    pub case: Option<usize>,
 }
 
 fn policies(paths: &[PathBuf]) -> Result<(Policy, Policy), String> {
@@ -161,6 +163,9 @@ fn family_command(
     if !(1..=10_000).contains(&o.count) {
         return Err(format!("--count: must be 1..10000, got {}", o.count));
     }
+    if let Some(index) = o.case {
+        return replay_case(o, family, index, web, worker);
+    }
     let started = super::cpu_time();
     let results = super::generalize::run_family(family, o.count, o.seed, web, worker)?;
     let cpu = super::cpu_time() - started;
@@ -177,6 +182,25 @@ fn family_command(
         ));
     }
     Ok(super::generalize::table(&results))
+}
+
+/// `--family F --case I`: one generated trace, as a scenario is shown.
+fn replay_case(
+    o: &Options,
+    family: &str,
+    index: usize,
+    web: &Policy,
+    worker: &Policy,
+) -> Result<String, String> {
+    let r = super::generalize::run_case(family, o.seed, index, web, worker)?;
+    let name = r.case.trace.name.clone();
+    let svg = write_svg(&o.out_dir, &name, &r.outcomes, latency_target(&web.spec))?;
+    Ok(format!(
+        "{}\n{}plot: {}\n",
+        r.case.about,
+        report::table(&name, &r.outcomes),
+        svg.display()
+    ))
 }
 
 /// Says whether the policies' schedule windows took part, when they have any.

@@ -21,23 +21,32 @@ pub fn run_family(
     worker: &Policy,
 ) -> Result<Vec<CaseResult>, String> {
     (0..count)
-        .map(|i| {
-            let c = case(family, seed, i).ok_or_else(|| {
-                format!(
-                    "--family: unknown family {family:?}; expected all or one of {}",
-                    super::family::FAMILIES.join(", ")
-                )
-            })?;
-            let mut s = setup(&c.trace.name, web.clone(), worker.clone());
-            s.params = c.params.clone();
-            s.scrape_seconds = c.scrape_seconds;
-            let outcomes = Kind::ALL
-                .iter()
-                .map(|k| run(*k, &c.trace, &s, &mut |_| {}))
-                .collect();
-            Ok(CaseResult { case: c, outcomes })
-        })
+        .map(|i| run_case(family, seed, i, web, worker))
         .collect()
+}
+
+/// One generated case through every autoscaler.
+pub fn run_case(
+    family: &str,
+    seed: u64,
+    index: usize,
+    web: &Policy,
+    worker: &Policy,
+) -> Result<CaseResult, String> {
+    let c = case(family, seed, index).ok_or_else(|| {
+        format!(
+            "--family: unknown family {family:?}; expected all or one of {}",
+            super::family::FAMILIES.join(", ")
+        )
+    })?;
+    let mut s = setup(&c.trace.name, web.clone(), worker.clone());
+    s.params = c.params.clone();
+    s.scrape_seconds = c.scrape_seconds;
+    let outcomes = Kind::ALL
+        .iter()
+        .map(|k| run(*k, &c.trace, &s, &mut |_| {}))
+        .collect();
+    Ok(CaseResult { case: c, outcomes })
 }
 
 fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
@@ -162,7 +171,7 @@ pub fn report(results: &[CaseResult], family: &str, seed: u64, cpu_seconds: f64)
     let hpa = versus(results, Kind::Hpa);
     let _ = writeln!(
         md,
-        "- vs hpa: median SLO-violation ratio {:.2} (target <= 0.5: {}); no worse on SLO on {:.0}% of traces (target >= 90%: {}); median replica-minutes ratio {:.2} (target <= 1.0: {}); reversals no more than the HPA's on {:.0}% (target >= 90%: {})",
+        "- vs hpa: median SLO-violation ratio {:.2} (target <= 0.5: {}); no worse on SLO on {:.0}% of traces (target >= 90%: {}); median replica-minutes ratio {:.3} (target <= 1.0: {}); reversals no more than the HPA's on {:.0}% (target >= 90%: {})",
         hpa.slo_ratio_median,
         verdict(hpa.slo_ratio_median <= 0.5),
         hpa.no_worse_slo * 100.0,
@@ -176,7 +185,7 @@ pub fn report(results: &[CaseResult], family: &str, seed: u64, cpu_seconds: f64)
         let v = versus(results, b);
         let _ = writeln!(
             md,
-            "- vs {}: no worse on SLO on {:.0}% of traces (target >= 80%: {}) at median replica-minutes ratio {:.2} (target <= 1.0: {})",
+            "- vs {}: no worse on SLO on {:.0}% of traces (target >= 80%: {}) at median replica-minutes ratio {:.3} (target <= 1.0: {})",
             b.name(),
             v.no_worse_slo * 100.0,
             verdict(v.no_worse_slo >= 0.8),
