@@ -21,6 +21,14 @@ pub struct Metrics {
     signal_errors: Family<Labels, Counter>,
     duration: Histogram,
     leader: Gauge,
+    queries: Family<Labels, Counter>,
+    query_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    cache: Family<Labels, Counter>,
+    lag: Histogram,
+}
+
+fn query_histogram() -> Histogram {
+    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
 }
 
 impl Default for Metrics {
@@ -68,8 +76,37 @@ impl Default for Metrics {
             "1 while this process holds the leader lease (or runs without election)",
             leader.clone(),
         );
+        let queries = Family::<Labels, Counter>::default();
+        registry.register(
+            "prometheus_queries",
+            "Queries sent to Prometheus, by kind (instant, range, grouped) and result",
+            queries.clone(),
+        );
+        let query_duration =
+            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(query_histogram);
+        registry.register(
+            "prometheus_query_duration_seconds",
+            "Time Prometheus took to answer, by kind",
+            query_duration.clone(),
+        );
+        let cache = Family::<Labels, Counter>::default();
+        registry.register(
+            "observation_cache",
+            "Readings answered from a shared recent answer (hit) or sent on (miss)",
+            cache.clone(),
+        );
+        let lag = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]);
+        registry.register(
+            "evaluation_lag_seconds",
+            "From when a policy's evaluation was due to when it started",
+            lag.clone(),
+        );
         Self {
             registry: Arc::new(registry),
+            queries,
+            query_duration,
+            cache,
+            lag,
             reconciliations,
             errors,
             decisions,
@@ -111,6 +148,25 @@ impl Metrics {
         self.signal_errors
             .get_or_create(&vec![("kind", kind)])
             .inc();
+    }
+
+    pub fn prometheus_query(&self, kind: &'static str, ok: bool, seconds: f64) {
+        let result = if ok { "ok" } else { "error" };
+        self.queries
+            .get_or_create(&vec![("kind", kind), ("result", result)])
+            .inc();
+        self.query_duration
+            .get_or_create(&vec![("kind", kind)])
+            .observe(seconds);
+    }
+
+    pub fn observation_cache(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache.get_or_create(&vec![("result", result)]).inc();
+    }
+
+    pub fn evaluation_lag(&self, seconds: f64) {
+        self.lag.observe(seconds.max(0.0));
     }
 
     pub fn set_leader(&self, leading: bool) {

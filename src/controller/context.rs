@@ -12,7 +12,7 @@ use kube::runtime::reflector::Store;
 use super::state::State;
 use super::target::Resolver;
 use crate::api::StoredPolicy;
-use crate::metrics::{Prometheus, QueryError};
+use crate::metrics::{Batcher, Prometheus, QueryError};
 use crate::telemetry::Metrics;
 
 /// Operator-wide settings from the command line.
@@ -79,14 +79,30 @@ pub struct Context {
     pub policies: OnceLock<Store<StoredPolicy>>,
     /// HPAs in the watched namespaces, to detect a second autoscaler on a target.
     pub hpas: OnceLock<Store<HorizontalPodAutoscaler>>,
+    /// Every policy's queries go through it: shared, grouped and bounded.
+    pub batcher: Batcher,
     prometheus: Mutex<HashMap<(String, Option<String>), Prometheus>>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
+/// How long the first query of a batch waits for others due at about the same time.
+const BATCH_WINDOW: Duration = Duration::from_millis(50);
+
+/// Answers are shared for half a scrape interval: Prometheus has no newer sample sooner.
+fn shared_for(scrape_interval: Duration) -> Duration {
+    (scrape_interval / 2).clamp(Duration::from_millis(250), Duration::from_secs(15))
+}
+
 impl Context {
     pub fn new(client: Client, settings: Settings, recorder: Recorder, metrics: Metrics) -> Self {
+        let batcher = Batcher::new(
+            BATCH_WINDOW,
+            shared_for(settings.scrape_interval),
+            metrics.clone(),
+        );
         Self {
             client,
+            batcher,
             settings,
             resolver: Resolver::default(),
             state: State::default(),

@@ -36,6 +36,10 @@ use crate::error::{Error, Result};
 use crate::server::{self, Health};
 use crate::telemetry::Metrics;
 
+/// Evaluations run at once. Each is mostly waiting (on Prometheus, the API server), so this
+/// is about load on those, not on this process's cores.
+const EVALUATIONS_IN_FLIGHT: u16 = 64;
+
 /// Policies whose target is `obj`.
 fn policies_targeting<K: Resource<DynamicType = ()>>(
     store: &Store<StoredPolicy>,
@@ -226,7 +230,11 @@ pub async fn run(
         .predicate_filter(predicates::generation, Default::default());
 
     let _ = ctx.policies.set(reader.clone());
-    let controller = Controller::for_stream(policy_stream, reader);
+    // Bounded, so a burst of due policies queues here rather than at Prometheus or the API
+    // server; each waits at most its turn (the lag histogram shows how long).
+    let controller = Controller::for_stream(policy_stream, reader).with_config(
+        kube::runtime::controller::Config::default().concurrency(EVALUATIONS_IN_FLIGHT),
+    );
     let store = controller.store();
     let (s1, s2, s3) = (store.clone(), store.clone(), store);
     // A spec change the operator made itself (its /scale write) is not a reason to evaluate

@@ -18,7 +18,7 @@ use crate::api::{DecodeError, Mode, ScalingPolicy, ScalingPolicySpec, StoredPoli
 use crate::decision::guardrails::{Claim, Finding};
 use crate::decision::{Limit, Moment};
 use crate::error::{Error, Result};
-use crate::metrics::{self, promql::Scope};
+use crate::metrics::{self, Source, promql::Scope};
 use crate::plan::{Measure, Observation, Plan, QueryError};
 
 const FIELD_MANAGER: &str = "headroom";
@@ -26,16 +26,30 @@ const FIELD_MANAGER: &str = "headroom";
 #[tracing::instrument(skip_all, fields(policy = %key(stored.as_ref())))]
 pub async fn reconcile(stored: Arc<StoredPolicy>, ctx: Arc<Context>) -> Result<Action> {
     let start = Instant::now();
+    let pkey = key(stored.as_ref());
+    if let Some(lag) = ctx.state.lag(&pkey, start) {
+        ctx.metrics.evaluation_lag(lag.as_secs_f64());
+    }
     let result = match &stored.policy {
         Ok(policy) => evaluate(policy, &ctx).await,
         Err(e) => undecodable(&stored, e, &ctx).await,
     };
     ctx.metrics
         .reconciled(result.is_ok(), start.elapsed().as_secs_f64());
-    if result.is_ok() {
-        ctx.succeeded(&key(stored.as_ref()));
-    }
-    result
+    let next = result?;
+    ctx.succeeded(&pkey);
+    // Spread over ±5 % of the interval, so policies created together do not stay in waves.
+    let delay = jittered(next, &pkey);
+    ctx.state.due_at(&pkey, Instant::now() + delay);
+    Ok(Action::requeue(delay))
+}
+
+/// `d` scaled by a random factor in [0.95, 1.05): on average exactly `d`.
+fn jittered(d: Duration, key: &str) -> Duration {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(key);
+    let unit = (random >> 11) as f64 / (1u64 << 53) as f64;
+    d.mul_f64(0.95 + 0.1 * unit)
 }
 
 pub fn error_policy(stored: Arc<StoredPolicy>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -76,7 +90,7 @@ fn interval_of(spec: &ScalingPolicySpec) -> Duration {
 
 /// A stored object the types cannot hold: reported with its field, never evaluated, and
 /// never in the way of the others.
-async fn undecodable(stored: &StoredPolicy, e: &DecodeError, ctx: &Context) -> Result<Action> {
+async fn undecodable(stored: &StoredPolicy, e: &DecodeError, ctx: &Context) -> Result<Duration> {
     let message = format!(
         "the stored object cannot be read ({e}); it was written under an older schema or around the API server: fix or recreate it"
     );
@@ -97,7 +111,7 @@ async fn undecodable(stored: &StoredPolicy, e: &DecodeError, ctx: &Context) -> R
     {
         tracing::warn!(policy = %key(stored), error = %err, "could not report on the undecodable policy");
     }
-    Ok(Action::requeue(UNDECODABLE_RETRY))
+    Ok(UNDECODABLE_RETRY)
 }
 
 fn now_rfc3339() -> String {
@@ -106,7 +120,8 @@ fn now_rfc3339() -> String {
         .to_string()
 }
 
-async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
+/// Evaluates one policy; returns when it is next due.
+async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Duration> {
     let ns = policy
         .namespace()
         .ok_or_else(|| Error::InvalidPolicy("ScalingPolicy must be namespaced".into()))?;
@@ -132,12 +147,12 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
                 .await;
             }
             write_status(policy, prev, ctx, &ns, &Outcome::Invalid { message }, None).await?;
-            return Ok(Action::requeue(interval));
+            return Ok(interval);
         }
     };
     if plan.mode == Mode::Paused {
         write_status(policy, prev, ctx, &ns, &Outcome::Paused, None).await?;
-        return Ok(Action::requeue(interval));
+        return Ok(interval);
     }
     let policies = ctx.policies.get().map(|s| s.state()).unwrap_or_default();
     let hpas = ctx.hpas.get().map(|s| s.state()).unwrap_or_default();
@@ -161,7 +176,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
             .await;
         }
         write_status(policy, prev, ctx, &ns, &Outcome::Conflict { message }, None).await?;
-        return Ok(Action::requeue(interval));
+        return Ok(interval);
     }
 
     let target = match ctx.resolver.read(&ctx.client, &ns, &spec.target_ref).await {
@@ -188,7 +203,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
                 None,
             )
             .await?;
-            return Ok(Action::requeue(interval));
+            return Ok(interval);
         }
         Err(e) => return Err(e),
     };
@@ -311,7 +326,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Action> {
         evaluation: Box::new(ev),
     };
     write_status(policy, prev, ctx, &ns, &outcome, last_scale_time).await?;
-    Ok(Action::requeue(interval))
+    Ok(interval)
 }
 
 fn was_ready(prev: Option<&crate::api::ScalingPolicyStatus>) -> bool {
@@ -371,7 +386,7 @@ async fn observe(
         pods: pods.as_deref().map_err(Clone::clone),
         cross_namespace: ctx.settings.allow_cross_namespace_queries,
     };
-    metrics::observe(&prometheus, plan.queries(), &scope).await
+    metrics::observe(&ctx.batcher, &prometheus, plan.queries(), &scope).await
 }
 
 /// Claims of the other policies in `ns` sharing the database, from their last status
@@ -410,7 +425,7 @@ async fn prometheus_for(
     spec: &ScalingPolicySpec,
     ctx: &Context,
     ns: &str,
-) -> Result<crate::metrics::Prometheus, QueryError> {
+) -> Result<(Source, crate::metrics::Prometheus), QueryError> {
     let source = spec.prometheus.as_ref();
     let address = source
         .and_then(|p| p.address.clone())
@@ -441,7 +456,19 @@ async fn prometheus_for(
             Some(String::from_utf8_lossy(&bytes.0).into_owned())
         }
     };
-    ctx.prometheus(&address, token)
+    // A policy's own Prometheus or token is shared with no other namespace.
+    let tenant = source
+        .is_some_and(|p| p.address.is_some() || p.bearer_token_secret_ref.is_some())
+        .then(|| ns.to_string());
+    let client = ctx.prometheus(&address, token.clone())?;
+    Ok((
+        Source {
+            address,
+            token,
+            tenant,
+        },
+        client,
+    ))
 }
 
 async fn write_status(
@@ -504,5 +531,24 @@ async fn publish(
     // Events are best effort: a failure to publish must not fail the evaluation.
     if let Err(e) = ctx.recorder.publish(&ev, &policy.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "could not publish event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_five_percent_and_averages_the_interval() {
+        let d = Duration::from_secs(15);
+        let all: Vec<f64> = (0..2000)
+            .map(|i| jittered(d, &format!("ns/p{i}")).as_secs_f64())
+            .collect();
+        assert!(all.iter().all(|s| (14.25..15.75).contains(s)), "{all:?}");
+        let mean = all.iter().sum::<f64>() / all.len() as f64;
+        assert!((mean - 15.0).abs() < 0.1, "{mean}");
+        let spread = all.iter().cloned().fold(f64::MIN, f64::max)
+            - all.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(spread > 1.0, "{spread}");
     }
 }

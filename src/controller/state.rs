@@ -36,6 +36,8 @@ struct Inner {
     /// By target (`namespace/kind/name`): the replica count this operator last wrote, and
     /// for which policy, so that its own write does not trigger another evaluation.
     own_writes: HashMap<String, (String, i32)>,
+    /// When each policy's next evaluation is due, for the lag at which it starts.
+    due: HashMap<String, Instant>,
 }
 
 /// All policies' memory, keyed by namespace/name.
@@ -197,17 +199,33 @@ impl State {
             remove_claim(&mut inner.ledgers, &pool, key);
         }
         inner.own_writes.retain(|_, (k, _)| k != key);
+        inner.due.remove(key);
+    }
+
+    /// Notes when `key` is due next.
+    pub fn due_at(&self, key: &str, at: Instant) {
+        self.lock().due.insert(key.to_string(), at);
+    }
+
+    /// How late an evaluation starting at `now` is; None when it was not due (a watch event
+    /// brought it forward) or nothing was scheduled.
+    pub fn lag(&self, key: &str, now: Instant) -> Option<Duration> {
+        let due = self.lock().due.remove(key)?;
+        now.checked_duration_since(due)
     }
 
     /// Keeps only the policies for which `keep` holds (after a relist).
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        let gone: Vec<String> = self
-            .lock()
-            .policies
-            .keys()
-            .filter(|k| !keep(k))
-            .cloned()
-            .collect();
+        let gone: Vec<String> = {
+            let inner = self.lock();
+            inner
+                .policies
+                .keys()
+                .chain(inner.due.keys())
+                .filter(|k| !keep(k))
+                .cloned()
+                .collect()
+        };
         for k in gone {
             self.forget(&k);
         }
@@ -235,6 +253,24 @@ fn remove_claim(ledgers: &mut HashMap<String, BTreeMap<String, Claim>>, pool: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lag_is_measured_once_from_the_due_time_and_dropped_with_the_policy() {
+        let h = State::default();
+        let t0 = Instant::now();
+        h.due_at("ns/p", t0);
+        assert_eq!(
+            h.lag("ns/p", t0 + Duration::from_millis(300)),
+            Some(Duration::from_millis(300))
+        );
+        // A watch event brought the next one forward: not due, no lag.
+        assert_eq!(h.lag("ns/p", t0 + Duration::from_secs(1)), None);
+        h.due_at("ns/p", t0 + Duration::from_secs(5));
+        assert_eq!(h.lag("ns/p", t0 + Duration::from_secs(1)), None);
+        h.due_at("ns/q", t0);
+        h.retain(|k| k != "ns/q");
+        assert_eq!(h.lag("ns/q", t0 + Duration::from_secs(1)), None);
+    }
 
     #[test]
     fn first_sight_seeds_current_replicas_so_a_restart_cannot_scale_down() {

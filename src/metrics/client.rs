@@ -77,6 +77,36 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 impl Prometheus {
+    /// An instant vector split by the values of `by` (a missing label is ""), sent as a
+    /// POST since a grouped query names many namespaces.
+    pub async fn grouped(
+        &self,
+        promql: &str,
+        by: &[String],
+    ) -> Result<super::ask::Grouped, QueryError> {
+        let result = self
+            .client
+            .query(promql)
+            .post()
+            .await
+            .map_err(|e| match e {
+                prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(p.to_string()),
+                other => QueryError::Unreachable(error_chain(&other)),
+            })?;
+        let Data::Vector(v) = result.data() else {
+            return Err(QueryError::Rejected("expected an instant vector".into()));
+        };
+        Ok(v.iter()
+            .map(|s| {
+                let labels = by
+                    .iter()
+                    .map(|l| s.metric().get(l).cloned().unwrap_or_default())
+                    .collect();
+                (labels, s.sample().value())
+            })
+            .collect())
+    }
+
     /// One series over `[end - span, end]` at `step` seconds, as (seconds since start, value).
     pub async fn range(
         &self,

@@ -1,11 +1,14 @@
 //! Signals from Prometheus: PromQL rendering, the client, and the observer that runs a
 //! plan's queries.
 
+mod ask;
+mod batch;
 mod client;
 mod observe;
 pub mod promql;
 mod scope;
 
+pub use batch::{Batcher, Source};
 pub use client::{Prometheus, QueryError};
 pub use observe::observe;
 pub use scope::scoped;

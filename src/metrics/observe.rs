@@ -1,32 +1,26 @@
-//! Runs a plan's queries against Prometheus, all at once, into an Observation.
+//! Runs a plan's queries through the shared batcher, all at once, into an Observation.
 
 use futures::future::join_all;
 
 use super::Prometheus;
-use super::promql::{Scope, render};
-use crate::plan::{Observation, Query, QueryError, Sample, Shape};
+use super::ask::ask;
+use super::batch::{Batcher, Source};
+use super::promql::Scope;
+use crate::plan::{Observation, Query, QueryError};
 
 /// Every query of one evaluation, concurrently. A failure is recorded on its key and never
 /// stops the others.
 pub async fn observe(
-    prometheus: &Result<Prometheus, QueryError>,
+    batcher: &Batcher,
+    prometheus: &Result<(Source, Prometheus), QueryError>,
     queries: &[Query],
     scope: &Scope<'_>,
 ) -> Observation {
     let runs = queries.iter().map(|q| async move {
-        let result = match (prometheus, render(&q.measure, scope)) {
+        let result = match (prometheus, ask(q, scope)) {
             (Err(e), _) => Err(e.clone()),
             (_, Err(e)) => Err(e),
-            (Ok(p), Ok(promql)) => match q.shape {
-                Shape::Instant => p.scalar(&promql).await.map(Sample::Value),
-                Shape::Range {
-                    span_seconds,
-                    step_seconds,
-                } => p
-                    .range(&promql, span_seconds, step_seconds)
-                    .await
-                    .map(Sample::Series),
-            },
+            (Ok((source, p)), Ok(a)) => batcher.answer(source, p, &a).await,
         };
         (q.key.clone(), result)
     });

@@ -1,0 +1,433 @@
+//! One observer for every policy. Asks that arrive within a short window go out together:
+//! an exact text once however many policies ask it, and a templated query once per shape,
+//! over every namespace that asks it, split by label set afterwards. Answers are shared for
+//! half a scrape interval (Prometheus has no newer sample before then), and each Prometheus
+//! gets a bounded number of queries at a time.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::Prometheus;
+use super::ask::{Ask, Grouped, Template, cpu, member};
+use crate::plan::{QueryError, Sample};
+use crate::telemetry::Metrics;
+
+/// Who may share answers: one Prometheus with one set of credentials. A policy's own
+/// Prometheus (its address or token) is shared only within the policy's namespace.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Source {
+    pub address: String,
+    pub token: Option<String>,
+    pub tenant: Option<String>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+enum Key {
+    Text(Source, String, Option<(u64, u64)>),
+    Group(Source, Template),
+}
+
+#[derive(Clone, Debug)]
+enum Answer {
+    Value(f64),
+    Series(Vec<(f64, f64)>),
+    /// A grouped result and the namespaces its query covered.
+    Grouped(Arc<Grouped>, Arc<BTreeSet<String>>),
+}
+
+type Reply = Result<Answer, QueryError>;
+
+struct Pending {
+    key: Key,
+    prometheus: Prometheus,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// How long a namespace stays in a shape's grouped query after it last asked.
+const NAMESPACE_TTL: Duration = Duration::from_secs(600);
+/// Queries in flight per Prometheus.
+const PER_PROMETHEUS: usize = 4;
+
+struct Shared {
+    cache: Mutex<HashMap<Key, (Instant, Reply)>>,
+    namespaces: Mutex<HashMap<(Source, Template), BTreeMap<String, Instant>>>,
+    limits: Mutex<HashMap<Source, Arc<Semaphore>>>,
+    fresh_for: Duration,
+    metrics: Metrics,
+}
+
+pub struct Batcher {
+    tx: mpsc::UnboundedSender<Pending>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Pending>>>,
+    window: Duration,
+    shared: Arc<Shared>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Batcher {
+    /// `window`: how long the first ask of a batch waits for others; `fresh_for`: how long
+    /// an answer is shared.
+    pub fn new(window: Duration, fresh_for: Duration, metrics: Metrics) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Self {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            window,
+            shared: Arc::new(Shared {
+                cache: Mutex::default(),
+                namespaces: Mutex::default(),
+                limits: Mutex::default(),
+                fresh_for,
+                metrics,
+            }),
+        }
+    }
+
+    /// The answer to one ask.
+    pub async fn answer(
+        &self,
+        source: &Source,
+        prometheus: &Prometheus,
+        ask: &Ask,
+    ) -> Result<Sample, QueryError> {
+        match ask {
+            Ask::Text { promql, range } => {
+                let range = range.map(|(span, step)| (span.to_bits(), step.to_bits()));
+                let key = Key::Text(source.clone(), promql.clone(), range);
+                match self.fetch(key, prometheus, None).await? {
+                    Answer::Value(v) => Ok(Sample::Value(v)),
+                    Answer::Series(s) => Ok(Sample::Series(s)),
+                    Answer::Grouped(..) => Err(QueryError::Rejected("unexpected grouped".into())),
+                }
+            }
+            Ask::Member {
+                template,
+                namespace,
+                labels,
+            } => {
+                let g = self.group(source, template, namespace, prometheus).await?;
+                member(&g, template, namespace, labels).map(Sample::Value)
+            }
+            Ask::Cpu {
+                window,
+                namespace,
+                pods,
+            } => {
+                let usage = Template::CpuUsage {
+                    window: window.clone(),
+                };
+                let (used, requested) = futures::join!(
+                    self.group(source, &usage, namespace, prometheus),
+                    self.group(source, &Template::CpuRequests, namespace, prometheus),
+                );
+                cpu(&*used?, &*requested?, namespace, pods).map(Sample::Value)
+            }
+        }
+    }
+
+    async fn group(
+        &self,
+        source: &Source,
+        template: &Template,
+        namespace: &str,
+        prometheus: &Prometheus,
+    ) -> Result<Arc<Grouped>, QueryError> {
+        lock(&self.shared.namespaces)
+            .entry((source.clone(), template.clone()))
+            .or_default()
+            .insert(namespace.to_string(), Instant::now());
+        let key = Key::Group(source.clone(), template.clone());
+        match self.fetch(key, prometheus, Some(namespace)).await? {
+            Answer::Grouped(g, _) => Ok(g),
+            _ => Err(QueryError::Rejected("expected a grouped result".into())),
+        }
+    }
+
+    async fn fetch(&self, key: Key, prometheus: &Prometheus, namespace: Option<&str>) -> Reply {
+        if let Some(hit) = self.shared.cached(&key, namespace) {
+            self.shared.metrics.observation_cache(true);
+            return hit;
+        }
+        self.shared.metrics.observation_cache(false);
+        self.start();
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            key,
+            prometheus: prometheus.clone(),
+            reply,
+        };
+        if self.tx.send(pending).is_err() {
+            return Err(QueryError::Unavailable("the observer has stopped".into()));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(QueryError::Unavailable("the observer has stopped".into())))
+    }
+
+    /// Starts the flushing task on first use, inside the caller's runtime.
+    fn start(&self) {
+        if let Some(rx) = lock(&self.rx).take() {
+            tokio::spawn(flush(rx, self.window, self.shared.clone()));
+        }
+    }
+}
+
+impl Shared {
+    fn cached(&self, key: &Key, namespace: Option<&str>) -> Option<Reply> {
+        let cache = lock(&self.cache);
+        let (at, reply) = cache.get(key)?;
+        if at.elapsed() >= self.fresh_for {
+            return None;
+        }
+        match (reply, namespace) {
+            (Ok(Answer::Grouped(_, covered)), Some(ns)) if !covered.contains(ns) => None,
+            _ => Some(reply.clone()),
+        }
+    }
+
+    fn limit(&self, source: &Source) -> Arc<Semaphore> {
+        lock(&self.limits)
+            .entry(source.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(PER_PROMETHEUS)))
+            .clone()
+    }
+
+    /// The namespaces a shape's grouped query covers now, dropping those long silent.
+    fn namespaces(&self, source: &Source, template: &Template) -> Vec<String> {
+        let mut all = lock(&self.namespaces);
+        let Some(seen) = all.get_mut(&(source.clone(), template.clone())) else {
+            return vec![];
+        };
+        seen.retain(|_, at| at.elapsed() < NAMESPACE_TTL);
+        seen.keys().cloned().collect()
+    }
+
+    async fn run(
+        &self,
+        key: &Key,
+        prometheus: &Prometheus,
+        namespaces: &BTreeSet<String>,
+    ) -> Reply {
+        let source = match key {
+            Key::Text(s, ..) | Key::Group(s, _) => s,
+        };
+        let limit = self.limit(source);
+        let _permit = limit
+            .acquire()
+            .await
+            .map_err(|_| QueryError::Unavailable("the observer has stopped".into()))?;
+        // Another batch may have answered it while this one waited for a permit.
+        let covers_all = namespaces
+            .iter()
+            .all(|ns| self.cached(key, Some(ns)).is_some());
+        if covers_all && let Some(hit) = self.cached(key, None) {
+            return hit;
+        }
+        let started = Instant::now();
+        let (kind, reply) = match key {
+            Key::Text(_, promql, None) => (
+                "instant",
+                prometheus.scalar(promql).await.map(Answer::Value),
+            ),
+            Key::Text(_, promql, Some((span, step))) => (
+                "range",
+                prometheus
+                    .range(promql, f64::from_bits(*span), f64::from_bits(*step))
+                    .await
+                    .map(Answer::Series),
+            ),
+            Key::Group(source, template) => {
+                let covered: BTreeSet<String> =
+                    self.namespaces(source, template).into_iter().collect();
+                let all: Vec<String> = covered.iter().cloned().collect();
+                let reply = prometheus
+                    .grouped(&template.render(&all), &template.by())
+                    .await
+                    .map(|g| Answer::Grouped(Arc::new(g), Arc::new(covered)));
+                ("grouped", reply)
+            }
+        };
+        self.metrics
+            .prometheus_query(kind, reply.is_ok(), started.elapsed().as_secs_f64());
+        lock(&self.cache).insert(key.clone(), (Instant::now(), reply.clone()));
+        reply
+    }
+
+    fn sweep(&self) {
+        let fresh_for = self.fresh_for;
+        lock(&self.cache).retain(|_, (at, _)| at.elapsed() < fresh_for);
+    }
+}
+
+/// Collects asks for `window` after the first, then runs each distinct one once.
+async fn flush(mut rx: mpsc::UnboundedReceiver<Pending>, window: Duration, shared: Arc<Shared>) {
+    while let Some(first) = rx.recv().await {
+        tokio::time::sleep(window).await;
+        let mut batch = vec![first];
+        while let Ok(p) = rx.try_recv() {
+            batch.push(p);
+        }
+        shared.sweep();
+        let mut by_key: HashMap<Key, (Prometheus, Vec<oneshot::Sender<Reply>>)> = HashMap::new();
+        for p in batch {
+            by_key
+                .entry(p.key)
+                .or_insert_with(|| (p.prometheus, vec![]))
+                .1
+                .push(p.reply);
+        }
+        for (key, (prometheus, replies)) in by_key {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let namespaces = match &key {
+                    Key::Group(source, template) => {
+                        shared.namespaces(source, template).into_iter().collect()
+                    }
+                    Key::Text(..) => BTreeSet::new(),
+                };
+                let reply = shared.run(&key, &prometheus, &namespaces).await;
+                for r in replies {
+                    // The asker may have given up (a timeout); nothing to do then.
+                    let _ = r.send(reply.clone());
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::routing::any;
+    use futures::future::join_all;
+
+    use super::*;
+
+    /// A stand-in Prometheus that counts queries: grouped ones get a vector by namespace and
+    /// service, any other text one sample.
+    async fn fake() -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let bodies = Arc::new(Mutex::new(vec![]));
+        let (c, b) = (count.clone(), bodies.clone());
+        let app = Router::new().route(
+            "/api/v1/query",
+            any(move |body: String| {
+                let (c, b) = (c.clone(), b.clone());
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    let grouped = body.contains("by+%28") || body.contains("by%20%28");
+                    lock(&b).push(body);
+                    let result = if grouped {
+                        r#"[{"metric":{"namespace":"shop","service":"web"},"value":[1,"0.2"]},
+                            {"metric":{"namespace":"blog","service":"web"},"value":[1,"0.4"]}]"#
+                    } else {
+                        r#"[{"metric":{},"value":[1,"7"]}]"#
+                    };
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        format!(
+                            r#"{{"status":"success","data":{{"resultType":"vector","result":{result}}}}}"#
+                        ),
+                    )
+                }
+            }),
+        );
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => panic!("bind: {e}"),
+        };
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), count, bodies)
+    }
+
+    fn latency(namespace: &str) -> Ask {
+        Ask::Member {
+            template: Template::Quantile {
+                metric: "http_request_duration_seconds".into(),
+                quantile: "0.95".into(),
+                window: "1m".into(),
+                keys: vec!["service".into()],
+            },
+            namespace: namespace.into(),
+            labels: BTreeMap::from([("service".into(), "web".into())]),
+        }
+    }
+
+    fn setup(address: &str) -> (Batcher, Source, Prometheus) {
+        // As main does: one crypto provider, ring. Already installed is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let batcher = Batcher::new(
+            Duration::from_millis(20),
+            Duration::from_secs(60),
+            Metrics::default(),
+        );
+        let source = Source {
+            address: address.into(),
+            token: None,
+            tenant: None,
+        };
+        let p = Prometheus::new(address, Duration::from_secs(5), None);
+        let Ok(p) = p else { panic!("client") };
+        (batcher, source, p)
+    }
+
+    #[tokio::test]
+    async fn forty_policies_in_two_namespaces_send_one_grouped_query() {
+        let (address, count, bodies) = fake().await;
+        let (batcher, source, p) = setup(&address);
+        let asks: Vec<Ask> = (0..40)
+            .map(|i| latency(if i % 2 == 0 { "shop" } else { "blog" }))
+            .collect();
+        let answers = join_all(asks.iter().map(|a| batcher.answer(&source, &p, a))).await;
+        assert_eq!(count.load(Ordering::SeqCst), 1, "{:?}", lock(&bodies));
+        for (i, a) in answers.iter().enumerate() {
+            let want = if i % 2 == 0 { 0.2 } else { 0.4 };
+            assert_eq!(a, &Ok(Sample::Value(want)), "ask {i}");
+        }
+        let body = lock(&bodies).join("");
+        assert!(
+            body.contains("blog%7Cshop") || body.contains("blog|shop"),
+            "{body}"
+        );
+        // Within the shared period, the next round is answered from it.
+        let again = join_all(asks.iter().map(|a| batcher.answer(&source, &p, a))).await;
+        assert_eq!(again, answers);
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        // A namespace the answer did not cover is asked for; it has no series of its own.
+        let other = batcher.answer(&source, &p, &latency("other")).await;
+        assert_eq!(other, Err(QueryError::Empty));
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn identical_texts_run_once_and_other_sources_apart() {
+        let (address, count, _) = fake().await;
+        let (batcher, source, p) = setup(&address);
+        let text = Ask::Text {
+            promql: "max(pg_cpu)".into(),
+            range: None,
+        };
+        let answers = join_all((0..10).map(|_| batcher.answer(&source, &p, &text))).await;
+        assert!(answers.iter().all(|a| a == &Ok(Sample::Value(7.0))));
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        // A tenant's own Prometheus credentials never share an answer with others.
+        let tenant = Source {
+            tenant: Some("shop".into()),
+            ..source
+        };
+        let _ = batcher.answer(&tenant, &p, &text).await;
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+}
