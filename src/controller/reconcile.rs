@@ -410,12 +410,14 @@ fn claims_from_status(ctx: &Context, me: &ScalingPolicy, ns: &str, plan: &Plan) 
             (b.database == budget.database).then_some(())?;
             let status = p.status.as_ref();
             let current = status.and_then(|s| s.current_replicas).unwrap_or(0);
-            let desired = status.and_then(|s| s.desired_replicas).unwrap_or(current);
+            let desired = status.and_then(|s| s.desired_replicas);
             Some(Claim {
                 name: key(p),
                 pool_size: b.pool_size_per_replica,
-                held: current.max(desired),
-                need: desired,
+                held: current.max(desired.unwrap_or(current)),
+                // One that has not decided yet may need up to its maximum: the first to
+                // decide must not take the whole budget before the others have asked.
+                need: desired.unwrap_or(p.spec.max_replicas),
             })
         })
         .collect()

@@ -273,12 +273,14 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
         hold::apply(&mut s, db, g.database_hold, g.app_cpu.as_ref());
     }
     let budget_claim = g.budget.as_ref().map(|b| {
-        // What it would run without the budget, for a fair share among those sharing it.
+        // What it would run without the budget, for a fair share among those sharing it:
+        // what its signals ask, not what the rate limits let it reach this round.
+        let wanted = base.recommendation.map_or(s.desired, |r| r.max(s.desired));
         let need = g
             .cost
             .as_ref()
             .and_then(cost::cap)
-            .map_or(s.desired, |c| s.desired.min(c))
+            .map_or(wanted, |c| wanted.min(c))
             .min(s.max);
         budget::apply(&mut s, b, need)
     });

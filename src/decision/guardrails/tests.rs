@@ -280,6 +280,21 @@ fn database_hold_can_be_opted_out_and_needs_regular_saturation() {
 }
 
 #[test]
+fn a_budget_claim_needs_what_the_signals_ask_not_what_the_rate_limit_allows() {
+    // From 1 replica the legacy rate limit allows 4 this round; the backlog asks for 8.
+    let i = input(1, 800.0);
+    let g = run(
+        &i,
+        &GuardrailInput {
+            budget: Some(budget(20)),
+            ..Default::default()
+        },
+    );
+    assert_eq!(g.desired, 4);
+    assert_eq!(g.budget_claim.map(|c| (c.held, c.need)), Some((4, 8)));
+}
+
+#[test]
 fn connection_budget_caps_with_its_reason() {
     let i = input(4, 900.0);
     let g = run(
