@@ -1,11 +1,13 @@
 //! The kube-runtime Controller: evaluates each ScalingPolicy every `interval`, and at once
 //! when the policy's spec or its target Deployment/StatefulSet's spec changes.
 
+mod cache;
 mod conflict;
 mod context;
 mod evaluation;
 mod leader;
 mod reconcile;
+mod selector;
 mod state;
 pub mod status;
 mod target;
@@ -160,12 +162,9 @@ pub async fn run(
         instance: std::env::var("POD_NAME").ok(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        settings,
-        recorder,
-        metrics.clone(),
-    ));
+    let mut ctx = Context::new(client.clone(), settings, recorder, metrics.clone());
+    ctx.resolver = target::Resolver::watching(namespace.clone());
+    let ctx = Arc::new(ctx);
 
     fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
     where

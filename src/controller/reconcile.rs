@@ -13,7 +13,7 @@ use serde_json::json;
 use super::Context;
 use super::evaluation::{budget_pool, step};
 use super::status::{self, Outcome};
-use super::target::{TargetState, pod_names};
+use super::target::TargetState;
 use crate::api::{DecodeError, Mode, ScalingPolicy, ScalingPolicySpec, StoredPolicy};
 use crate::decision::guardrails::{Claim, Finding};
 use crate::decision::{Limit, Moment};
@@ -376,7 +376,9 @@ async fn observe(
         (None, true) => Err(QueryError::Unavailable(
             "the target's scale status has no selector, so its pods cannot be found".into(),
         )),
-        (Some(sel), true) => pod_names(&ctx.client, ns, sel)
+        (Some(sel), true) => ctx
+            .resolver
+            .pods(&ctx.client, ns, sel)
             .await
             .map_err(|e| QueryError::Unavailable(e.to_string())),
     };

@@ -11,6 +11,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, discovery};
 use serde_json::json;
 
+use super::cache::TargetCache;
 use crate::api::TargetRef;
 use crate::error::{Error, Result};
 
@@ -25,9 +26,11 @@ pub struct TargetState {
 }
 
 /// Resolved API resources of target kinds, cached: discovery is a round trip per kind.
+/// With watches, targets and pods are read from their caches where these can answer.
 #[derive(Default)]
 pub struct Resolver {
     cache: Mutex<HashMap<String, ApiResource>>,
+    watches: Option<TargetCache>,
 }
 
 fn target_error(t: &TargetRef, message: impl Into<String>) -> Error {
@@ -62,9 +65,37 @@ impl Resolver {
         Api::namespaced_with(client.clone(), ns, ar)
     }
 
-    /// Reads `/scale` and the ready replicas of the target.
+    /// Reads targets and pods from watches of `namespace` (or all namespaces).
+    pub fn watching(namespace: Option<String>) -> Self {
+        Self {
+            cache: Mutex::default(),
+            watches: Some(TargetCache::new(namespace)),
+        }
+    }
+
+    /// Names of the running pods matched by the target's selector.
+    pub async fn pods(&self, client: &Client, ns: &str, selector: &str) -> Result<Vec<String>> {
+        if let Some(names) = self
+            .watches
+            .as_ref()
+            .and_then(|w| w.pods(client, ns, selector))
+        {
+            return Ok(names);
+        }
+        pod_names(client, ns, selector).await
+    }
+
+    /// The target's replicas, ready replicas and selector: from its watch cache, else from
+    /// `/scale` and the object.
     pub async fn read(&self, client: &Client, ns: &str, t: &TargetRef) -> Result<TargetState> {
         let ar = self.resource(client, t).await?;
+        if let Some(state) = self
+            .watches
+            .as_ref()
+            .and_then(|w| w.target(client, &ar, ns, &t.name))
+        {
+            return Ok(state);
+        }
         let api = self.api(client, ns, &ar);
         let scale = api
             .get_scale(&t.name)
@@ -123,7 +154,7 @@ fn scale_error(t: &TargetRef, e: kube::Error) -> Error {
 
 /// Ready replicas from the target's status: `readyReplicas` where the kind reports it
 /// (Deployments omit it at zero), else the scale status' replica count.
-fn ready_replicas(obj: &DynamicObject, scale_status_replicas: i32) -> i32 {
+pub(crate) fn ready_replicas(obj: &DynamicObject, scale_status_replicas: i32) -> i32 {
     let status = obj.data.get("status");
     match status
         .and_then(|s| s.get("readyReplicas"))
@@ -142,8 +173,8 @@ fn status_has_ready_concept(obj: &DynamicObject) -> bool {
     )
 }
 
-/// Names of the running pods matched by the target's selector.
-pub async fn pod_names(client: &Client, ns: &str, selector: &str) -> Result<Vec<String>> {
+/// Names of the running pods matched by the target's selector, listed.
+async fn pod_names(client: &Client, ns: &str, selector: &str) -> Result<Vec<String>> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let list = pods.list(&ListParams::default().labels(selector)).await?;
     let mut names: Vec<String> = list
