@@ -5,6 +5,7 @@ mod cache;
 mod conflict;
 mod context;
 mod evaluation;
+mod history;
 mod leader;
 mod reconcile;
 mod selector;

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::Context;
 use super::evaluation::{budget_pool, step};
+use super::history;
 use super::status::{self, Outcome};
 use super::target::TargetState;
 use crate::api::{DecodeError, Mode, ScalingPolicy, ScalingPolicySpec, StoredPolicy};
@@ -388,7 +389,14 @@ async fn observe(
         pods: pods.as_deref().map_err(Clone::clone),
         cross_namespace: ctx.settings.allow_cross_namespace_queries,
     };
-    metrics::observe(&ctx.batcher, &prometheus, plan.queries(), &scope).await
+    // Trends and "regularly" come from this policy's own recent readings.
+    let pkey = key(policy);
+    let mut rings = ctx.state.take_rings(&pkey);
+    let queries = history::queries(plan.queries(), &rings);
+    let raw = metrics::observe(&ctx.batcher, &prometheus, &queries, &scope).await;
+    let observation = history::fold(plan.queries(), raw, &mut rings, Instant::now());
+    ctx.state.put_rings(&pkey, rings);
+    observation
 }
 
 /// Claims of the other policies in `ns` sharing the database, from their last status

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::history::Rings;
 use crate::decision::guardrails::Claim;
 use crate::decision::{Evaluation, History, Memory, Recommendation, ScaleEvent, capacity_age};
 
@@ -38,6 +39,8 @@ struct Inner {
     own_writes: HashMap<String, (String, i32)>,
     /// When each policy's next evaluation is due, for the lag at which it starts.
     due: HashMap<String, Instant>,
+    /// Each policy's recent readings for trends and "regularly" (see `history`).
+    rings: HashMap<String, Rings>,
 }
 
 /// All policies' memory, keyed by namespace/name.
@@ -200,6 +203,17 @@ impl State {
         }
         inner.own_writes.retain(|_, (k, _)| k != key);
         inner.due.remove(key);
+        inner.rings.remove(key);
+    }
+
+    /// The policy's reading history, taken out for one evaluation (evaluations of one policy
+    /// never overlap) and put back with `put_rings`.
+    pub fn take_rings(&self, key: &str) -> Rings {
+        self.lock().rings.remove(key).unwrap_or_default()
+    }
+
+    pub fn put_rings(&self, key: &str, rings: Rings) {
+        self.lock().rings.insert(key.to_string(), rings);
     }
 
     /// Notes when `key` is due next.
@@ -222,6 +236,7 @@ impl State {
                 .policies
                 .keys()
                 .chain(inner.due.keys())
+                .chain(inner.rings.keys())
                 .filter(|k| !keep(k))
                 .cloned()
                 .collect()
