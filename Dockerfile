@@ -3,6 +3,8 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# `headroom simulate` embeds the example policies.
+COPY deploy/examples ./deploy/examples
 RUN cargo build --release --locked --bin headroom
 
 FROM gcr.io/distroless/cc-debian12:nonroot

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use headroom::controller::{self, LeaderElection, Settings};
+use headroom::controller::{self, LeaderElection, Settings, Shard};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,13 @@ enum Command {
         /// How long a lease lasts without renewal: how soon a standby replaces a crashed leader.
         #[arg(long, default_value = "15s", value_parser = parse_duration)]
         lease_duration: Duration,
+        /// Split policies across this many shards (by namespace); each replica evaluates one
+        /// shard, elected through the Lease `<lease-name>-<shard>`.
+        #[arg(long, env = "HEADROOM_SHARDS", default_value_t = 1)]
+        shards: u32,
+        /// This replica's shard, 0..shards.
+        #[arg(long, env = "HEADROOM_SHARD", default_value_t = 0)]
+        shard: u32,
         /// Send policies' raw PromQL as written, without confining it to their namespace: for
         /// single-tenant clusters only.
         #[arg(long, env = "HEADROOM_ALLOW_CROSS_NAMESPACE_QUERIES")]
@@ -206,11 +213,25 @@ fn main() -> ExitCode {
             lease_namespace,
             lease_name,
             lease_duration,
+            shards,
+            shard,
             allow_cross_namespace_queries,
             allowed_prometheus_hosts,
             scrape_interval,
         } => {
             init_logging(log_format);
+            let shard = match (shards, Shard::new(shard, shards)) {
+                (1, _) => None,
+                (_, Ok(s)) => Some(s),
+                (_, Err(e)) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let lease_name = match shard {
+                Some(s) => format!("{lease_name}-{}", s.index),
+                None => lease_name,
+            };
             let election = leader_election.then(|| LeaderElection {
                 namespace: lease_namespace,
                 lease_name,
@@ -225,6 +246,7 @@ fn main() -> ExitCode {
                 allow_cross_namespace_queries,
                 allowed_prometheus_hosts,
                 scrape_interval,
+                shard,
             };
             match run(settings, listen, namespace, election) {
                 Ok(()) => ExitCode::SUCCESS,

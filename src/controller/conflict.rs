@@ -40,10 +40,11 @@ pub fn owner<'a>(
     policies
         .into_iter()
         .filter_map(|s| s.policy.as_ref().ok())
+        // The target's name first: it rules out nearly every policy without allocating.
         .filter(|p| {
-            p.namespace() == ns
-                && p.name_any() != me.name_any()
-                && p.spec.target_ref.name == t.name
+            p.spec.target_ref.name == t.name
+                && p.metadata.namespace == me.metadata.namespace
+                && p.metadata.name != me.metadata.name
                 && same_kind(&p.spec.target_ref.api_version, &p.spec.target_ref.kind)
         })
         .filter(|p| first(p) < first(me))

@@ -9,6 +9,7 @@ use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
+use super::shard::Shard;
 use super::state::State;
 use super::target::Resolver;
 use crate::api::StoredPolicy;
@@ -30,6 +31,8 @@ pub struct Settings {
     pub allowed_prometheus_hosts: Vec<String>,
     /// How often Prometheus scrapes the series: windows hold at least two samples.
     pub scrape_interval: Duration,
+    /// With several shards, the one whose policies this replica evaluates.
+    pub shard: Option<Shard>,
 }
 
 impl Settings {
@@ -198,6 +201,7 @@ mod tests {
             allow_cross_namespace_queries: false,
             allowed_prometheus_hosts: allowed.iter().map(|s| s.to_string()).collect(),
             scrape_interval: Duration::from_secs(30),
+            shard: None,
         }
     }
 

@@ -94,18 +94,28 @@ pub fn fold(plan: &[Query], mut raw: Observation, rings: &mut Rings, now: Instan
             Kind::Series { span } | Kind::Fraction { span, .. } => span,
         };
         let ring = rings.entry(q.key.clone()).or_default();
-        if !ring.seeded
-            && let Ok(series) = raw.series(&q.key)
-        {
-            // Seed points are (seconds since the window's start, value).
-            ring.points = series
-                .iter()
-                .filter_map(|&(t, v)| {
-                    let age = std::time::Duration::try_from_secs_f64((span - t).max(0.0)).ok()?;
-                    Some((now.checked_sub(age)?, v))
-                })
-                .collect();
-            ring.seeded = true;
+        if !ring.seeded {
+            match raw.series(&q.key) {
+                Ok(series) => {
+                    // Seed points are (seconds since the window's start, value).
+                    ring.points = series
+                        .iter()
+                        .filter_map(|&(t, v)| {
+                            let age =
+                                std::time::Duration::try_from_secs_f64((span - t).max(0.0)).ok()?;
+                            Some((now.checked_sub(age)?, v))
+                        })
+                        .collect();
+                    ring.seeded = true;
+                }
+                // No history yet is an answer too; only an unreachable Prometheus is asked again.
+                Err(
+                    QueryError::Unreachable(_)
+                    | QueryError::Unavailable(_)
+                    | QueryError::NotObserved,
+                ) => {}
+                Err(_) => ring.seeded = true,
+            }
         }
         let reading = raw.value(&now_key(&q.key));
         if let Ok(v) = reading {
@@ -264,6 +274,13 @@ mod tests {
         );
         // Not seeded: the next evaluation seeds again.
         assert!(keys(&queries(&plan, &rings)).contains(&("forecast/cpu".into(), true)));
+        // A series with no samples yet is an answer: it is not asked again.
+        let mut raw = Observation::default();
+        raw.insert("forecast/cpu", Err(QueryError::Empty));
+        raw.insert("forecast/cpu@now", Ok(Sample::Value(1.0)));
+        let obs = fold(&plan, raw, &mut rings, Instant::now());
+        assert_eq!(obs.series("forecast/cpu").map(|s| s.len()), Ok(1));
+        assert!(!keys(&queries(&plan, &rings)).contains(&("forecast/cpu".into(), true)));
     }
 
     #[test]

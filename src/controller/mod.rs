@@ -9,6 +9,7 @@ mod history;
 mod leader;
 mod reconcile;
 mod selector;
+mod shard;
 mod state;
 pub mod status;
 mod target;
@@ -32,6 +33,7 @@ pub use context::{Context, Settings, backoff_delay};
 pub use evaluation::{budget_pool, step};
 pub use leader::{LeaderElection, Leadership};
 pub use reconcile::{error_policy, reconcile};
+pub use shard::Shard;
 pub use state::State;
 
 use crate::api::StoredPolicy;

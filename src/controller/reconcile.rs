@@ -26,6 +26,12 @@ const FIELD_MANAGER: &str = "headroom";
 
 #[tracing::instrument(skip_all, fields(policy = %key(stored.as_ref())))]
 pub async fn reconcile(stored: Arc<StoredPolicy>, ctx: Arc<Context>) -> Result<Action> {
+    if let Some(shard) = ctx.settings.shard
+        && !shard.owns(stored.metadata.namespace.as_deref().unwrap_or_default())
+    {
+        // Another shard's: its replica evaluates it, and nothing here changes that.
+        return Ok(Action::await_change());
+    }
     let start = Instant::now();
     let pkey = key(stored.as_ref());
     if let Some(lag) = ctx.state.lag(&pkey, start) {

@@ -49,7 +49,7 @@ struct Pending {
 /// How long a namespace stays in a shape's grouped query after it last asked.
 const NAMESPACE_TTL: Duration = Duration::from_secs(600);
 /// Queries in flight per Prometheus.
-const PER_PROMETHEUS: usize = 4;
+const PER_PROMETHEUS: usize = 8;
 
 struct Shared {
     cache: Mutex<HashMap<Key, (Instant, Reply)>>,

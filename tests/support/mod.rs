@@ -437,6 +437,19 @@ impl Operator {
         Self::launch(namespace, &cluster().prometheus_url, election, vec![])
     }
 
+    /// One replica of shard `shard` of `shards`, over all namespaces, elected through the
+    /// Lease `<lease>-<shard>`.
+    pub fn start_sharded(identity: &str, lease: &str, shard: u32, shards: u32) -> Self {
+        let election = Some((identity.to_string(), lease.to_string()));
+        let extra = vec![
+            "--shards".to_string(),
+            shards.to_string(),
+            "--shard".to_string(),
+            shard.to_string(),
+        ];
+        Self::launch("", &cluster().prometheus_url, election, extra)
+    }
+
     fn launch(
         namespace: &str,
         prometheus: &str,
@@ -470,10 +483,12 @@ impl Operator {
             .expect("operator log");
         let err = log.try_clone().expect("operator log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_headroom"));
+        cmd.arg("run");
+        // An empty namespace: all of them (the sharding test).
+        if !self.namespace.is_empty() {
+            cmd.args(["--namespace", &self.namespace]);
+        }
         cmd.args([
-            "run",
-            "--namespace",
-            &self.namespace,
             "--prometheus-url",
             &self.prometheus,
             "--listen",

@@ -43,26 +43,80 @@ fn pool(c: &Claim) -> i64 {
 /// to the claim whose need is least met (need / replicas so far), ties by name, until the
 /// budget or every need is used up. The result does not depend on who computes it.
 pub fn allocate(budget: i64, claims: &[Claim]) -> Vec<i32> {
+    let need = |c: &Claim| i64::from(c.need.max(0));
+    // Enough for everyone: each gets its need (the common case, in one pass).
+    let total: i64 = claims
+        .iter()
+        .map(|c| need(c).saturating_mul(pool(c)))
+        .fold(0, i64::saturating_add);
+    if total <= budget {
+        return claims.iter().map(|c| c.need.max(0)).collect();
+    }
+    // Scarce: the same hand-out, from a heap, in O(replicas × log claims).
     let mut alloc = vec![0i64; claims.len()];
     let mut left = budget;
-    loop {
-        let next = (0..claims.len())
-            .filter(|&i| alloc[i] < i64::from(claims[i].need.max(0)) && pool(&claims[i]) <= left)
-            .max_by(|&a, &b| {
-                let ua = f64::from(claims[a].need) / (alloc[a] + 1) as f64;
-                let ub = f64::from(claims[b].need) / (alloc[b] + 1) as f64;
-                ua.total_cmp(&ub)
-                    .then_with(|| claims[b].name.cmp(&claims[a].name))
-            });
-        let Some(i) = next else { break };
-        alloc[i] += 1;
-        left -= pool(&claims[i]);
+    let mut heap: std::collections::BinaryHeap<Turn<'_>> = claims
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| need(c) > 0)
+        .map(|(i, c)| Turn::new(i, c, 0))
+        .collect();
+    while let Some(t) = heap.pop() {
+        let c = &claims[t.index];
+        // `left` only shrinks: a claim whose pool no longer fits never fits again.
+        if pool(c) > left {
+            continue;
+        }
+        alloc[t.index] += 1;
+        left -= pool(c);
+        if alloc[t.index] < need(c) {
+            heap.push(Turn::new(t.index, c, alloc[t.index]));
+        }
     }
     alloc
         .into_iter()
         .map(|a| i32::try_from(a).unwrap_or(i32::MAX))
         .collect()
 }
+
+/// A claim's next replica: the least-met need first, ties to the smaller name.
+struct Turn<'a> {
+    index: usize,
+    unmet: f64,
+    name: &'a str,
+}
+
+impl<'a> Turn<'a> {
+    fn new(index: usize, c: &'a Claim, held: i64) -> Self {
+        Self {
+            index,
+            unmet: f64::from(c.need) / (held + 1) as f64,
+            name: &c.name,
+        }
+    }
+}
+
+impl Ord for Turn<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.unmet
+            .total_cmp(&other.unmet)
+            .then_with(|| other.name.cmp(self.name))
+    }
+}
+
+impl PartialOrd for Turn<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Turn<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Turn<'_> {}
 
 /// The replicas `me` may set now: its fair share, but never more than the connections the
 /// others do not hold right now allow. Scale-downs always pass.
@@ -119,6 +173,43 @@ mod tests {
             pool_size: pool,
             held,
             need,
+        }
+    }
+
+    /// The hand-out one replica at a time, as specified: the oracle for the fast one.
+    fn allocate_slowly(budget: i64, claims: &[Claim]) -> Vec<i32> {
+        let mut alloc = vec![0i64; claims.len()];
+        let mut left = budget;
+        loop {
+            let next = (0..claims.len())
+                .filter(|&i| {
+                    alloc[i] < i64::from(claims[i].need.max(0)) && pool(&claims[i]) <= left
+                })
+                .max_by(|&a, &b| {
+                    let ua = f64::from(claims[a].need) / (alloc[a] + 1) as f64;
+                    let ub = f64::from(claims[b].need) / (alloc[b] + 1) as f64;
+                    ua.total_cmp(&ub)
+                        .then_with(|| claims[b].name.cmp(&claims[a].name))
+                });
+            let Some(i) = next else { break };
+            alloc[i] += 1;
+            left -= pool(&claims[i]);
+        }
+        alloc.into_iter().map(|a| a as i32).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_hand_out_matches_the_specified_one(
+            budget in 0i64..400,
+            raw in proptest::collection::vec((1i32..12, -2i32..15), 0..8),
+        ) {
+            let claims: Vec<Claim> = raw
+                .iter()
+                .enumerate()
+                .map(|(i, (pool, need))| claim(&format!("c{i}"), *pool, 0, *need))
+                .collect();
+            proptest::prop_assert_eq!(allocate(budget, &claims), allocate_slowly(budget, &claims));
         }
     }
 
