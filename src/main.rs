@@ -74,15 +74,11 @@ enum Command {
             value_delimiter = ','
         )]
         allowed_prometheus_hosts: Vec<String>,
-        /// Prometheus' scrape interval (kube-prometheus-stack: 30s): short windows are widened
-        /// to hold two samples.
-        #[arg(
-            long,
-            env = "HEADROOM_SCRAPE_INTERVAL",
-            default_value = "30s",
-            value_parser = parse_duration
-        )]
-        scrape_interval: Duration,
+        /// Prometheus' scrape interval: short windows are widened to hold two samples. By
+        /// default it is learned from the default Prometheus' targets (the longest active
+        /// one), 30s (kube-prometheus-stack's) until then; set it to override.
+        #[arg(long, env = "HEADROOM_SCRAPE_INTERVAL", value_parser = parse_duration)]
+        scrape_interval: Option<Duration>,
     },
     /// Print the ScalingPolicy CRD as YAML.
     Crd,

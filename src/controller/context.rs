@@ -1,6 +1,7 @@
 //! Shared state of the reconciler.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -29,8 +30,9 @@ pub struct Settings {
     /// Hosts (host or host:port) a policy's `prometheus.address` may name, besides the
     /// default Prometheus.
     pub allowed_prometheus_hosts: Vec<String>,
-    /// How often Prometheus scrapes the series: windows hold at least two samples.
-    pub scrape_interval: Duration,
+    /// How often Prometheus scrapes the series, when set: windows hold at least two samples.
+    /// None: learned from Prometheus (see `Context::scrape_interval`).
+    pub scrape_interval: Option<Duration>,
     /// With several shards, the one whose policies this replica evaluates.
     pub shard: Option<Shard>,
 }
@@ -84,6 +86,8 @@ pub struct Context {
     pub hpas: OnceLock<Store<HorizontalPodAutoscaler>>,
     /// Every policy's queries go through it: shared, grouped and bounded.
     pub batcher: Batcher,
+    /// The scrape interval in use, in milliseconds: the flag's, else the learned one.
+    scrape_millis: AtomicU64,
     prometheus: Mutex<HashMap<(String, Option<String>), Prometheus>>,
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -92,20 +96,21 @@ pub struct Context {
 const BATCH_WINDOW: Duration = Duration::from_millis(50);
 
 /// Answers are shared for half a scrape interval: Prometheus has no newer sample sooner.
-fn shared_for(scrape_interval: Duration) -> Duration {
+pub fn shared_for(scrape_interval: Duration) -> Duration {
     (scrape_interval / 2).clamp(Duration::from_millis(250), Duration::from_secs(15))
 }
 
+/// Until Prometheus says otherwise: kube-prometheus-stack's default.
+const ASSUMED_SCRAPE_INTERVAL: Duration = Duration::from_secs(30);
+
 impl Context {
     pub fn new(client: Client, settings: Settings, recorder: Recorder, metrics: Metrics) -> Self {
-        let batcher = Batcher::new(
-            BATCH_WINDOW,
-            shared_for(settings.scrape_interval),
-            metrics.clone(),
-        );
+        let scrape = settings.scrape_interval.unwrap_or(ASSUMED_SCRAPE_INTERVAL);
+        let batcher = Batcher::new(BATCH_WINDOW, shared_for(scrape), metrics.clone());
         Self {
             client,
             batcher,
+            scrape_millis: AtomicU64::new(u64::try_from(scrape.as_millis()).unwrap_or(u64::MAX)),
             settings,
             resolver: Resolver::default(),
             state: State::default(),
@@ -116,6 +121,23 @@ impl Context {
             prometheus: Mutex::default(),
             failures: Mutex::default(),
         }
+    }
+
+    /// The scrape interval windows are sized for.
+    pub fn scrape_interval(&self) -> Duration {
+        Duration::from_millis(self.scrape_millis.load(Ordering::Relaxed))
+    }
+
+    /// Takes a scrape interval learned from Prometheus, unless the flag set one. Returns
+    /// whether it changed.
+    pub fn learned_scrape_interval(&self, learned: Duration) -> bool {
+        if self.settings.scrape_interval.is_some() || learned.is_zero() {
+            return false;
+        }
+        let millis = u64::try_from(learned.as_millis()).unwrap_or(u64::MAX);
+        let before = self.scrape_millis.swap(millis, Ordering::Relaxed);
+        self.batcher.share_for(shared_for(learned));
+        before != millis
     }
 
     /// A client for `address` (with an optional bearer token), reused across evaluations.
@@ -200,7 +222,7 @@ mod tests {
             downscale_stabilization_seconds: 300,
             allow_cross_namespace_queries: false,
             allowed_prometheus_hosts: allowed.iter().map(|s| s.to_string()).collect(),
-            scrape_interval: Duration::from_secs(30),
+            scrape_interval: Some(Duration::from_secs(30)),
             shard: None,
         }
     }

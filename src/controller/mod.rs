@@ -45,6 +45,31 @@ use crate::telemetry::Metrics;
 /// is about load on those, not on this process's cores.
 const EVALUATIONS_IN_FLIGHT: u16 = 64;
 
+/// Asks the default Prometheus how often it scrapes, now and every 10 minutes (every 30 s
+/// until it answers), and sizes windows for it.
+async fn learn_scrape_interval(ctx: Arc<Context>) {
+    loop {
+        let learned = match ctx.prometheus(&ctx.settings.prometheus_url, None) {
+            Ok(p) => p.scrape_interval().await,
+            Err(e) => Err(e),
+        };
+        let next = match learned {
+            Ok(Some(d)) => {
+                if ctx.learned_scrape_interval(d) {
+                    tracing::info!(scrape_interval = ?d, "scrape interval learned from Prometheus' targets: windows shorter than twice it are widened");
+                }
+                Duration::from_secs(600)
+            }
+            Ok(None) => Duration::from_secs(30),
+            Err(e) => {
+                tracing::debug!(error = %e, "scrape interval not learned yet");
+                Duration::from_secs(30)
+            }
+        };
+        tokio::time::sleep(next).await;
+    }
+}
+
 /// Policies whose target is `obj`.
 fn policies_targeting<K: Resource<DynamicType = ()>>(
     store: &Store<StoredPolicy>,
@@ -168,6 +193,9 @@ pub async fn run(
     let mut ctx = Context::new(client.clone(), settings, recorder, metrics.clone());
     ctx.resolver = target::Resolver::watching(namespace.clone());
     let ctx = Arc::new(ctx);
+    if ctx.settings.scrape_interval.is_none() {
+        tokio::spawn(learn_scrape_interval(ctx.clone()));
+    }
 
     fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
     where

@@ -139,7 +139,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Duration> {
     let plan = match Plan::resolve(spec) {
         Ok(p) => p
             .with_downscale_stabilization(ctx.settings.downscale_stabilization_seconds)
-            .for_scrape_interval(ctx.settings.scrape_interval),
+            .for_scrape_interval(ctx.scrape_interval()),
         Err(errors) => {
             let message = errors.to_string();
             if was_ready(prev) {

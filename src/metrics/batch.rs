@@ -5,6 +5,7 @@
 //! gets a bounded number of queries at a time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -55,7 +56,8 @@ struct Shared {
     cache: Mutex<HashMap<Key, (Instant, Reply)>>,
     namespaces: Mutex<HashMap<(Source, Template), BTreeMap<String, Instant>>>,
     limits: Mutex<HashMap<Source, Arc<Semaphore>>>,
-    fresh_for: Duration,
+    /// Milliseconds an answer is shared.
+    fresh_for: AtomicU64,
     metrics: Metrics,
 }
 
@@ -64,6 +66,10 @@ pub struct Batcher {
     rx: Mutex<Option<mpsc::UnboundedReceiver<Pending>>>,
     window: Duration,
     shared: Arc<Shared>,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -83,10 +89,15 @@ impl Batcher {
                 cache: Mutex::default(),
                 namespaces: Mutex::default(),
                 limits: Mutex::default(),
-                fresh_for,
+                fresh_for: AtomicU64::new(millis(fresh_for)),
                 metrics,
             }),
         }
+    }
+
+    /// Shares answers for `d` from now on (the scrape interval was learned).
+    pub fn share_for(&self, d: Duration) {
+        self.shared.fresh_for.store(millis(d), Ordering::Relaxed);
     }
 
     /// The answer to one ask.
@@ -182,7 +193,7 @@ impl Shared {
     fn cached(&self, key: &Key, namespace: Option<&str>) -> Option<Reply> {
         let cache = lock(&self.cache);
         let (at, reply) = cache.get(key)?;
-        if at.elapsed() >= self.fresh_for {
+        if at.elapsed() >= self.fresh_for() {
             return None;
         }
         match (reply, namespace) {
@@ -259,8 +270,12 @@ impl Shared {
         reply
     }
 
+    fn fresh_for(&self) -> Duration {
+        Duration::from_millis(self.fresh_for.load(Ordering::Relaxed))
+    }
+
     fn sweep(&self) {
-        let fresh_for = self.fresh_for;
+        let fresh_for = self.fresh_for();
         lock(&self.cache).retain(|_, (at, _)| at.elapsed() < fresh_for);
     }
 }
@@ -317,7 +332,7 @@ mod tests {
         let count = Arc::new(AtomicUsize::new(0));
         let bodies = Arc::new(Mutex::new(vec![]));
         let (c, b) = (count.clone(), bodies.clone());
-        let app = Router::new().route(
+        let app = Router::new().route("/api/v1/targets", any(targets)).route(
             "/api/v1/query",
             any(move |body: String| {
                 let (c, b) = (c.clone(), b.clone());
@@ -350,6 +365,29 @@ mod tests {
             .unwrap_or_default();
         tokio::spawn(async move { axum::serve(listener, app).await });
         (format!("http://{addr}"), count, bodies)
+    }
+
+    async fn targets() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+        let target = |interval: &str| {
+            format!(
+                r#"{{"discoveredLabels":{{}},"labels":{{"job":"j"}},"scrapePool":"j","scrapeUrl":"http://127.0.0.1:1/metrics","globalUrl":"http://127.0.0.1:1/metrics","lastError":"","lastScrape":"2026-11-27T10:00:00.000Z","lastScrapeDuration":0.001,"health":"up","scrapeInterval":"{interval}","scrapeTimeout":"10s"}}"#
+            )
+        };
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            format!(
+                r#"{{"status":"success","data":{{"activeTargets":[{},{}],"droppedTargets":[]}}}}"#,
+                target("15s"),
+                target("30s")
+            ),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_scrape_interval_is_the_longest_of_the_active_targets() {
+        let (address, _, _) = fake().await;
+        let (_, _, p) = setup(&address);
+        assert_eq!(p.scrape_interval().await, Ok(Some(Duration::from_secs(30))));
     }
 
     fn latency(namespace: &str) -> Ask {

@@ -77,6 +77,22 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 impl Prometheus {
+    /// The longest scrape interval among the active targets: every series is sampled at
+    /// least that often. None when there are no targets.
+    pub async fn scrape_interval(&self) -> Result<Option<Duration>, QueryError> {
+        let targets = self
+            .client
+            .targets(Some(prometheus_http_query::TargetState::Active))
+            .await
+            .map_err(|e| QueryError::Unreachable(error_chain(&e)))?;
+        Ok(targets
+            .active()
+            .iter()
+            .filter_map(|t| u64::try_from(t.scrape_interval().whole_milliseconds()).ok())
+            .max()
+            .map(Duration::from_millis))
+    }
+
     /// An instant vector split by the values of `by` (a missing label is ""), sent as a
     /// POST since a grouped query names many namespaces.
     pub async fn grouped(
