@@ -54,12 +54,15 @@ pub fn display(v: f64) -> f64 {
     (v * scale).round() / scale
 }
 
-/// A reading as shown: the previous one while the new one is within 1 % of it (a rate read
-/// from Prometheus wanders in its last digits, and any fixed rounding has edges it crosses),
-/// otherwise the new one at display precision.
+/// A reading as shown: the previous one while the new one is within 5 % of it (a rate read
+/// from Prometheus wanders by a few percent from one evaluation to the next, and any fixed
+/// rounding has edges it crosses), otherwise the new one at display precision. Decisions use
+/// the exact reading; this is only what status says.
+const SHOWN_WITHIN: f64 = 0.05;
+
 fn shown(prev: Option<f64>, new: f64) -> f64 {
     match prev {
-        Some(p) if (new - p).abs() <= 0.01 * p.abs().max(new.abs()) => p,
+        Some(p) if (new - p).abs() <= SHOWN_WITHIN * p.abs().max(new.abs()) => p,
         _ => display(new),
     }
 }
@@ -381,9 +384,11 @@ mod tests {
         let again = build(Some(&first), Some(1), &o(50.02), "t2", None);
         assert_eq!(first.signals[0].value, Some(50.0));
         assert!(!changed(Some(&first), &again), "{first:?}\n{again:?}");
-        // Across a rounding edge, still within 1 %: no write either.
+        // Across a rounding edge, still within 5 % (a rate's wander between reads): no write.
         let edge = build(Some(&first), Some(1), &o(50.06), "t2", None);
         assert!(!changed(Some(&first), &edge), "{edge:?}");
+        let wander = build(Some(&first), Some(1), &o(48.2), "t2", None);
+        assert!(!changed(Some(&first), &wander), "{wander:?}");
         let moved = build(Some(&first), Some(1), &o(53.0), "t3", None);
         assert!(changed(Some(&first), &moved));
         assert_eq!(display(0.012345), 0.0123);
