@@ -368,3 +368,29 @@ fn e2e_guardrail_forecast_sizes_ahead_of_a_rising_backlog() {
         "{p}"
     );
 }
+
+/// Hysteresis on the way down: with guardrails on, a scale-down sizes for 80 % of target.
+/// A backlog of 400 at 100 per replica is 4 replicas for the HPA and 5 (400 / 80) here.
+#[test]
+fn e2e_guardrail_scale_down_leaves_a_margin_below_target() {
+    let ns = Namespace::new("e2e-hysteresis");
+    set_backlog(&ns.0, "h", 800.0);
+    apply(&deployment("h", &ns.0, 8)).unwrap();
+    let _op = Operator::start(&ns.0);
+    let tail = "  behavior:\n    scaleDown: {stabilizationWindowSeconds: 0}\n  guardrails:\n    panic: {enabled: false}\n";
+    apply(&policy_yaml(&ns.0, "h", "h", tail)).unwrap();
+    wait_until("a first evaluation at 8", MIN, || {
+        (policy(&ns.0, "h")["status"]["desiredReplicas"] == 8).then_some(())
+    });
+    set_backlog(&ns.0, "h", 400.0);
+    wait_until("a scale-down", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "h") < 8).then_some(())
+    });
+    // Several more evaluations (interval 2s): it stays at 5, not 4.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(spec_replicas(&ns.0, "deployment", "h"), 5);
+    // And 470 (4.7 per replica of 5 at 94 % of target) is within tolerance: no change.
+    set_backlog(&ns.0, "h", 470.0);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(spec_replicas(&ns.0, "deployment", "h"), 5);
+}

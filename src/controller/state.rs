@@ -130,11 +130,13 @@ impl State {
             .and_then(|p| inner.ledgers.get(p))
             .map(|l| l.values().filter(|c| c.name != key).cloned().collect())
             .unwrap_or_default();
-        for c in from_status {
-            if c.name != key && !neighbours.iter().any(|o| o.name == c.name) {
-                neighbours.push(c);
-            }
-        }
+        let known: std::collections::HashSet<String> =
+            neighbours.iter().map(|c| c.name.clone()).collect();
+        neighbours.extend(
+            from_status
+                .into_iter()
+                .filter(|c| c.name != key && !known.contains(&c.name)),
+        );
         Memory {
             history,
             last_spike_age,
