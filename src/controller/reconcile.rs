@@ -7,6 +7,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
@@ -405,30 +406,43 @@ async fn observe(
     observation
 }
 
-/// Claims of the other policies in `ns` sharing the database, from their last status
-/// (after a restart, before the ledger knows them). What they hold is counted high.
+/// The connection budget a stored policy shares, as `namespace/database`.
+pub(crate) fn shared_budget(p: &StoredPolicy) -> Option<String> {
+    let policy = p.policy.as_ref().ok()?;
+    let b = policy
+        .spec
+        .guardrails
+        .as_ref()?
+        .connection_budget
+        .as_ref()?;
+    Some(format!(
+        "{}/{}",
+        policy.metadata.namespace.as_deref().unwrap_or_default(),
+        b.database
+    ))
+}
+
+/// Claims of the other policies sharing `me`'s database, from their last status (after a
+/// restart, before the ledger knows them). What they hold is counted high.
 fn claims_from_status(ctx: &Context, me: &ScalingPolicy, ns: &str, plan: &Plan) -> Vec<Claim> {
-    let (Some(store), Some(budget)) = (
-        ctx.policies.get(),
-        plan.guardrails.as_ref().and_then(|g| g.budget.as_ref()),
-    ) else {
+    let (Some(store), Some(pool)) = (ctx.policies.get(), budget_pool(ns, plan)) else {
         return vec![];
     };
-    store
-        .state()
+    let mine = key(me);
+    ctx.state
+        .sharers(&pool)
         .iter()
-        .filter_map(|s| s.policy.as_ref().ok())
-        .filter(|p| {
-            p.metadata.namespace.as_deref() == Some(ns) && p.metadata.name != me.metadata.name
-        })
-        .filter_map(|p| {
+        .filter(|k| **k != mine)
+        .filter_map(|k| {
+            let name = k.rsplit('/').next()?;
+            let stored = store.get(&ObjectRef::new(name).within(ns))?;
+            let p = stored.policy.as_ref().ok()?;
             let b = p.spec.guardrails.as_ref()?.connection_budget.as_ref()?;
-            (b.database == budget.database).then_some(())?;
             let status = p.status.as_ref();
             let current = status.and_then(|s| s.current_replicas).unwrap_or(0);
             let desired = status.and_then(|s| s.desired_replicas);
             Some(Claim {
-                name: key(p),
+                name: k.clone(),
                 pool_size: b.pool_size_per_replica,
                 held: current.max(desired.unwrap_or(current)),
                 // One that has not decided yet may need up to its maximum: the first to

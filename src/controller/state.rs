@@ -41,6 +41,10 @@ struct Inner {
     due: HashMap<String, Instant>,
     /// Each policy's recent readings for trends and "regularly" (see `history`).
     rings: HashMap<String, Rings>,
+    /// Who shares each connection budget (`namespace/database`), from the policy watch: a
+    /// budget decision looks at its sharers, not at every policy.
+    sharers: HashMap<String, std::collections::BTreeSet<String>>,
+    shares: HashMap<String, String>,
 }
 
 /// All policies' memory, keyed by namespace/name.
@@ -206,6 +210,33 @@ impl State {
         inner.own_writes.retain(|_, (k, _)| k != key);
         inner.due.remove(key);
         inner.rings.remove(key);
+        unshare(&mut inner, key);
+    }
+
+    /// Notes which budget `key` shares now (None: none), as its spec says.
+    pub fn shares(&self, key: &str, pool: Option<String>) {
+        let mut inner = self.lock();
+        if inner.shares.get(key) == pool.as_ref() {
+            return;
+        }
+        unshare(&mut inner, key);
+        if let Some(pool) = pool {
+            inner
+                .sharers
+                .entry(pool.clone())
+                .or_default()
+                .insert(key.to_string());
+            inner.shares.insert(key.to_string(), pool);
+        }
+    }
+
+    /// The policies sharing `pool`, by key.
+    pub fn sharers(&self, pool: &str) -> Vec<String> {
+        self.lock()
+            .sharers
+            .get(pool)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The policy's reading history, taken out for one evaluation (evaluations of one policy
@@ -239,6 +270,7 @@ impl State {
                 .keys()
                 .chain(inner.due.keys())
                 .chain(inner.rings.keys())
+                .chain(inner.shares.keys())
                 .filter(|k| !keep(k))
                 .cloned()
                 .collect()
@@ -258,6 +290,17 @@ impl State {
     }
 }
 
+fn unshare(inner: &mut Inner, key: &str) {
+    if let Some(pool) = inner.shares.remove(key)
+        && let Some(s) = inner.sharers.get_mut(&pool)
+    {
+        s.remove(key);
+        if s.is_empty() {
+            inner.sharers.remove(&pool);
+        }
+    }
+}
+
 fn remove_claim(ledgers: &mut HashMap<String, BTreeMap<String, Claim>>, pool: &str, key: &str) {
     if let Some(l) = ledgers.get_mut(pool) {
         l.remove(key);
@@ -270,6 +313,23 @@ fn remove_claim(ledgers: &mut HashMap<String, BTreeMap<String, Claim>>, pool: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sharers_follow_the_specs_and_leave_with_the_policy() {
+        let h = State::default();
+        h.shares("ns/a", Some("ns/orders".into()));
+        h.shares("ns/b", Some("ns/orders".into()));
+        h.shares("ns/c", None);
+        assert_eq!(h.sharers("ns/orders"), ["ns/a", "ns/b"]);
+        // A spec that names another database moves it.
+        h.shares("ns/b", Some("ns/users".into()));
+        assert_eq!(h.sharers("ns/orders"), ["ns/a"]);
+        assert_eq!(h.sharers("ns/users"), ["ns/b"]);
+        h.forget("ns/a");
+        assert!(h.sharers("ns/orders").is_empty());
+        h.retain(|k| k != "ns/b");
+        assert!(h.sharers("ns/users").is_empty());
+    }
 
     #[test]
     fn lag_is_measured_once_from_the_due_time_and_dropped_with_the_policy() {
