@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use crate::plan::{Measure, Observation, Query, QueryError, Sample, Shape, defaults};
 
-/// At most this many readings per ring: a 1 s interval over a day's window stays bounded.
-const MAX_POINTS: usize = 4096;
+/// A hard bound on readings per ring, whatever the window and interval.
+const MAX_POINTS: usize = 256;
 
 /// One key's readings, oldest first.
 #[derive(Debug, Default, Clone)]
@@ -119,6 +119,13 @@ pub fn fold(plan: &[Query], mut raw: Observation, rings: &mut Rings, now: Instan
         }
         let reading = raw.value(&now_key(&q.key));
         if let Ok(v) = reading {
+            // About twice a range query's density: the newest reading replaces the last one
+            // while that is closer than the spacing to the one before (bounded memory).
+            let gap = span / (2.0 * defaults::RANGE_POINTS);
+            let n = ring.points.len();
+            if n >= 2 && now.duration_since(ring.points[n - 2].0).as_secs_f64() < gap {
+                ring.points.pop_back();
+            }
             ring.points.push_back((now, v));
         }
         while ring
@@ -281,6 +288,24 @@ mod tests {
         let obs = fold(&plan, raw, &mut rings, Instant::now());
         assert_eq!(obs.series("forecast/cpu").map(|s| s.len()), Ok(1));
         assert!(!keys(&queries(&plan, &rings)).contains(&("forecast/cpu".into(), true)));
+    }
+
+    #[test]
+    fn a_ring_keeps_under_eighty_readings_per_window_and_always_the_newest() {
+        let plan = plan();
+        let mut rings = Rings::default();
+        let t0 = Instant::now();
+        for i in 0..600u64 {
+            let mut raw = Observation::default();
+            raw.insert("forecast/cpu", Err(QueryError::Empty));
+            raw.insert("forecast/cpu@now", Ok(Sample::Value(i as f64)));
+            let obs = fold(&plan, raw, &mut rings, t0 + Duration::from_secs(i));
+            let series = obs.series("forecast/cpu").unwrap_or_default();
+            assert_eq!(series.last().map(|p| p.1), Some(i as f64));
+        }
+        let n = rings.get("forecast/cpu").map_or(0, |r| r.points.len());
+        // A 300 s window read every second: 60-75 kept (one per 4-5 s), not 300.
+        assert!((55..=80).contains(&n), "{n}");
     }
 
     #[test]
