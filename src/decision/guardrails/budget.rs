@@ -55,11 +55,18 @@ pub fn allocate(budget: i64, claims: &[Claim]) -> Vec<i32> {
     // Scarce: the same hand-out, from a heap, in O(replicas × log claims).
     let mut alloc = vec![0i64; claims.len()];
     let mut left = budget;
-    let mut heap: std::collections::BinaryHeap<Turn<'_>> = claims
+    // Ties go to the smaller name: ranked once, so the heap compares integers.
+    let mut by_name: Vec<usize> = (0..claims.len()).collect();
+    by_name.sort_by(|&a, &b| claims[a].name.cmp(&claims[b].name));
+    let mut rank = vec![0usize; claims.len()];
+    for (r, &i) in by_name.iter().enumerate() {
+        rank[i] = r;
+    }
+    let mut heap: std::collections::BinaryHeap<Turn> = claims
         .iter()
         .enumerate()
         .filter(|(_, c)| need(c) > 0)
-        .map(|(i, c)| Turn::new(i, c, 0))
+        .map(|(i, c)| Turn::new(i, c, 0, rank[i]))
         .collect();
     while let Some(t) = heap.pop() {
         let c = &claims[t.index];
@@ -70,7 +77,7 @@ pub fn allocate(budget: i64, claims: &[Claim]) -> Vec<i32> {
         alloc[t.index] += 1;
         left -= pool(c);
         if alloc[t.index] < need(c) {
-            heap.push(Turn::new(t.index, c, alloc[t.index]));
+            heap.push(Turn::new(t.index, c, alloc[t.index], t.rank));
         }
     }
     alloc
@@ -79,44 +86,44 @@ pub fn allocate(budget: i64, claims: &[Claim]) -> Vec<i32> {
         .collect()
 }
 
-/// A claim's next replica: the least-met need first, ties to the smaller name.
-struct Turn<'a> {
+/// A claim's next replica: the least-met need first, ties to the smaller name (rank).
+struct Turn {
     index: usize,
     unmet: f64,
-    name: &'a str,
+    rank: usize,
 }
 
-impl<'a> Turn<'a> {
-    fn new(index: usize, c: &'a Claim, held: i64) -> Self {
+impl Turn {
+    fn new(index: usize, c: &Claim, held: i64, rank: usize) -> Self {
         Self {
             index,
             unmet: f64::from(c.need) / (held + 1) as f64,
-            name: &c.name,
+            rank,
         }
     }
 }
 
-impl Ord for Turn<'_> {
+impl Ord for Turn {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.unmet
             .total_cmp(&other.unmet)
-            .then_with(|| other.name.cmp(self.name))
+            .then_with(|| other.rank.cmp(&self.rank))
     }
 }
 
-impl PartialOrd for Turn<'_> {
+impl PartialOrd for Turn {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl PartialEq for Turn<'_> {
+impl PartialEq for Turn {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == std::cmp::Ordering::Equal
     }
 }
 
-impl Eq for Turn<'_> {}
+impl Eq for Turn {}
 
 /// The replicas `me` may set now: its fair share, but never more than the connections the
 /// others do not hold right now allow. Scale-downs always pass.
