@@ -9,15 +9,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
-use kube::core::{ApiResource, PartialObjectMeta, Selector, SelectorExt};
+use kube::core::{ApiResource, PartialObjectMeta, SelectorExt};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
-use super::context::WatchBackoff;
-use super::target::{TargetState, ready_replicas};
+use super::backoff::WatchBackoff;
+use super::workload::{TargetState, state_of};
 
 struct Watched {
     store: Store<DynamicObject>,
@@ -128,85 +127,5 @@ impl TargetCache {
             .collect();
         names.sort();
         Some(names)
-    }
-}
-
-/// Replicas, readiness and selector at the paths Deployments, StatefulSets and most scalable
-/// custom resources use; None when `spec.replicas` is not there (ask `/scale` then).
-pub fn state_of(obj: &DynamicObject) -> Option<TargetState> {
-    let spec = obj.data.get("spec");
-    let status = obj.data.get("status");
-    let current = spec?.get("replicas")?.as_i64()?;
-    let status_replicas = status
-        .and_then(|s| s.get("replicas"))
-        .and_then(|v| v.as_i64())
-        .unwrap_or(0);
-    let selector = match status
-        .and_then(|s| s.get("selector"))
-        .and_then(|v| v.as_str())
-    {
-        Some(s) => Some(s.to_string()),
-        None => spec
-            .and_then(|s| s.get("selector"))
-            .and_then(|v| serde_json::from_value::<LabelSelector>(v.clone()).ok())
-            .and_then(|ls| Selector::try_from(ls).ok())
-            .map(|s| s.to_string()),
-    };
-    Some(TargetState {
-        current_replicas: i32::try_from(current).ok()?,
-        ready_replicas: ready_replicas(obj, i32::try_from(status_replicas).unwrap_or(0)),
-        selector: selector.filter(|s| !s.is_empty()),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn obj(v: serde_json::Value) -> DynamicObject {
-        match serde_json::from_value(v) {
-            Ok(o) => o,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    #[test]
-    fn a_deployment_reads_as_its_scale_subresource_would() {
-        let d = obj(json!({
-            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-            "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}}},
-            "status": {"replicas": 4, "readyReplicas": 3}
-        }));
-        assert_eq!(
-            state_of(&d),
-            Some(TargetState {
-                current_replicas: 4,
-                ready_replicas: 3,
-                selector: Some("app=web".into()),
-            })
-        );
-    }
-
-    #[test]
-    fn a_custom_resource_uses_its_status_selector_or_is_left_to_scale() {
-        let w = obj(json!({
-            "apiVersion": "bench.headroom.dev/v1", "kind": "Workload", "metadata": {"name": "w"},
-            "spec": {"replicas": 2}, "status": {"replicas": 2, "selector": "app=w"}
-        }));
-        assert_eq!(
-            state_of(&w),
-            Some(TargetState {
-                current_replicas: 2,
-                ready_replicas: 2,
-                selector: Some("app=w".into()),
-            })
-        );
-        let elsewhere = obj(json!({
-            "apiVersion": "x/v1", "kind": "Odd", "metadata": {"name": "o"},
-            "spec": {"size": 2}
-        }));
-        assert_eq!(state_of(&elsewhere), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The kube-runtime Controller: evaluates each ScalingPolicy every `interval`, and at once
 //! when the policy's spec or its target Deployment/StatefulSet's spec changes.
 
+mod backoff;
 mod cache;
 mod conflict;
 mod context;
@@ -13,6 +14,7 @@ mod shard;
 mod state;
 pub mod status;
 mod target;
+mod workload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -220,7 +222,7 @@ pub async fn run(
     let ready_flag = ready.clone();
     let (forget_ctx, known) = (ctx.clone(), reader.clone());
     let policy_stream = watcher(policies, watcher::Config::default())
-        .backoff(context::WatchBackoff::default())
+        .backoff(backoff::WatchBackoff::default())
         .reflect(writer)
         .inspect(move |event| match event {
             // A policy that leaves takes its memory and its budget claim with it.
@@ -245,7 +247,7 @@ pub async fn run(
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let deployments = watcher(api::<Deployment>(&client, ns), watcher::Config::default())
-        .backoff(context::WatchBackoff::default())
+        .backoff(backoff::WatchBackoff::default())
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let (hpa_reader, hpa_writer) = reflector::store();
@@ -254,11 +256,11 @@ pub async fn run(
         api::<HorizontalPodAutoscaler>(&client, ns),
         watcher::Config::default(),
     )
-    .backoff(context::WatchBackoff::default())
+    .backoff(backoff::WatchBackoff::default())
     .reflect(hpa_writer)
     .applied_objects();
     let statefulsets = watcher(api::<StatefulSet>(&client, ns), watcher::Config::default())
-        .backoff(context::WatchBackoff::default())
+        .backoff(backoff::WatchBackoff::default())
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
 

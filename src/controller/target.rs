@@ -12,18 +12,10 @@ use kube::{Client, discovery};
 use serde_json::json;
 
 use super::cache::TargetCache;
+pub use super::workload::TargetState;
+use super::workload::ready_replicas;
 use crate::api::TargetRef;
 use crate::error::{Error, Result};
-
-/// What Headroom needs to know about the target this round.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TargetState {
-    /// `spec.replicas` of the scale subresource.
-    pub current_replicas: i32,
-    pub ready_replicas: i32,
-    /// Label selector of the target's pods, from the scale status.
-    pub selector: Option<String>,
-}
 
 /// Resolved API resources of target kinds, cached: discovery is a round trip per kind.
 /// With watches, targets and pods are read from their caches where these can answer.
@@ -152,27 +144,6 @@ fn scale_error(t: &TargetRef, e: kube::Error) -> Error {
     }
 }
 
-/// Ready replicas from the target's status: `readyReplicas` where the kind reports it
-/// (Deployments omit it at zero), else the scale status' replica count.
-pub(crate) fn ready_replicas(obj: &DynamicObject, scale_status_replicas: i32) -> i32 {
-    let status = obj.data.get("status");
-    match status
-        .and_then(|s| s.get("readyReplicas"))
-        .and_then(|v| v.as_i64())
-    {
-        Some(n) => i32::try_from(n).unwrap_or(i32::MAX),
-        None if status_has_ready_concept(obj) => 0,
-        None => scale_status_replicas,
-    }
-}
-
-fn status_has_ready_concept(obj: &DynamicObject) -> bool {
-    matches!(
-        obj.types.as_ref().map(|t| t.kind.as_str()),
-        Some("Deployment" | "StatefulSet" | "ReplicaSet")
-    )
-}
-
 /// Names of the running pods matched by the target's selector, listed.
 async fn pod_names(client: &Client, ns: &str, selector: &str) -> Result<Vec<String>> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -185,35 +156,4 @@ async fn pod_names(client: &Client, ns: &str, selector: &str) -> Result<Vec<Stri
         .collect();
     names.sort();
     Ok(names)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn obj(kind: &str, status: serde_json::Value) -> DynamicObject {
-        serde_json::from_value(json!({
-            "apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "x"}, "status": status
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn ready_replicas_come_from_status() {
-        assert_eq!(
-            ready_replicas(
-                &obj("Deployment", json!({"replicas": 3, "readyReplicas": 2})),
-                3
-            ),
-            2
-        );
-        // Deployments omit readyReplicas when none are ready.
-        assert_eq!(
-            ready_replicas(&obj("Deployment", json!({"replicas": 3})), 3),
-            0
-        );
-        assert_eq!(ready_replicas(&obj("Deployment", json!({})), 3), 0);
-        // A custom resource without the concept: trust the scale status.
-        assert_eq!(ready_replicas(&obj("Worker", json!({"replicas": 4})), 4), 4);
-    }
 }
