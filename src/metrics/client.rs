@@ -40,10 +40,7 @@ impl Prometheus {
 
     /// One number from an instant query.
     pub async fn scalar(&self, promql: &str) -> Result<f64, QueryError> {
-        let result = self.client.query(promql).get().await.map_err(|e| match e {
-            prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(p.to_string()),
-            other => QueryError::Unreachable(error_chain(&other)),
-        })?;
+        let result = self.client.query(promql).get().await.map_err(query_error)?;
         let value = match result.data() {
             Data::Scalar(s) => s.value(),
             Data::Vector(v) => match v.as_slice() {
@@ -62,6 +59,14 @@ impl Prometheus {
         } else {
             Err(QueryError::NotANumber(value))
         }
+    }
+}
+
+/// Prometheus refused the query, or could not be reached.
+fn query_error(e: prometheus_http_query::Error) -> QueryError {
+    match e {
+        prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(p.to_string()),
+        other => QueryError::Unreachable(error_chain(&other)),
     }
 }
 
@@ -105,10 +110,7 @@ impl Prometheus {
             .query(promql)
             .post()
             .await
-            .map_err(|e| match e {
-                prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(p.to_string()),
-                other => QueryError::Unreachable(error_chain(&other)),
-            })?;
+            .map_err(query_error)?;
         let Data::Vector(v) = result.data() else {
             return Err(QueryError::Rejected("expected an instant vector".into()));
         };
@@ -137,10 +139,7 @@ impl Prometheus {
             .query_range(promql, start, end, step_seconds.max(1.0))
             .get()
             .await
-            .map_err(|e| match e {
-                prometheus_http_query::Error::Prometheus(p) => QueryError::Rejected(p.to_string()),
-                other => QueryError::Unreachable(error_chain(&other)),
-            })?;
+            .map_err(query_error)?;
         let Data::Matrix(series) = result.data() else {
             return Err(QueryError::Rejected("expected a range vector".into()));
         };
