@@ -79,6 +79,9 @@ def policy(i, ns):
             text = f.read()
         # The example as users write it, one service and name per target.
         text = text.replace("service: web", f"service: {service}").replace('service="web"', f'service="{service}"')
+        # One database per service: 20 workloads share a connection budget at 10,000 policies,
+        # not every workload of a namespace (a budget decision weighs all who share it).
+        text = text.replace("database: orders", f"database: db-{service}")
         return text.replace("name: web\nspec:", f"name: {name}\n  namespace: {ns}\nspec:").replace(
             "    apiVersion: apps/v1\n    kind: Deployment\n    name: web",
             f"    apiVersion: bench.headroom.dev/v1\n    kind: Workload\n    name: {name}")
@@ -305,7 +308,8 @@ def main():
     if not os.path.exists(md):
         with open(md, "w") as f:
             f.write("# Fleet scale\n\n`scripts/scale-bench.sh N SHAPE`: one operator, interval 15 s, "
-                    "--scrape-interval 15s, the local cluster (Prometheus scraping every 1 s). "
+                    "--scrape-interval 15s, the local cluster (Prometheus scraping every 1 s). Full: the example web "
+                    "policy, one service and database per 1/50 of a namespace. "
                     "API requests are the operator's: the idle rate before it started is subtracted.\n\n"
                     "| policies | shape | operator cores | RSS MiB | Prometheus queries/s (instant/range/grouped) | "
                     "Prometheus busy s/s | API requests/s | API writes/s | evaluations per policy per interval | "

@@ -6,6 +6,7 @@ mod cache;
 mod conflict;
 mod context;
 mod evaluation;
+mod groups;
 mod history;
 mod leader;
 mod reconcile;
@@ -227,9 +228,13 @@ pub async fn run(
         .inspect(move |event| match event {
             // A policy that leaves takes its memory and its budget claim with it.
             Ok(watcher::Event::Delete(p)) => forget_ctx.state.forget(&reconcile::key(p)),
-            Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => forget_ctx
-                .state
-                .shares(&reconcile::key(p), reconcile::shared_budget(p)),
+            Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                forget_ctx.state.spec_names(
+                    &reconcile::key(p),
+                    reconcile::shared_budget(p),
+                    reconcile::scaled_target(p),
+                )
+            }
             Ok(watcher::Event::InitDone) => {
                 // A relist after a watch gap: drop what was deleted meanwhile.
                 let live: std::collections::HashSet<String> = known

@@ -162,7 +162,20 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Duration> {
         write_status(policy, prev, ctx, &ns, &Outcome::Paused, None).await?;
         return Ok(interval);
     }
-    let policies = ctx.policies.get().map(|s| s.state()).unwrap_or_default();
+    // Only the policies on the same target can conflict with this one.
+    let policies: Vec<Arc<StoredPolicy>> = match ctx.policies.get() {
+        Some(store) => ctx
+            .state
+            .scalers(&target_key(
+                &ns,
+                &spec.target_ref.kind,
+                &spec.target_ref.name,
+            ))
+            .iter()
+            .filter_map(|k| store.get(&ObjectRef::new(k.rsplit('/').next()?).within(&ns)))
+            .collect(),
+        None => vec![],
+    };
     let hpas = ctx.hpas.get().map(|s| s.state()).unwrap_or_default();
     if let Some(message) = super::conflict::owner(
         policy,
@@ -419,6 +432,17 @@ pub(crate) fn shared_budget(p: &StoredPolicy) -> Option<String> {
         "{}/{}",
         policy.metadata.namespace.as_deref().unwrap_or_default(),
         b.database
+    ))
+}
+
+/// The target a stored policy scales, as `namespace/kind/name`.
+pub(crate) fn scaled_target(p: &StoredPolicy) -> Option<String> {
+    let policy = p.policy.as_ref().ok()?;
+    let t = &policy.spec.target_ref;
+    Some(target_key(
+        policy.metadata.namespace.as_deref().unwrap_or_default(),
+        &t.kind,
+        &t.name,
     ))
 }
 

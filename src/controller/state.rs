@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::groups::Groups;
 use super::history::Rings;
 use crate::decision::guardrails::Claim;
 use crate::decision::{Evaluation, History, Memory, Recommendation, ScaleEvent, capacity_age};
@@ -41,10 +42,10 @@ struct Inner {
     due: HashMap<String, Instant>,
     /// Each policy's recent readings for trends and "regularly" (see `history`).
     rings: HashMap<String, Rings>,
-    /// Who shares each connection budget (`namespace/database`), from the policy watch: a
-    /// budget decision looks at its sharers, not at every policy.
-    sharers: HashMap<String, std::collections::BTreeSet<String>>,
-    shares: HashMap<String, String>,
+    /// Who shares each connection budget (`namespace/database`), and who scales each target
+    /// (`namespace/kind/name`), from the policy watch.
+    sharers: Groups,
+    scalers: Groups,
 }
 
 /// All policies' memory, keyed by namespace/name.
@@ -210,33 +211,25 @@ impl State {
         inner.own_writes.retain(|_, (k, _)| k != key);
         inner.due.remove(key);
         inner.rings.remove(key);
-        unshare(&mut inner, key);
+        inner.sharers.remove(key);
+        inner.scalers.remove(key);
     }
 
-    /// Notes which budget `key` shares now (None: none), as its spec says.
-    pub fn shares(&self, key: &str, pool: Option<String>) {
+    /// Notes which budget `key` shares and which target it scales, as its spec says.
+    pub fn spec_names(&self, key: &str, pool: Option<String>, target: Option<String>) {
         let mut inner = self.lock();
-        if inner.shares.get(key) == pool.as_ref() {
-            return;
-        }
-        unshare(&mut inner, key);
-        if let Some(pool) = pool {
-            inner
-                .sharers
-                .entry(pool.clone())
-                .or_default()
-                .insert(key.to_string());
-            inner.shares.insert(key.to_string(), pool);
-        }
+        inner.sharers.set(key, pool);
+        inner.scalers.set(key, target);
     }
 
     /// The policies sharing `pool`, by key.
     pub fn sharers(&self, pool: &str) -> Vec<String> {
-        self.lock()
-            .sharers
-            .get(pool)
-            .map(|s| s.iter().cloned().collect())
-            .unwrap_or_default()
+        self.lock().sharers.members(pool)
+    }
+
+    /// The policies scaling `target` (`namespace/kind/name`), by key.
+    pub fn scalers(&self, target: &str) -> Vec<String> {
+        self.lock().scalers.members(target)
     }
 
     /// The policy's reading history, taken out for one evaluation (evaluations of one policy
@@ -270,7 +263,8 @@ impl State {
                 .keys()
                 .chain(inner.due.keys())
                 .chain(inner.rings.keys())
-                .chain(inner.shares.keys())
+                .chain(inner.sharers.keys())
+                .chain(inner.scalers.keys())
                 .filter(|k| !keep(k))
                 .cloned()
                 .collect()
@@ -290,17 +284,6 @@ impl State {
     }
 }
 
-fn unshare(inner: &mut Inner, key: &str) {
-    if let Some(pool) = inner.shares.remove(key)
-        && let Some(s) = inner.sharers.get_mut(&pool)
-    {
-        s.remove(key);
-        if s.is_empty() {
-            inner.sharers.remove(&pool);
-        }
-    }
-}
-
 fn remove_claim(ledgers: &mut HashMap<String, BTreeMap<String, Claim>>, pool: &str, key: &str) {
     if let Some(l) = ledgers.get_mut(pool) {
         l.remove(key);
@@ -315,20 +298,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sharers_follow_the_specs_and_leave_with_the_policy() {
+    fn groups_leave_with_the_policy() {
         let h = State::default();
-        h.shares("ns/a", Some("ns/orders".into()));
-        h.shares("ns/b", Some("ns/orders".into()));
-        h.shares("ns/c", None);
-        assert_eq!(h.sharers("ns/orders"), ["ns/a", "ns/b"]);
-        // A spec that names another database moves it.
-        h.shares("ns/b", Some("ns/users".into()));
+        h.spec_names(
+            "ns/a",
+            Some("ns/orders".into()),
+            Some("ns/Deployment/web".into()),
+        );
+        h.spec_names("ns/b", None, Some("ns/Deployment/web".into()));
         assert_eq!(h.sharers("ns/orders"), ["ns/a"]);
-        assert_eq!(h.sharers("ns/users"), ["ns/b"]);
+        assert_eq!(h.scalers("ns/Deployment/web"), ["ns/a", "ns/b"]);
         h.forget("ns/a");
         assert!(h.sharers("ns/orders").is_empty());
         h.retain(|k| k != "ns/b");
-        assert!(h.sharers("ns/users").is_empty());
+        assert!(h.scalers("ns/Deployment/web").is_empty());
     }
 
     #[test]
