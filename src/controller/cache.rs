@@ -83,6 +83,7 @@ impl TargetCache {
             };
             let stream = watcher(api, watcher::Config::default())
                 .backoff(WatchBackoff::default())
+                .modify(|o: &mut DynamicObject| o.metadata.managed_fields = None)
                 .reflect(writer);
             Watched {
                 store,
@@ -110,6 +111,11 @@ impl TargetCache {
             };
             let stream = watcher(api, watcher::Config::default())
                 .backoff(WatchBackoff::default())
+                // Names and labels are all that is matched.
+                .modify(|p: &mut PartialObjectMeta<Pod>| {
+                    p.metadata.managed_fields = None;
+                    p.metadata.annotations = None;
+                })
                 .reflect(writer);
             (store, synced_flag(stream, "Pod".into()))
         });

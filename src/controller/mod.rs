@@ -225,6 +225,8 @@ pub async fn run(
     let (forget_ctx, known) = (ctx.clone(), reader.clone());
     let policy_stream = watcher(policies, watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
+        // Who wrote which field is of no use here, and at fleet scale it is most of the bytes.
+        .modify(|p: &mut StoredPolicy| p.metadata.managed_fields = None)
         .reflect(writer)
         .inspect(move |event| match event {
             // A policy that leaves takes its memory and its budget claim with it.
@@ -263,6 +265,7 @@ pub async fn run(
         watcher::Config::default(),
     )
     .backoff(backoff::WatchBackoff::default())
+    .modify(|h: &mut HorizontalPodAutoscaler| h.metadata.managed_fields = None)
     .reflect(hpa_writer)
     .applied_objects();
     let statefulsets = watcher(api::<StatefulSet>(&client, ns), watcher::Config::default())
