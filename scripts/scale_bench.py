@@ -206,6 +206,7 @@ def main():
                                  "127.0.0.1:0", "--exit-with-stdin"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     ex = "http://" + exporter.stdout.readline().strip()
+    exporter_started = time.time()
     for ns in NAMESPACES:
         for s in range(SERVICES):
             http(ex + "/latency", {"name": "http_request_duration_seconds",
@@ -227,7 +228,10 @@ def main():
     apply_all([policy(i, NAMESPACES[i % len(NAMESPACES)]) for i in range(N)])
     log(f"created {N} targets and policies in {time.time() - started:.0f}s")
 
-    time.sleep(10)  # Prometheus has the exporter's series; the API server is idle again
+    # rate() over a series younger than its window reads low and climbs: wait until the
+    # exporter's series are older than the longest window the policies use (1m) before the
+    # operator starts, or the climb shows up as status writes.
+    time.sleep(max(10.0, 75.0 - (time.time() - exporter_started)))
     api0, t_api0 = api_sample(), time.time()
     time.sleep(20)
     api1, t_api1 = api_sample(), time.time()
