@@ -172,7 +172,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Duration> {
                 &spec.target_ref.name,
             ))
             .iter()
-            .filter_map(|k| store.get(&ObjectRef::new(k.rsplit('/').next()?).within(&ns)))
+            .filter_map(|k| stored(store, &ns, k))
             .collect(),
         None => vec![],
     };
@@ -419,6 +419,15 @@ async fn observe(
     observation
 }
 
+/// The stored policy `namespace/name` in `ns`, from the watch cache.
+fn stored(
+    store: &kube::runtime::reflector::Store<StoredPolicy>,
+    ns: &str,
+    key: &str,
+) -> Option<Arc<StoredPolicy>> {
+    store.get(&ObjectRef::new(key.rsplit('/').next()?).within(ns))
+}
+
 /// The connection budget a stored policy shares, as `namespace/database`.
 pub(crate) fn shared_budget(p: &StoredPolicy) -> Option<String> {
     let policy = p.policy.as_ref().ok()?;
@@ -458,8 +467,7 @@ fn claims_from_status(ctx: &Context, me: &ScalingPolicy, ns: &str, plan: &Plan) 
         .iter()
         .filter(|k| **k != mine)
         .filter_map(|k| {
-            let name = k.rsplit('/').next()?;
-            let stored = store.get(&ObjectRef::new(name).within(ns))?;
+            let stored = stored(store, ns, k)?;
             let p = stored.policy.as_ref().ok()?;
             let b = p.spec.guardrails.as_ref()?.connection_budget.as_ref()?;
             let status = p.status.as_ref();

@@ -253,14 +253,12 @@ impl Shared {
                     .await
                     .map(Answer::Series),
             ),
-            Key::Group(source, template) => {
-                let covered: BTreeSet<String> =
-                    self.namespaces(source, template).into_iter().collect();
-                let all: Vec<String> = covered.iter().cloned().collect();
+            Key::Group(_, template) => {
+                let all: Vec<String> = namespaces.iter().cloned().collect();
                 let reply = prometheus
                     .grouped(&template.render(&all), &template.by())
                     .await
-                    .map(|g| Answer::Grouped(Arc::new(g), Arc::new(covered)));
+                    .map(|g| Answer::Grouped(Arc::new(g), Arc::new(namespaces.clone())));
                 ("grouped", reply)
             }
         };
