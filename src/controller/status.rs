@@ -197,10 +197,60 @@ pub fn build(
                 same.and_then(|o| o.last_transition_time.clone())
                     .unwrap_or_else(|| now.to_string()),
             );
+            if let Some(o) = same.filter(|o| o.reason == c.reason) {
+                c.message = worded_as_before(&o.message, c.message);
+            }
             c
         })
         .collect();
+    if let (Some(before), Some(now)) = (prev.and_then(|p| p.reason.as_deref()), s.reason.take()) {
+        s.reason = Some(worded_as_before(before, now));
+    }
     s
+}
+
+/// The previous text when the new one differs from it only in its numbers. Messages quote
+/// measurements (a projection, a slope, a share of a window) that move a little on every
+/// evaluation; rewriting the status for them would be an etcd write and a watch event per
+/// policy per interval. Anything else that changes (a count, a reading past its 5 %, a
+/// condition) writes the status, and then every message is fresh.
+fn worded_as_before(before: &str, now: String) -> String {
+    if before != now && without_numbers(before) == without_numbers(&now) {
+        before.to_string()
+    } else {
+        now
+    }
+}
+
+/// The text with each number that stands alone replaced by `#`; digits inside a name
+/// (`p95`, `w82`, `db-2`) are kept.
+fn without_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let in_name = |i: usize| {
+        let before = |k: usize| i.checked_sub(k).and_then(|j| chars.get(j)).copied();
+        match before(1) {
+            Some(p) if p.is_alphanumeric() || p == '_' => true,
+            Some('-') => before(2).is_some_and(char::is_alphanumeric),
+            _ => false,
+        }
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut in_number = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if in_number && (c.is_ascii_digit() || c == '.') {
+            continue;
+        }
+        in_number = c.is_ascii_digit() && !in_name(i);
+        if in_number {
+            if out.ends_with('+') || out.ends_with('-') {
+                out.pop();
+            }
+            out.push('#');
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn decided_conditions(mode: Mode, readings: &[SignalReading], d: &Decision) -> Vec<Condition> {
@@ -393,6 +443,81 @@ mod tests {
         assert!(changed(Some(&first), &moved));
         assert_eq!(display(0.012345), 0.0123);
         assert_eq!(display(1234.5), 1230.0);
+    }
+
+    #[test]
+    fn a_message_whose_numbers_alone_moved_is_not_a_change() {
+        let o = |forecast: &str, reason: &str, active: bool| {
+            let mut d = decision(2, Limit::None);
+            d.reason = reason.into();
+            let mut ev = evaluation(vec![reading(Ok(50.0))], d);
+            ev.findings = vec![Finding {
+                reason: "Forecast",
+                active,
+                message: forecast.into(),
+            }];
+            Outcome::Decided {
+                mode: Mode::Enforce,
+                current: 2,
+                evaluation: Box::new(ev),
+            }
+        };
+        let first = build(
+            None,
+            Some(1),
+            &o(
+                "inflight projected at 3.1 in 90s: 2 replicas",
+                "p95 flat (+0.3ms/min)",
+                false,
+            ),
+            "t1",
+            None,
+        );
+        let again = build(
+            Some(&first),
+            Some(1),
+            &o(
+                "inflight projected at 2.9 in 90s: 2 replicas",
+                "p95 flat (-0.2ms/min)",
+                false,
+            ),
+            "t2",
+            None,
+        );
+        assert!(!changed(Some(&first), &again), "{first:?}\n{again:?}");
+        assert_eq!(
+            find(&again, "Forecast").message,
+            "inflight projected at 3.1 in 90s: 2 replicas"
+        );
+        // New wording, a condition that turns, or another field that moves: written, fresh.
+        let worded = build(
+            Some(&first),
+            Some(1),
+            &o("no significant rise", "p95 flat (+0.3ms/min)", false),
+            "t2",
+            None,
+        );
+        assert!(changed(Some(&first), &worded));
+        let turned = build(
+            Some(&first),
+            Some(1),
+            &o(
+                "inflight projected at 9.5 in 90s: 4 replicas",
+                "p95 flat (+0.3ms/min)",
+                true,
+            ),
+            "t2",
+            None,
+        );
+        assert!(changed(Some(&first), &turned));
+        assert_eq!(
+            find(&turned, "Forecast").message,
+            "inflight projected at 9.5 in 90s: 4 replicas"
+        );
+        assert_eq!(
+            without_numbers("p95 at -0.2ms in db-2, +3 w82 1.5x"),
+            "p95 at #ms in db-2, # w82 #x"
+        );
     }
 
     #[test]
