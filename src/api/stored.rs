@@ -39,6 +39,26 @@ impl<'de> Deserialize<'de> for StoredPolicy {
     }
 }
 
+/// kubectl's copy of the last applied object: the whole spec again, read by nothing here.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+impl StoredPolicy {
+    /// Without what the operator never reads (who wrote which field, kubectl's copy of the
+    /// spec), in both copies of the metadata: at fleet scale these are most of the bytes held.
+    pub fn slimmed(&mut self) {
+        let mut slim = |m: &mut ObjectMeta| {
+            m.managed_fields = None;
+            if let Some(a) = m.annotations.as_mut() {
+                a.remove(LAST_APPLIED);
+            }
+        };
+        slim(&mut self.metadata);
+        if let Ok(p) = self.policy.as_mut() {
+            slim(&mut p.metadata);
+        }
+    }
+}
+
 impl Resource for StoredPolicy {
     type DynamicType = ();
     type Scope = NamespaceResourceScope;
@@ -100,5 +120,29 @@ mod tests {
                      "maxReplicas": 3, "signals": [{"name": "q", "queue": {"query": "q", "targetPerReplica": 1}}]}
         }));
         assert!(p.policy.is_ok_and(|p| p.spec.max_replicas == 3));
+    }
+
+    #[test]
+    fn slimmed_keeps_what_is_read_in_both_copies() {
+        let mut p = decode(serde_json::json!({
+            "apiVersion": "headroom.dev/v1alpha1", "kind": "ScalingPolicy",
+            "metadata": {"name": "ok", "namespace": "a", "generation": 2,
+                         "annotations": {LAST_APPLIED: "{}", "team": "web"},
+                         "managedFields": [{"manager": "kubectl", "operation": "Apply"}]},
+            "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "x"},
+                     "maxReplicas": 3, "signals": [{"name": "q", "queue": {"query": "q", "targetPerReplica": 1}}]}
+        }));
+        p.slimmed();
+        let inner = p
+            .policy
+            .as_ref()
+            .map(|p| p.metadata.clone())
+            .unwrap_or_default();
+        for m in [&p.metadata, &inner] {
+            assert_eq!(m.managed_fields, None);
+            assert_eq!((m.name.as_deref(), m.generation), (Some("ok"), Some(2)));
+            let a = m.annotations.clone().unwrap_or_default();
+            assert_eq!(a.keys().collect::<Vec<_>>(), ["team"]);
+        }
     }
 }

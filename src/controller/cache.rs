@@ -83,7 +83,11 @@ impl TargetCache {
             };
             let stream = watcher(api, watcher::Config::default())
                 .backoff(WatchBackoff::default())
-                .modify(|o: &mut DynamicObject| o.metadata.managed_fields = None)
+                // Replicas, readiness and the selector are read; no annotation is.
+                .modify(|o: &mut DynamicObject| {
+                    o.metadata.managed_fields = None;
+                    o.metadata.annotations = None;
+                })
                 .reflect(writer);
             Watched {
                 store,

@@ -226,7 +226,7 @@ pub async fn run(
     let policy_stream = watcher(policies, watcher::Config::default())
         .backoff(backoff::WatchBackoff::default())
         // Who wrote which field is of no use here, and at fleet scale it is most of the bytes.
-        .modify(|p: &mut StoredPolicy| p.metadata.managed_fields = None)
+        .modify(StoredPolicy::slimmed)
         .reflect(writer)
         .inspect(move |event| match event {
             // A policy that leaves takes its memory and its budget claim with it.

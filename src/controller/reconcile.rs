@@ -461,11 +461,9 @@ fn claims_from_status(ctx: &Context, me: &ScalingPolicy, ns: &str, plan: &Plan) 
     let (Some(store), Some(pool)) = (ctx.policies.get(), budget_pool(ns, plan)) else {
         return vec![];
     };
-    let mine = key(me);
     ctx.state
-        .sharers(&pool)
+        .unledgered_sharers(&pool, &key(me))
         .iter()
-        .filter(|k| **k != mine)
         .filter_map(|k| {
             let stored = stored(store, ns, k)?;
             let p = stored.policy.as_ref().ok()?;

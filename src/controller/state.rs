@@ -135,13 +135,15 @@ impl State {
             .and_then(|p| inner.ledgers.get(p))
             .map(|l| l.values().filter(|c| c.name != key).cloned().collect())
             .unwrap_or_default();
-        let known: std::collections::HashSet<String> =
-            neighbours.iter().map(|c| c.name.clone()).collect();
-        neighbours.extend(
-            from_status
+        if !from_status.is_empty() {
+            let known: std::collections::HashSet<&str> =
+                neighbours.iter().map(|c| c.name.as_str()).collect();
+            let unknown: Vec<Claim> = from_status
                 .into_iter()
-                .filter(|c| c.name != key && !known.contains(&c.name)),
-        );
+                .filter(|c| c.name != key && !known.contains(c.name.as_str()))
+                .collect();
+            neighbours.extend(unknown);
+        }
         Memory {
             history,
             last_spike_age,
@@ -222,14 +224,22 @@ impl State {
         inner.scalers.set(key, target);
     }
 
-    /// The policies sharing `pool`, by key.
-    pub fn sharers(&self, pool: &str) -> Vec<String> {
-        self.lock().sharers.members(pool)
+    /// The policies sharing `pool`, by key, that have no claim in its ledger yet (after a
+    /// restart, until they are evaluated here): only these are read from their status.
+    pub fn unledgered_sharers(&self, pool: &str, me: &str) -> Vec<String> {
+        let inner = self.lock();
+        let ledger = inner.ledgers.get(pool);
+        inner
+            .sharers
+            .members(pool)
+            .filter(|k| *k != me && !ledger.is_some_and(|l| l.contains_key(*k)))
+            .cloned()
+            .collect()
     }
 
     /// The policies scaling `target` (`namespace/kind/name`), by key.
     pub fn scalers(&self, target: &str) -> Vec<String> {
-        self.lock().scalers.members(target)
+        self.lock().scalers.members(target).cloned().collect()
     }
 
     /// The policy's reading history, taken out for one evaluation (evaluations of one policy
@@ -306,10 +316,30 @@ mod tests {
             Some("ns/Deployment/web".into()),
         );
         h.spec_names("ns/b", None, Some("ns/Deployment/web".into()));
-        assert_eq!(h.sharers("ns/orders"), ["ns/a"]);
+        assert_eq!(h.unledgered_sharers("ns/orders", "ns/b"), ["ns/a"]);
+        assert!(h.unledgered_sharers("ns/orders", "ns/a").is_empty());
+        // Once a sharer has claimed in the ledger here, its status is not read again.
+        let mut ev = Evaluation::new(
+            crate::decision::Decision {
+                desired_replicas: 2,
+                reason: String::new(),
+                limited_by: crate::decision::Limit::None,
+                proposals: vec![],
+                recommendation: Some(2),
+            },
+            vec![],
+        );
+        ev.budget_claim = Some(Claim {
+            name: "ns/a".into(),
+            pool_size: 10,
+            held: 2,
+            need: 2,
+        });
+        h.record("ns/a", Some("ns/orders"), Instant::now(), &ev);
+        assert!(h.unledgered_sharers("ns/orders", "ns/b").is_empty());
         assert_eq!(h.scalers("ns/Deployment/web"), ["ns/a", "ns/b"]);
         h.forget("ns/a");
-        assert!(h.sharers("ns/orders").is_empty());
+        assert!(h.unledgered_sharers("ns/orders", "ns/b").is_empty());
         h.retain(|k| k != "ns/b");
         assert!(h.scalers("ns/Deployment/web").is_empty());
     }

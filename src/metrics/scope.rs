@@ -1,6 +1,9 @@
 //! Tenancy for raw PromQL: every vector selector of a user's query is given the policy's
 //! namespace, the way prom-label-proxy enforces it, so a policy reads only its own namespace.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use promql_parser::label::{MatchOp, Matcher, Matchers};
 use promql_parser::parser::{self, Expr, VectorSelector};
 
@@ -8,9 +11,33 @@ use crate::plan::QueryError;
 
 const LABEL: &str = "namespace";
 
+/// Scoped queries remembered, by namespace then query text: every evaluation of every
+/// policy renders its raw queries, and parsing PromQL (whose lexer builds regexes) cost more
+/// than the rest of an evaluation. Bounded: forgotten all at once when full.
+type Remembered = HashMap<String, HashMap<String, Result<String, QueryError>>>;
+static REMEMBERED: LazyLock<Mutex<(usize, Remembered)>> = LazyLock::new(Mutex::default);
+const REMEMBER_AT_MOST: usize = 16_384;
+
 /// `query` with `namespace="<namespace>"` in every selector. A selector that names another
 /// namespace, or a query that cannot be parsed, is refused.
 pub fn scoped(query: &str, namespace: &str) -> Result<String, QueryError> {
+    let remembered = || REMEMBERED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = remembered().1.get(namespace).and_then(|q| q.get(query)) {
+        return hit.clone();
+    }
+    let result = scope(query, namespace);
+    let mut r = remembered();
+    if r.0 >= REMEMBER_AT_MOST {
+        *r = Default::default();
+    }
+    let by_query = r.1.entry(namespace.to_string()).or_default();
+    if by_query.insert(query.to_string(), result.clone()).is_none() {
+        r.0 += 1;
+    }
+    result
+}
+
+fn scope(query: &str, namespace: &str) -> Result<String, QueryError> {
     let mut expr = parser::parse(query).map_err(|e| {
         QueryError::Unscoped(format!("cannot parse the query to scope it: {}", e.trim()))
     })?;
@@ -104,7 +131,16 @@ mod tests {
             "sum(",
         ] {
             assert!(scoped(q, "shop").is_err(), "{q}");
+            // Asked again (now remembered), still refused; and in another namespace, too.
+            assert!(scoped(q, "shop").is_err(), "{q}");
         }
+        // What is remembered for one namespace is never the answer for another.
+        assert!(ok("up").contains(r#"namespace="shop""#));
+        assert_eq!(
+            scoped("up", "blog").ok().as_deref(),
+            Some(r#"up{namespace="blog"}"#)
+        );
+        assert!(scoped(r#"up{namespace="blog"}"#, "blog").is_ok());
     }
 
     #[test]
