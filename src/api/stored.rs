@@ -46,7 +46,7 @@ impl StoredPolicy {
     /// Without what the operator never reads (who wrote which field, kubectl's copy of the
     /// spec), in both copies of the metadata: at fleet scale these are most of the bytes held.
     pub fn slimmed(&mut self) {
-        let mut slim = |m: &mut ObjectMeta| {
+        let slim = |m: &mut ObjectMeta| {
             m.managed_fields = None;
             if let Some(a) = m.annotations.as_mut() {
                 a.remove(LAST_APPLIED);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Checks the operator image (scripts/image.sh): it builds from exactly what the Dockerfile
+# copies, is an OCI archive, runs as 65532 with no capabilities under runc, and carries the
+# binary built from this tree (its CRD is the one in crds/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail() { echo "image check failed: $*" >&2; exit 1; }
+command -v runc >/dev/null || {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends runc >/dev/null
+}
+archive=$(bash scripts/image.sh headroom:check | tail -n 1)
+[ -s "$archive" ] || fail "no archive at $archive"
+tar -tf "$archive" | grep -qx 'index.json' || fail "$archive is not an OCI archive"
+
+export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
+[ "$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' headroom:check)" = "65532:65532" ] \
+  || fail "the image does not run as 65532:65532"
+revision=$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}}' headroom:check)
+[ "$revision" = "$(git rev-parse HEAD)" ] || fail "revision label $revision is not HEAD"
+# Loaded back from the archive, as a node would import it.
+buildah rmi headroom:check >/dev/null
+c=$(buildah from --quiet "oci-archive:$archive")
+trap 'buildah rm "$c" >/dev/null 2>&1 || true' EXIT
+out=$(buildah run --runtime runc --cap-drop ALL "$c" -- /usr/local/bin/headroom crd) \
+  || fail "the image's binary did not run"
+diff <(echo "$out") crds/scalingpolicy.yaml >/dev/null || fail "the image's CRD differs from crds/"
+id=$(buildah run --runtime runc "$c" -- /usr/local/bin/headroom --version 2>&1 || true)
+echo "image check passed: $(du -h "$archive" | cut -f1) archive; $id"
