@@ -17,4 +17,7 @@ trap - EXIT
 
 # The README's demo: a fast run, then Ctrl-C and SIGTERM (tests/demo_check.sh).
 bash tests/demo_check.sh
+
+# The operator image: built without a registry, run under runc (tests/image_check.sh).
+bash tests/image_check.sh
 echo "all checks and tests passed in $(( $(date +%s) - t0 ))s"
