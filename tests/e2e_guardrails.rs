@@ -163,12 +163,17 @@ fn e2e_guardrail_panic_jumps_in_one_step_and_holds() {
     });
 
     exporter().latency(&labels, 0.9);
-    let up = wait_until("panic scale-up", MIN, || {
-        let r = spec_replicas(&ns.0, "deployment", "web");
-        (r > 2).then_some(r)
-    });
-    // The rate policy allows +1 per minute; panic goes to what the short window needs at once.
-    assert!(up >= 5, "scaled only to {up}");
+    // The rate policy allows +1 per minute, so without panic the fleet is at most 3 for a
+    // minute. Panic goes to what the short window needs in one step; the first evaluation
+    // after the jump may still see the short window below 2x and take the +1 first.
+    let up = wait_until(
+        "panic scale-up past the rate policy",
+        Duration::from_secs(45),
+        || {
+            let r = spec_replicas(&ns.0, "deployment", "web");
+            (r >= 5).then_some(r)
+        },
+    );
     let p = policy(&ns.0, "web");
     assert_eq!(
         condition(&p, "Panic").map(|c| c.0),
@@ -178,7 +183,7 @@ fn e2e_guardrail_panic_jumps_in_one_step_and_holds() {
     assert!(
         events(&ns.0, "Scaled")
             .iter()
-            .any(|e| e.contains("from 2 to") && e.contains("panic"))
+            .any(|e| e.contains(&format!("to {up}")) && e.contains("panic"))
     );
 
     exporter().latency(&labels, 0.05);
