@@ -24,5 +24,5 @@ trap 'buildah rm "$c" >/dev/null 2>&1 || true' EXIT
 out=$(buildah run --runtime runc --cap-drop ALL "$c" -- /usr/local/bin/headroom crd) \
   || fail "the image's binary did not run"
 diff <(echo "$out") crds/scalingpolicy.yaml >/dev/null || fail "the image's CRD differs from crds/"
-id=$(buildah run --runtime runc "$c" -- /usr/local/bin/headroom --version 2>&1 || true)
+id=$(buildah run --runtime runc "$c" -- /usr/local/bin/headroom --version)
 echo "image check passed: $(du -h "$archive" | cut -f1) archive; $id"

@@ -197,29 +197,38 @@ pub fn build(
                 same.and_then(|o| o.last_transition_time.clone())
                     .unwrap_or_else(|| now.to_string()),
             );
-            if let Some(o) = same.filter(|o| o.reason == c.reason) {
-                c.message = worded_as_before(&o.message, c.message);
-            }
             c
         })
         .collect();
-    if let (Some(before), Some(now)) = (prev.and_then(|p| p.reason.as_deref()), s.reason.take()) {
-        s.reason = Some(worded_as_before(before, now));
+    match prev {
+        Some(p) if *p == s || !same_but_numbers(p, &s) => s,
+        // Only numbers in messages moved: the previous status stands.
+        Some(p) => p.clone(),
+        None => s,
     }
-    s
 }
 
-/// The previous text when the new one differs from it only in its numbers. Messages quote
+/// Whether `next` differs from `prev` only in the numbers of its messages. Messages quote
 /// measurements (a projection, a slope, a share of a window) that move a little on every
 /// evaluation; rewriting the status for them would be an etcd write and a watch event per
-/// policy per interval. Anything else that changes (a count, a reading past its 5 %, a
-/// condition) writes the status, and then every message is fresh.
-fn worded_as_before(before: &str, now: String) -> String {
-    if before != now && without_numbers(before) == without_numbers(&now) {
-        before.to_string()
-    } else {
-        now
+/// policy per interval. When anything else changes (a count, a reading past its 5 %, a
+/// condition, the generation) the status is written, and every message in it is fresh.
+fn same_but_numbers(prev: &ScalingPolicyStatus, next: &ScalingPolicyStatus) -> bool {
+    let worded = |a: &str, b: &str| without_numbers(a) == without_numbers(b);
+    let mut kept = next.clone();
+    if let (Some(a), Some(b)) = (&prev.reason, &next.reason)
+        && worded(a, b)
+    {
+        kept.reason = prev.reason.clone();
     }
+    for c in &mut kept.conditions {
+        if let Some(o) = prev.conditions.iter().find(|o| o.type_ == c.type_)
+            && worded(&o.message, &c.message)
+        {
+            c.message = o.message.clone();
+        }
+    }
+    kept == *prev
 }
 
 /// The text with each number that stands alone replaced by `#`; digits inside a name
@@ -462,58 +471,39 @@ mod tests {
                 evaluation: Box::new(ev),
             }
         };
+        const AT_3_1: &str = "inflight projected at 3.1 in 90s: 2 replicas";
+        const AT_2_9: &str = "inflight projected at 2.9 in 90s: 2 replicas";
+        const AT_9_5: &str = "inflight projected at 9.5 in 90s: 4 replicas";
         let first = build(
             None,
             Some(1),
-            &o(
-                "inflight projected at 3.1 in 90s: 2 replicas",
-                "p95 flat (+0.3ms/min)",
-                false,
-            ),
+            &o(AT_3_1, "p95 flat (+0.3ms/min)", false),
             "t1",
             None,
         );
-        let again = build(
-            Some(&first),
-            Some(1),
-            &o(
-                "inflight projected at 2.9 in 90s: 2 replicas",
-                "p95 flat (-0.2ms/min)",
-                false,
-            ),
-            "t2",
-            None,
-        );
+        let next = |generation: i64, forecast: &str, reason: &str, active: bool| {
+            build(
+                Some(&first),
+                Some(generation),
+                &o(forecast, reason, active),
+                "t2",
+                None,
+            )
+        };
+        let again = next(1, AT_2_9, "p95 flat (-0.2ms/min)", false);
         assert!(!changed(Some(&first), &again), "{first:?}\n{again:?}");
-        assert_eq!(
-            find(&again, "Forecast").message,
-            "inflight projected at 3.1 in 90s: 2 replicas"
-        );
+        assert_eq!(find(&again, "Forecast").message, AT_3_1);
+        // Written for another reason (a new generation): every message is fresh.
+        let respec = next(2, AT_2_9, "p95 flat (-0.2ms/min)", false);
+        assert!(changed(Some(&first), &respec));
+        assert_eq!(find(&respec, "Forecast").message, AT_2_9);
+        assert_eq!(respec.reason.as_deref(), Some("p95 flat (-0.2ms/min)"));
         // New wording, a condition that turns, or another field that moves: written, fresh.
-        let worded = build(
-            Some(&first),
-            Some(1),
-            &o("no significant rise", "p95 flat (+0.3ms/min)", false),
-            "t2",
-            None,
-        );
+        let worded = next(1, "no significant rise", "p95 flat (+0.3ms/min)", false);
         assert!(changed(Some(&first), &worded));
-        let turned = build(
-            Some(&first),
-            Some(1),
-            &o(
-                "inflight projected at 9.5 in 90s: 4 replicas",
-                "p95 flat (+0.3ms/min)",
-                true,
-            ),
-            "t2",
-            None,
-        );
+        let turned = next(1, AT_9_5, "p95 flat (+0.3ms/min)", true);
         assert!(changed(Some(&first), &turned));
-        assert_eq!(
-            find(&turned, "Forecast").message,
-            "inflight projected at 9.5 in 90s: 4 replicas"
-        );
+        assert_eq!(find(&turned, "Forecast").message, AT_9_5);
         assert_eq!(
             without_numbers("p95 at -0.2ms in db-2, +3 w82 1.5x"),
             "p95 at #ms in db-2, # w82 #x"
