@@ -949,6 +949,41 @@ subjects: [{{kind: ServiceAccount, name: headroom, namespace: headroom-system}}]
 }
 
 #[test]
+fn e2e_a_standby_leads_as_soon_as_the_leader_stops_cleanly() {
+    let ns = Namespace::new("e2e-handover");
+    let lease = ns.0.clone();
+    // A 300s lease would outlive this test: start from none, and release it at the end.
+    kubectl_ok(&[
+        "delete",
+        "lease",
+        &lease,
+        "-n",
+        "headroom-system",
+        "--ignore-not-found",
+    ]);
+    // A lease far longer than the wait below: only the release can hand it over in time.
+    let long = ["--lease-duration", "300s"];
+    let mut first = Operator::start_elected_args(&ns.0, "first", &lease, &long);
+    wait_until("first to hold the lease", MIN, || {
+        (lease_holder(&lease) == "first").then_some(())
+    });
+    let mut second = Operator::start_elected_args(&ns.0, "second", &lease, &long);
+    // The standby is ready once it stands by; give its watch of the Lease a moment to start.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(second.metrics().contains("headroom_leader 0"));
+    let status = first.terminate().expect("first was running");
+    assert!(status.success(), "SIGTERM should exit cleanly: {status}");
+    wait_until("second to take the released lease", MIN, || {
+        (lease_holder(&lease) == "second").then_some(())
+    });
+    wait_until("second to report that it leads", MIN, || {
+        second.metrics().contains("headroom_leader 1").then_some(())
+    });
+    assert!(second.terminate().is_some_and(|s| s.success()));
+    assert_eq!(lease_holder(&lease), "", "second kept the lease");
+}
+
+#[test]
 fn e2e_only_the_lease_holder_scales_and_a_standby_takes_over() {
     let ns = Namespace::new("e2e-leader");
     // A Lease of this test's own, in headroom-system where the operator's RBAC allows it.

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use kube::Client;
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -26,26 +29,61 @@ pub struct LeaderElection {
 pub struct Leadership {
     leader: watch::Receiver<bool>,
     task: JoinHandle<kube_lease_manager::Result<LeaseManager>>,
+    client: Client,
+    election: LeaderElection,
+}
+
+type Election = (
+    watch::Receiver<bool>,
+    JoinHandle<kube_lease_manager::Result<LeaseManager>>,
+);
+
+async fn contend(client: Client, e: &LeaderElection) -> Result<Election> {
+    let duration = e.duration.as_secs().max(3);
+    // Renew a third of the way before expiry: room for a slow API server.
+    let grace = (duration / 3).max(1);
+    let manager = LeaseManagerBuilder::new(client, &e.lease_name)
+        .with_namespace(&e.namespace)
+        .with_identity(&e.identity)
+        .with_duration(duration)
+        .with_grace(grace)
+        .build()
+        .await
+        .map_err(|err| {
+            Error::Leadership(format!("lease {}/{}: {err}", e.namespace, e.lease_name))
+        })?;
+    Ok(manager.watch().await)
+}
+
+/// Resolves when the Lease is given up (its holder cleared) after this watch began.
+async fn released(client: Client, e: &LeaderElection) {
+    let leases: Api<Lease> = Api::namespaced(client, &e.namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", e.lease_name));
+    // Only changes: the initial listing may show a lease that is free already, and the
+    // election takes that one by itself.
+    let mut events = std::pin::pin!(watcher(leases, config).default_backoff());
+    while let Some(event) = events.next().await {
+        if let Ok(watcher::Event::Apply(lease)) = event
+            && lease
+                .spec
+                .and_then(|s| s.holder_identity)
+                .is_none_or(|h| h.is_empty())
+        {
+            return;
+        }
+    }
 }
 
 impl Leadership {
     /// Joins the election; renewals run in the background from here on.
     pub async fn join(client: Client, e: &LeaderElection) -> Result<Self> {
-        let duration = e.duration.as_secs().max(3);
-        // Renew a third of the way before expiry: room for a slow API server.
-        let grace = (duration / 3).max(1);
-        let manager = LeaseManagerBuilder::new(client, &e.lease_name)
-            .with_namespace(&e.namespace)
-            .with_identity(&e.identity)
-            .with_duration(duration)
-            .with_grace(grace)
-            .build()
-            .await
-            .map_err(|err| {
-                Error::Leadership(format!("lease {}/{}: {err}", e.namespace, e.lease_name))
-            })?;
-        let (leader, task) = manager.watch().await;
-        Ok(Self { leader, task })
+        let (leader, task) = contend(client.clone(), e).await?;
+        Ok(Self {
+            leader,
+            task,
+            client,
+            election: e.clone(),
+        })
     }
 
     /// Waits until this process holds the lease.
@@ -54,10 +92,18 @@ impl Leadership {
             if *self.leader.borrow_and_update() {
                 return Ok(());
             }
-            self.leader
-                .changed()
-                .await
-                .map_err(|_| Error::Leadership("the election task stopped".into()))?;
+            tokio::select! {
+                changed = self.leader.changed() => {
+                    changed.map_err(|_| Error::Leadership("the election task stopped".into()))?;
+                }
+                () = released(self.client.clone(), &self.election) => {
+                    // A standby's election sleeps until the old lease would have expired; a
+                    // leader that shut down cleanly gave it up already, so contend afresh now.
+                    tracing::info!(lease = %self.election.lease_name, "the lease was released: contending now");
+                    self.task.abort();
+                    (self.leader, self.task) = contend(self.client.clone(), &self.election).await?;
+                }
+            }
         }
     }
 

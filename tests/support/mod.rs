@@ -433,8 +433,14 @@ impl Operator {
     /// One replica of an elected operator: `identity` competes for the Lease `lease`
     /// (4s duration). It is ready as soon as it stands by.
     pub fn start_elected(namespace: &str, identity: &str, lease: &str) -> Self {
+        Self::start_elected_args(namespace, identity, lease, &[])
+    }
+
+    /// `start_elected` with more arguments (`--lease-duration` replaces the 4s).
+    pub fn start_elected_args(namespace: &str, identity: &str, lease: &str, args: &[&str]) -> Self {
         let election = Some((identity.to_string(), lease.to_string()));
-        Self::launch(namespace, &cluster().prometheus_url, election, vec![])
+        let extra = args.iter().map(|a| a.to_string()).collect();
+        Self::launch(namespace, &cluster().prometheus_url, election, extra)
     }
 
     /// One replica of shard `shard` of `shards`, over all namespaces, elected through the
@@ -500,8 +506,11 @@ impl Operator {
         .args(&self.extra);
         if let Some((identity, lease)) = &self.election {
             cmd.args(["--leader-election", "--lease-namespace", "headroom-system"])
-                .args(["--lease-name", lease, "--lease-duration", "4s"])
+                .args(["--lease-name", lease])
                 .env("POD_NAME", identity);
+            if !self.extra.iter().any(|a| a == "--lease-duration") {
+                cmd.args(["--lease-duration", "4s"]);
+            }
         }
         let child = cmd
             .env("KUBECONFIG", kubeconfig)
