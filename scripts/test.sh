@@ -20,4 +20,8 @@ bash tests/demo_check.sh
 
 # The operator image: built without a registry, run under runc (tests/image_check.sh).
 bash tests/image_check.sh
+
+# The install path: `kubectl apply -k` of deploy/ runs that image as two pods on a real node
+# (kubelet, containerd, runc), one leading; the other takes over (tests/install_check.sh).
+bash tests/install_check.sh
 echo "all checks and tests passed in $(( $(date +%s) - t0 ))s"

@@ -8,17 +8,17 @@ fail() { echo "image check failed: $*" >&2; exit 1; }
 command -v runc >/dev/null || {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends runc >/dev/null
 }
-archive=$(bash scripts/image.sh headroom:check | tail -n 1)
+archive=$(bash scripts/image.sh localhost/headroom:check | tail -n 1)
 [ -s "$archive" ] || fail "no archive at $archive"
 tar -tf "$archive" | grep -qx 'index.json' || fail "$archive is not an OCI archive"
 
 export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
-[ "$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' headroom:check)" = "65532:65532" ] \
+[ "$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' localhost/headroom:check)" = "65532:65532" ] \
   || fail "the image does not run as 65532:65532"
-revision=$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}}' headroom:check)
+revision=$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}}' localhost/headroom:check)
 [ "$revision" = "$(git rev-parse HEAD)" ] || fail "revision label $revision is not HEAD"
 # Loaded back from the archive, as a node would import it.
-buildah rmi headroom:check >/dev/null
+buildah rmi localhost/headroom:check >/dev/null
 c=$(buildah from --quiet "oci-archive:$archive")
 trap 'buildah rm "$c" >/dev/null 2>&1 || true' EXIT
 out=$(buildah run --runtime runc --cap-drop ALL "$c" -- /usr/local/bin/headroom crd) \

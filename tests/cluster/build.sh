@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler and kwok from Go modules
-# (no prebuilt downloads are possible here) and caches them outside the repo, keyed by version.
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kwok and etcd, and for the
+# real node kubelet, kube-proxy and crictl, from Go modules (no prebuilt downloads are possible
+# here) and caches them outside the repo, keyed by version.
 # Prints the bin directory on stdout's last line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -8,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/versions.env"
 cache_root=${HEADROOM_CACHE:-$HOME/.cache/headroom}
 bin="$cache_root/k8s-v$KUBE_VERSION-kwok-v$KWOK_VERSION-etcd-v$ETCD_VERSION/bin"
-want=(kube-apiserver kube-controller-manager kube-scheduler kwok etcd)
+want=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kwok etcd crictl)
 
 have_all() { for b in "${want[@]}"; do [ -x "$bin/$b" ] || return 1; done; }
 
@@ -55,14 +56,13 @@ build_kube() {
     for m in $mods; do echo "replace $m => $m v$staging"; done
   } > go.mod
   echo "building kube v$KUBE_VERSION (staging v$staging, $(echo "$mods" | wc -l) modules) ..." >&2
-  go get "k8s.io/kubernetes/cmd/kube-apiserver@v$KUBE_VERSION" \
-         "k8s.io/kubernetes/cmd/kube-controller-manager@v$KUBE_VERSION" \
-         "k8s.io/kubernetes/cmd/kube-scheduler@v$KUBE_VERSION" >&2
+  go get "${kube_components[@]/%/@v$KUBE_VERSION}" >&2
   minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
   ver="-X k8s.io/component-base/version.gitVersion=v$KUBE_VERSION"
   ver="$ver -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
   ver="$ver -X k8s.io/component-base/version.gitTreeState=clean"
-  for c in kube-apiserver kube-controller-manager kube-scheduler; do
+  for c in "${kube_components[@]#k8s.io/kubernetes/cmd/}"; do
+    [ -x "$bin/$c" ] && continue
     go build -trimpath -ldflags "-s -w $ver" -o "$bin/$c.tmp" "k8s.io/kubernetes/cmd/$c" >&2
     mv "$bin/$c.tmp" "$bin/$c"
     echo "  built $c ($(( $(date +%s) - start ))s)" >&2
@@ -79,11 +79,16 @@ build_single() { # name, module@version, package
   echo "  built $1 ($(( $(date +%s) - start ))s)" >&2
 }
 
-if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kube-controller-manager" ] || [ ! -x "$bin/kube-scheduler" ]; then
-  build_kube
-fi
+kube_components=()
+for c in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
+  kube_components+=("k8s.io/kubernetes/cmd/$c")
+done
+for c in "${kube_components[@]#k8s.io/kubernetes/cmd/}"; do
+  [ -x "$bin/$c" ] || { build_kube; break; }
+done
 [ -x "$bin/kwok" ] || build_single kwok "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok
 [ -x "$bin/etcd" ] || build_single etcd "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" go.etcd.io/etcd/server/v3
+[ -x "$bin/crictl" ] || build_single crictl "sigs.k8s.io/cri-tools/cmd/crictl@v$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
 stages
 echo "control plane built in $(( $(date +%s) - start ))s into $bin" >&2
 echo "$bin"

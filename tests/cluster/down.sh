@@ -3,6 +3,7 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 [ -d "$state/pids" ] || { log "not running"; exit 0; }
+"$(dirname "$0")/node/down.sh"
 # Test helpers first (exporters, extra Prometheus), then the control plane in reverse order.
 others=$(cd "$state/pids" && ls -- *.pid 2>/dev/null | sed 's/\.pid$//' | grep -vxE 'kwok|kube-scheduler|kube-controller-manager|prometheus|kube-apiserver|etcd' || true)
 for name in $others kwok kube-scheduler kube-controller-manager prometheus kube-apiserver etcd; do
@@ -14,5 +15,6 @@ for name in $others kwok kube-scheduler kube-controller-manager prometheus kube-
   fi
   rm -f "$f"
 done
+ip link show "$NODE_LINK" >/dev/null 2>&1 && ip link del "$NODE_LINK"
 rm -rf "$state"
 log "stopped"

@@ -12,6 +12,32 @@ free_port() {
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# Starts a component in the background, its output in $state/logs/NAME.log, its PID in
+# $state/pids/NAME.pid (down.sh stops exactly these).
+start() { # name, command...
+  local name=$1; shift
+  "$@" >"$state/logs/$name.log" 2>&1 &
+  echo $! >"$state/pids/$name.pid"
+}
+
+wait_for() { # description, seconds, command...
+  local what=$1 secs=$2; shift 2
+  for _ in $(seq 1 $((secs * 4))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.25
+  done
+  tail_logs
+  die "timed out after ${secs}s waiting for $what"
+}
+
+# Signs a key pair with the test CA, in the current directory (the cluster's pki/).
+sign() { # name, subject, extensions
+  openssl genrsa -out "$1.key" 2048 2>/dev/null
+  openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null
+  printf '%s\n' "$3" >"$1.ext"
+  openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+}
+
 # Prints the last lines of every component log, for failing tests and scripts.
 tail_logs() {
   for f in "$state"/logs/*.log; do
@@ -20,3 +46,12 @@ tail_logs() {
     tail -n 30 "$f" >&2
   done
 }
+
+# The real node (HEADROOM_REAL_NODE=1): the API server and Prometheus then listen on NODE_IP,
+# an address on a bridge with no ports, on this machine only, so that pods reach them.
+NODE_IP=${HEADROOM_NODE_IP:-10.86.0.1}
+NODE_LINK=hr-api0
+NODE_NAME=headroom-node-0
+NODE_BRIDGE=hr-cni0
+POD_CIDR=10.85.0.0/24
+PAUSE_IMAGE=localhost/headroom-pause:test

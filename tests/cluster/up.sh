@@ -2,11 +2,14 @@
 # Starts a local Kubernetes control plane and Prometheus on loopback:
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok (one fake node) and
 # Prometheus scraping the file-discovered targets in $state/prometheus/targets.
+# With HEADROOM_REAL_NODE=1 it also joins a real node (tests/cluster/node/up.sh) and taints
+# the kwok node, so that only pods which tolerate it land there.
 # Writes $state/env (KUBECONFIG, PROMETHEUS_URL, ...). Starting twice is safe.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+real_node=${HEADROOM_REAL_NODE:-0}
 
-if [ -f "$state/env" ] && pid_alive "$state/pids/kube-apiserver.pid" && pid_alive "$state/pids/prometheus.pid"; then
+if [ -f "$state/env" ] && grep -qx "export HEADROOM_REAL_NODE=$real_node" "$state/env" && pid_alive "$state/pids/kube-apiserver.pid" && pid_alive "$state/pids/prometheus.pid"; then
   # shellcheck disable=SC1091
   source "$state/env"
   if kubectl --kubeconfig "$KUBECONFIG" get --raw /readyz >/dev/null 2>&1; then
@@ -22,22 +25,15 @@ bin=$("$repo/tests/cluster/build.sh" | tail -n 1)
 t_build=$(( $(date +%s) - t0 ))
 mkdir -p "$state"/{pki,pids,logs,etcd,prometheus/targets,prometheus/data}
 pki="$state/pki"
-
-start() { # name, command...
-  local name=$1; shift
-  "$@" >"$state/logs/$name.log" 2>&1 &
-  echo $! >"$state/pids/$name.pid"
-}
-
-wait_for() { # description, seconds, command...
-  local what=$1 secs=$2; shift 2
-  for _ in $(seq 1 $((secs * 4))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.25
-  done
-  tail_logs
-  die "timed out after ${secs}s waiting for $what"
-}
+api_host=127.0.0.1
+if [ "$real_node" = 1 ]; then
+  # Pods reach the API server (through the kubernetes Service) and Prometheus only at an
+  # address that is not loopback: one on an empty bridge that exists on this machine only.
+  ip link show "$NODE_LINK" >/dev/null 2>&1 || ip link add "$NODE_LINK" type bridge
+  ip addr show dev "$NODE_LINK" | grep -qF " $NODE_IP/" || ip addr add "$NODE_IP/32" dev "$NODE_LINK"
+  ip link set "$NODE_LINK" up
+  api_host=$NODE_IP
+fi
 
 # --- certificates and keys ---------------------------------------------------------
 t1=$(date +%s)
@@ -45,13 +41,7 @@ t1=$(date +%s)
   cd "$pki"
   openssl genrsa -out ca.key 2048 2>/dev/null
   openssl req -x509 -new -key ca.key -subj "/CN=headroom-test-ca" -days 3650 -out ca.crt 2>/dev/null
-  sign() { # name, subject, extensions
-    openssl genrsa -out "$1.key" 2048 2>/dev/null
-    openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null
-    printf '%s\n' "$3" >"$1.ext"
-    openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
-  }
-  sign apiserver "/CN=kube-apiserver" "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc,IP:10.96.0.1
+  sign apiserver "/CN=kube-apiserver" "subjectAltName=IP:127.0.0.1,IP:$NODE_IP,DNS:localhost,DNS:kubernetes.default.svc,IP:10.96.0.1
 extendedKeyUsage=serverAuth"
   sign admin "/O=system:masters/CN=headroom-admin" "extendedKeyUsage=clientAuth"
   openssl genrsa -out sa.key 2048 2>/dev/null
@@ -60,7 +50,7 @@ extendedKeyUsage=serverAuth"
 
 etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
 kcm_port=$(free_port); sched_port=$(free_port); prom_port=$(free_port); kwok_port=$(free_port)
-server="https://127.0.0.1:$api_port"
+server="https://$api_host:$api_port"
 kubeconfig="$state/admin.kubeconfig"
 kubectl config --kubeconfig "$kubeconfig" set-cluster local --server "$server" --certificate-authority "$pki/ca.crt" --embed-certs >/dev/null
 kubectl config --kubeconfig "$kubeconfig" set-credentials admin --client-certificate "$pki/admin.crt" --client-key "$pki/admin.key" --embed-certs >/dev/null
@@ -76,7 +66,7 @@ wait_for etcd 30 curl -sf "http://127.0.0.1:$etcd_port/health"
 
 start kube-apiserver "$bin/kube-apiserver" \
   --etcd-servers "http://127.0.0.1:$etcd_port" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+  --bind-address "$api_host" --advertise-address "$api_host" --secure-port "$api_port" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --client-ca-file "$pki/ca.crt" --requestheader-client-ca-file "$pki/ca.crt" \
   --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$pki/sa.pub" \
@@ -129,6 +119,7 @@ status:
 YAML
 wait_for "kwok node Ready" 60 bash -c "kubectl --kubeconfig '$kubeconfig' get node kwok-node-0 -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -q True"
 wait_for "default service account" 60 kubectl --kubeconfig "$kubeconfig" get serviceaccount default -n default
+[ "$real_node" = 1 ] && kubectl --kubeconfig "$kubeconfig" taint node kwok-node-0 kwok.x-k8s.io/node=fake:NoSchedule >/dev/null
 
 # --- Prometheus ------------------------------------------------------------------------
 cat >"$state/prometheus/prometheus.yml" <<YAML
@@ -142,17 +133,22 @@ scrape_configs:
         refresh_interval: 1s
 YAML
 start prometheus prometheus --config.file "$state/prometheus/prometheus.yml" \
-  --storage.tsdb.path "$state/prometheus/data" --web.listen-address "127.0.0.1:$prom_port" \
+  --storage.tsdb.path "$state/prometheus/data" --web.listen-address "$api_host:$prom_port" \
   --storage.tsdb.retention.time 2h --log.level warn
-wait_for "Prometheus ready" 60 curl -sf "http://127.0.0.1:$prom_port/-/ready"
+wait_for "Prometheus ready" 60 curl -sf "http://$api_host:$prom_port/-/ready"
+if [ "$real_node" = 1 ]; then
+  mkdir -p "$state/node" && echo "$bin" >"$state/node/bin"
+  BIN=$bin KUBE_SERVER=$server KUBECONFIG=$kubeconfig "$repo/tests/cluster/node/up.sh"
+fi
 
 cat >"$state/env" <<ENV
 export KUBECONFIG=$kubeconfig
 export HEADROOM_CLUSTER_DIR=$state
 export HEADROOM_KUBE_SERVER=$server
 export HEADROOM_KUBE_CA=$pki/ca.crt
-export PROMETHEUS_URL=http://127.0.0.1:$prom_port
+export PROMETHEUS_URL=http://$api_host:$prom_port
 export HEADROOM_PROM_TARGETS=$state/prometheus/targets
 export HEADROOM_PROM_PID=$(cat "$state/pids/prometheus.pid")
+export HEADROOM_REAL_NODE=$real_node
 ENV
 log "up in $(( $(date +%s) - t1 ))s (control plane build/cache check ${t_build}s); source $state/env"
