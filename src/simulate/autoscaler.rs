@@ -19,7 +19,10 @@ pub enum Kind {
     Headroom,
     /// The HPA: the same targets and behavior, no guardrails, the controller's 15s sync.
     Hpa,
-    /// KEDA: the HPA fed by a scaler polled every 30s (KEDA's default pollingInterval).
+    /// KEDA with `minReplicaCount` >= 1: an HPA that asks KEDA's metrics adapter on every 15s
+    /// sync, and the adapter asks Prometheus live (`useCachedMetrics` is off by default). The
+    /// 30s `pollingInterval` only drives activation from and to zero. So it decides as the HPA
+    /// does, as real KEDA 2.21 did beside the HPA on the test cluster (issue #14).
     Keda,
     /// Knative's KPA on the web tier (concurrency, 2 s tick, panic window); the HPA on
     /// the workers, which Knative does not scale.
@@ -63,7 +66,6 @@ pub struct Scaler {
     recommendations: Vec<(usize, i32)>,
     events: Vec<(usize, i32)>,
     last_spike: Option<usize>,
-    cached: Option<(usize, Observation)>,
     fixed: i32,
     /// When the creeping-latency guardrail first added a replica.
     pub creeping_at: Option<usize>,
@@ -140,7 +142,6 @@ impl Scaler {
             recommendations: vec![],
             events: vec![],
             last_spike: None,
-            cached: None,
             fixed,
             creeping_at: None,
             clock: None,
@@ -191,17 +192,7 @@ impl Scaler {
             return None;
         }
         self.next = now + self.interval;
-        let observation = match self.kind {
-            Kind::Keda => match &self.cached {
-                Some((at, o)) if now < at + 30 => o.clone(),
-                _ => {
-                    let o = self.observe(obs, now, neighbours);
-                    self.cached = Some((now, o.clone()));
-                    o
-                }
-            },
-            _ => self.observe(obs, now, neighbours),
-        };
+        let observation = self.observe(obs, now, neighbours);
         let age = |t: usize| (now - t) as f64;
         self.recommendations.retain(|(t, _)| now - t <= 3600);
         self.events.retain(|(t, _)| now - t <= 3600);
