@@ -4,6 +4,7 @@
 //! (actuation through `/scale`, status, Events).
 
 pub mod api;
+pub mod capacity;
 pub mod controller;
 pub mod decide;
 pub mod decision;

@@ -362,6 +362,20 @@ fn benchmark(
         md.push_str(&line);
         md.push('\n');
     }
+    // The headroom estimate against the model: calibrate on a normal day, predict, then
+    // raise the load until a threshold is really crossed.
+    let checks: Vec<super::breaking::Check> = SCENARIOS
+        .iter()
+        .filter_map(|name| super::breaking::check(name, &setup(name, web.clone(), worker.clone())))
+        .collect();
+    let met = checks.iter().filter(|c| c.matches()).count();
+    let _ = write!(
+        md,
+        "\n## Traffic headroom\n\nEach scenario's web policy, calibrated on three hours of a day at the scenario's first-hour load (±35 % swing, ±10 % noise, minute means of the model's series), predicts what crosses its threshold first and at what factor on today's load; the same run then ramps to a steady factor × load with Headroom scaling, and a bisection finds the smallest factor at which a threshold is crossed. Target: within 20 % and the same resource.\n\n{}\n- headroom estimate: {met} of {} scenarios within 20 % and the same resource ({})\n",
+        super::breaking::table(&checks),
+        checks.len(),
+        verdict(met == checks.len())
+    );
     let _ = writeln!(
         md,
         "\nPlots: {}/<scenario>.svg. Total wall time {:.1} s.",

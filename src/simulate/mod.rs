@@ -3,6 +3,7 @@
 //! a seed; one step is one second.
 
 mod autoscaler;
+pub mod breaking;
 mod command;
 pub mod family;
 mod generalize;
@@ -147,6 +148,17 @@ fn static_replicas(trace: &Trace, p: &Params, web: &Plan, worker: &Plan) -> (i32
 
 /// Runs one autoscaler through the trace. `progress` is called with the fraction done.
 pub fn run(kind: Kind, trace: &Trace, setup: &Setup, progress: &mut dyn FnMut(f64)) -> Outcome {
+    run_probed(kind, trace, setup, progress, &mut |_, _, _| {})
+}
+
+/// `run`, showing `probe` every second's truth and the pods after that second's decisions.
+pub fn run_probed(
+    kind: Kind,
+    trace: &Trace,
+    setup: &Setup,
+    progress: &mut dyn FnMut(f64),
+    probe: &mut dyn FnMut(usize, &Snapshot, &App),
+) -> Outcome {
     let started = cpu_time();
     let p = &setup.params;
     let (fixed_web, fixed_workers) = static_replicas(trace, p, &setup.web.plan, &setup.worker.plan);
@@ -248,6 +260,7 @@ pub fn run(kind: Kind, trace: &Trace, setup: &Setup, progress: &mut dyn FnMut(f6
             last_change[i] = Some((now, delta));
             tier.scale(n, now);
         }
+        probe(now, &snap, &app);
         if now % 3600 == 0 {
             progress(now as f64 / trace.seconds() as f64);
         }
