@@ -251,7 +251,9 @@ def main():
         while time.time() - t_start < 1800:
             if op.poll() is not None:
                 raise SystemExit("the operator exited; see target/bench/scale-operator.log")
-            out = kubectl("get", "sp", "-A", "--no-headers", "-o", "custom-columns=G:.status.observedGeneration")
+            # An API server under this load may refuse a list for a moment ("Too large resource
+            # version" while its watch cache catches up): ask again.
+            out = kubectl("get", "sp", "-A", "--no-headers", "-o", "custom-columns=G:.status.observedGeneration", check=False)
             have = sum(1 for line in out.splitlines() if line.strip() not in ("", "<none>"))
             if have >= N:
                 until_status = time.time() - t_start
