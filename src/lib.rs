@@ -14,5 +14,6 @@ pub mod plan;
 pub mod server;
 pub mod simulate;
 pub mod telemetry;
+pub mod whatif;
 
 pub use error::{Error, Result};

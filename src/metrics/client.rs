@@ -134,6 +134,18 @@ impl Prometheus {
     ) -> Result<Vec<(f64, f64)>, QueryError> {
         let end = jiff::Timestamp::now().as_second();
         let start = end - span_seconds.ceil() as i64;
+        self.range_between(promql, start, end, step_seconds).await
+    }
+
+    /// One series over `[start, end]` (Unix seconds) at `step` seconds, as (seconds since
+    /// start, value): several series over the same bounds line up.
+    pub async fn range_between(
+        &self,
+        promql: &str,
+        start: i64,
+        end: i64,
+        step_seconds: f64,
+    ) -> Result<Vec<(f64, f64)>, QueryError> {
         let result = self
             .client
             .query_range(promql, start, end, step_seconds.max(1.0))

@@ -1,0 +1,179 @@
+//! The series `whatif` calibrates on, as PromQL in the policy's namespace: the load, the app
+//! tier's usage in replicas' worth, the database's CPU.
+
+use crate::api::{ScalingPolicySpec, SignalKind};
+use crate::capacity::AppSizing;
+use crate::metrics::{promql, scoped};
+use crate::plan::{Plan, QueryError};
+
+/// What to ask Prometheus for, each already confined to the namespace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub load: String,
+    /// What the load is, for the printout ("requests/s", "jobs/s").
+    pub load_unit: &'static str,
+    pub app: Option<String>,
+    pub database_cpu: Option<String>,
+    pub max_connections: Option<String>,
+}
+
+fn selector(namespace: &str, labels: &[(&str, &str)]) -> String {
+    let mut s = format!("namespace={}", promql::quote(namespace));
+    for (k, v) in labels {
+        s.push_str(&format!(",{k}={}", promql::quote(v)));
+    }
+    s
+}
+
+/// The queries for `spec` in `namespace`. `pods`: a regex of the target's pod names.
+pub fn series(
+    spec: &ScalingPolicySpec,
+    plan: &Plan,
+    sizing: Option<AppSizing>,
+    namespace: &str,
+    pods: &str,
+) -> Result<Series, QueryError> {
+    let histogram = spec.signals.iter().find_map(|s| match s.kind() {
+        Some(SignalKind::Latency(l)) => Some((l.metric.clone(), l.selector.clone())),
+        Some(SignalKind::Concurrency(c)) => Some((c.metric.clone(), c.selector.clone())),
+        _ => None,
+    });
+    let arrivals = spec
+        .signals
+        .iter()
+        .find_map(|s| s.queue.as_ref().and_then(|q| q.arrival_rate_query.clone()));
+    let creeping = spec
+        .guardrails
+        .as_ref()
+        .and_then(|g| g.creeping_latency.as_ref())
+        .map(|c| c.request_rate_query.clone());
+    let (load, load_unit) = if let Some(q) = creeping {
+        (scoped(&q, namespace)?, "requests/s")
+    } else if let Some((metric, labels)) = &histogram {
+        let labels: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        (
+            format!(
+                "sum(rate({metric}_count{{{}}}[1m]))",
+                selector(namespace, &labels)
+            ),
+            "requests/s",
+        )
+    } else if let Some(q) = arrivals {
+        (scoped(&q, namespace)?, "jobs/s")
+    } else {
+        return Err(QueryError::Unavailable(
+            "the policy names no load: a latency or concurrency signal, \
+             spec.guardrails.creepingLatency.requestRateQuery or a queue's arrivalRateQuery is needed"
+                .into(),
+        ));
+    };
+    let app = match sizing {
+        Some(AppSizing::Cpu { .. }) => {
+            let sel = selector(namespace, &[]) + &format!(",pod=~{}", promql::quote(pods));
+            Some(format!(
+                "sum(rate(container_cpu_usage_seconds_total{{{sel},container!=\"\",container!=\"POD\"}}[1m])) \
+                 / avg(kube_pod_container_resource_requests{{{sel},resource=\"cpu\"}})"
+            ))
+        }
+        Some(AppSizing::Concurrency { .. }) => histogram.as_ref().map(|(metric, labels)| {
+            let labels: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            format!(
+                "sum(rate({metric}_sum{{{}}}[1m]))",
+                selector(namespace, &labels)
+            )
+        }),
+        None => None,
+    };
+    let database_cpu = match &plan.indicators.database_cpu {
+        Some(_) => spec
+            .indicators
+            .as_ref()
+            .and_then(|i| i.database_cpu.as_ref())
+            .map(|d| scoped(&d.query, namespace))
+            .transpose()?,
+        None => None,
+    };
+    let max_connections = spec
+        .guardrails
+        .as_ref()
+        .and_then(|g| g.connection_budget.as_ref())
+        .filter(|b| b.max_connections.is_none())
+        .and_then(|b| b.max_connections_query.as_deref())
+        .map(|q| scoped(q, namespace))
+        .transpose()?;
+    Ok(Series {
+        load,
+        load_unit,
+        app,
+        database_cpu,
+        max_connections,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capacity::Limits;
+    use crate::simulate::{EXAMPLE_WEB, EXAMPLE_WORKER, parse_policy};
+
+    #[test]
+    fn the_web_example_reads_its_own_namespace_only() {
+        let Ok(web) = parse_policy(EXAMPLE_WEB, "web") else {
+            panic!("web")
+        };
+        let limits = Limits::from_plan(&web.plan, None);
+        let s = series(&web.spec, &web.plan, limits.app, "shop", "web-.*")
+            .unwrap_or_else(|e| panic!("{e}"));
+        // creepingLatency's request rate, scoped to the namespace.
+        assert!(s.load.contains(r#"namespace="shop""#), "{}", s.load);
+        assert_eq!(s.load_unit, "requests/s");
+        let app = s.app.unwrap_or_default();
+        assert!(app.contains(r#"namespace="shop",pod=~"web-.*""#), "{app}");
+        assert!(
+            app.contains("avg(kube_pod_container_resource_requests"),
+            "{app}"
+        );
+        assert!(
+            s.database_cpu
+                .unwrap_or_default()
+                .contains(r#"namespace="shop""#)
+        );
+        assert!(
+            s.max_connections
+                .unwrap_or_default()
+                .contains("pg_settings_max_connections")
+        );
+    }
+
+    #[test]
+    fn a_worker_is_loaded_by_its_arrivals_and_a_policy_without_load_is_refused() {
+        let Ok(worker) = parse_policy(EXAMPLE_WORKER, "worker") else {
+            panic!("worker")
+        };
+        let s = series(&worker.spec, &worker.plan, None, "jobs", "worker-.*")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.load_unit, "jobs/s");
+        assert!(s.load.contains("rabbitmq_queue_messages_published_total"));
+        let Ok(no_load) = worker.edit(|spec| {
+            for sig in &mut spec.signals {
+                if let Some(q) = &mut sig.queue {
+                    q.arrival_rate_query = None;
+                    q.rate_per_replica = None;
+                }
+            }
+        }) else {
+            panic!("edit")
+        };
+        let err = series(&no_load.spec, &no_load.plan, None, "jobs", "w-.*").err();
+        assert!(
+            err.is_some_and(|e| e.to_string().contains("the policy names no load")),
+            "a policy without load must be refused"
+        );
+    }
+}
