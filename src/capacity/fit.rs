@@ -17,6 +17,8 @@ pub struct Fit {
     pub slope: f64,
     /// Change of the slope per hour.
     pub drift: f64,
+    /// Hours between the oldest and the newest reading.
+    pub hours: f64,
     /// Share of the usage's variance the line explains (0..1).
     pub r2: f64,
     pub points: usize,
@@ -138,10 +140,12 @@ pub fn fit(points: &[Point]) -> Result<Fit, Unfit> {
     if r2 < MIN_R2 {
         return Err(Unfit::PoorFit { r2, need: MIN_R2 });
     }
+    let hours = -points.iter().map(|p| p.0).fold(0.0, f64::min);
     Ok(Fit {
         intercept,
         slope,
         drift,
+        hours,
         r2,
         points: n,
         load_spread: spread,

@@ -16,7 +16,8 @@ fn evidence(r: &ResourceHeadroom) -> String {
     match (&r.factor, &r.fit) {
         (Err(why), _) => why.to_string(),
         (_, Some(f)) => {
-            let drift = if f.slope.abs() > 0.0 && f.drift.abs() / f.slope.abs() > 0.01 {
+            // Said only when it moved the cost per unit of load by 5 % over the window.
+            let drift = if f.slope.abs() > 0.0 && (f.drift * f.hours / f.slope).abs() > 0.05 {
                 format!(
                     ", cost per unit of load {:+.0}%/h",
                     100.0 * f.drift / f.slope
