@@ -38,10 +38,24 @@ pub struct ConnectionLimit {
     pub act: f64,
 }
 
+impl ConnectionLimit {
+    /// Replicas whose pools fill the usable share of max_connections.
+    pub fn replicas(&self) -> f64 {
+        (self.act * self.max_connections / self.pool_per_replica).floor()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CostLimit {
     pub per_replica_hour: f64,
     pub max_hourly: f64,
+}
+
+impl CostLimit {
+    /// Replicas the hourly ceiling pays for.
+    pub fn replicas(&self) -> f64 {
+        (self.max_hourly / self.per_replica_hour).floor()
+    }
 }
 
 /// Everything the policy says about where each resource stops.

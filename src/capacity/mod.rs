@@ -102,6 +102,20 @@ impl Headline {
 /// Readings averaged for "today's load".
 const RECENT: usize = 5;
 
+/// One resource's usage against load, where it was read.
+fn points(readings: &[Reading], usage: impl Fn(&Reading) -> Option<f64>) -> Vec<Point> {
+    readings
+        .iter()
+        .filter_map(|r| {
+            usage(r).map(|usage| Point {
+                at: r.at,
+                load: r.load,
+                usage,
+            })
+        })
+        .collect()
+}
+
 /// Estimates each resource's headroom from `readings` (oldest first).
 pub fn estimate(readings: &[Reading], limits: &Limits) -> Estimate {
     let recent = &readings[readings.len().saturating_sub(RECENT)..];
@@ -112,17 +126,7 @@ pub fn estimate(readings: &[Reading], limits: &Limits) -> Estimate {
     };
     let mut resources = vec![];
     if let Some(sizing) = limits.app {
-        let points: Vec<Point> = readings
-            .iter()
-            .filter_map(|r| {
-                r.app.map(|usage| Point {
-                    at: r.at,
-                    load: r.load,
-                    usage,
-                })
-            })
-            .collect();
-        let app = fit(&points);
+        let app = fit(&points(readings, |r| r.app));
         let unit = sizing.per_replica();
         let mut add = |resource, replicas: f64, threshold: String| {
             resources.push(ResourceHeadroom {
@@ -138,7 +142,7 @@ pub fn estimate(readings: &[Reading], limits: &Limits) -> Estimate {
             format!("{} replicas at {}", limits.max_replicas, sizing.describe()),
         );
         if let Some(c) = limits.connections {
-            let replicas = (c.act * c.max_connections / c.pool_per_replica).floor();
+            let replicas = c.replicas();
             add(
                 Resource::Connections,
                 replicas,
@@ -151,7 +155,7 @@ pub fn estimate(readings: &[Reading], limits: &Limits) -> Estimate {
             );
         }
         if let Some(c) = limits.cost {
-            let replicas = (c.max_hourly / c.per_replica_hour).floor();
+            let replicas = c.replicas();
             add(
                 Resource::Cost,
                 replicas,
@@ -160,17 +164,7 @@ pub fn estimate(readings: &[Reading], limits: &Limits) -> Estimate {
         }
     }
     if let Some(act) = limits.database_cpu_act {
-        let points: Vec<Point> = readings
-            .iter()
-            .filter_map(|r| {
-                r.database_cpu.map(|usage| Point {
-                    at: r.at,
-                    load: r.load,
-                    usage,
-                })
-            })
-            .collect();
-        let db = fit(&points);
+        let db = fit(&points(readings, |r| r.database_cpu));
         resources.push(ResourceHeadroom {
             resource: Resource::DatabaseCpu,
             factor: db.clone().map(|f| f.factor_at(load, act)),

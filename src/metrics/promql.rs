@@ -78,7 +78,7 @@ pub fn quote(value: &str) -> String {
 
 /// Label matchers with the namespace first. Keys are written verbatim, so anything but a
 /// label name could break out of the selector: it is refused here too, not only by the plan.
-fn matchers(namespace: &str, extra: &BTreeMap<String, String>) -> Result<String, QueryError> {
+pub fn matchers(namespace: &str, extra: &BTreeMap<String, String>) -> Result<String, QueryError> {
     let mut s = format!("namespace={}", quote(namespace));
     for (k, v) in extra {
         if !crate::plan::is_label_name(k) || k == "namespace" {

@@ -142,14 +142,10 @@ fn crossing(
         let needed = app / z.per_replica();
         over.push((needed / f64::from(limits.max_replicas), Resource::App));
         if let Some(c) = limits.connections {
-            let replicas = (c.act * c.max_connections / c.pool_per_replica).floor();
-            over.push((needed / replicas, Resource::Connections));
+            over.push((needed / c.replicas(), Resource::Connections));
         }
         if let Some(c) = limits.cost {
-            over.push((
-                needed / (c.max_hourly / c.per_replica_hour).floor(),
-                Resource::Cost,
-            ));
+            over.push((needed / c.replicas(), Resource::Cost));
         }
     }
     if let Some(act) = limits.database_cpu_act {

@@ -4,7 +4,10 @@
 use crate::api::{ScalingPolicySpec, SignalKind};
 use crate::capacity::AppSizing;
 use crate::metrics::{promql, scoped};
-use crate::plan::{Plan, QueryError};
+use std::collections::BTreeMap;
+
+use crate::api::PromDuration;
+use crate::plan::{Measure, Plan, QueryError};
 
 /// What to ask Prometheus for, each already confined to the namespace.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,14 +18,6 @@ pub struct Series {
     pub app: Option<String>,
     pub database_cpu: Option<String>,
     pub max_connections: Option<String>,
-}
-
-fn selector(namespace: &str, labels: &[(&str, &str)]) -> String {
-    let mut s = format!("namespace={}", promql::quote(namespace));
-    for (k, v) in labels {
-        s.push_str(&format!(",{k}={}", promql::quote(v)));
-    }
-    s
 }
 
 /// The queries for `spec` in `namespace`. `pods`: a regex of the target's pod names.
@@ -50,14 +45,10 @@ pub fn series(
     let (load, load_unit) = if let Some(q) = creeping {
         (scoped(&q, namespace)?, "requests/s")
     } else if let Some((metric, labels)) = &histogram {
-        let labels: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
         (
             format!(
                 "sum(rate({metric}_count{{{}}}[1m]))",
-                selector(namespace, &labels)
+                promql::matchers(namespace, labels)?
             ),
             "requests/s",
         )
@@ -72,22 +63,30 @@ pub fn series(
     };
     let app = match sizing {
         Some(AppSizing::Cpu { .. }) => {
-            let sel = selector(namespace, &[]) + &format!(",pod=~{}", promql::quote(pods));
+            let sel = promql::matchers(namespace, &BTreeMap::new())?
+                + &format!(",pod=~{}", promql::quote(pods));
             Some(format!(
                 "sum(rate(container_cpu_usage_seconds_total{{{sel},container!=\"\",container!=\"POD\"}}[1m])) \
                  / avg(kube_pod_container_resource_requests{{{sel},resource=\"cpu\"}})"
             ))
         }
-        Some(AppSizing::Concurrency { .. }) => histogram.as_ref().map(|(metric, labels)| {
-            let labels: Vec<(&str, &str)> = labels
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            format!(
-                "sum(rate({metric}_sum{{{}}}[1m]))",
-                selector(namespace, &labels)
-            )
-        }),
+        // Requests in flight, rendered as the operator renders the concurrency signal.
+        Some(AppSizing::Concurrency { .. }) => histogram
+            .as_ref()
+            .map(|(metric, selector)| {
+                let measure = Measure::Concurrency {
+                    metric: metric.clone(),
+                    selector: selector.clone(),
+                    window: PromDuration::from_secs(60),
+                };
+                let scope = promql::Scope {
+                    namespace,
+                    pods: Err(QueryError::NotObserved),
+                    cross_namespace: false,
+                };
+                promql::render(&measure, &scope)
+            })
+            .transpose()?,
         None => None,
     };
     let database_cpu = match &plan.indicators.database_cpu {

@@ -103,16 +103,10 @@ pub fn at_traffic(f: f64, e: &Estimate, limits: &Limits, unit: &str) -> String {
             let wanted = (fit.at(load) / sizing.per_replica()).ceil().max(1.0);
             let mut caps = vec![(f64::from(limits.max_replicas), "maxReplicas".to_string())];
             if let Some(c) = limits.connections {
-                caps.push((
-                    (c.act * c.max_connections / c.pool_per_replica).floor(),
-                    "the connection budget".into(),
-                ));
+                caps.push((c.replicas(), "the connection budget".into()));
             }
             if let Some(c) = limits.cost {
-                caps.push((
-                    (c.max_hourly / c.per_replica_hour).floor(),
-                    "the cost ceiling".into(),
-                ));
+                caps.push((c.replicas(), "the cost ceiling".into()));
             }
             let (cap, by) = caps
                 .into_iter()
