@@ -4,6 +4,7 @@
 //! (actuation through `/scale`, status, Events).
 
 pub mod api;
+pub mod calibration;
 pub mod capacity;
 pub mod controller;
 pub mod decide;

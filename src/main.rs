@@ -85,6 +85,10 @@ enum Command {
         /// one), 30s (kube-prometheus-stack's) until then; set it to override.
         #[arg(long, env = "HEADROOM_SCRAPE_INTERVAL", value_parser = parse_duration)]
         scrape_interval: Option<Duration>,
+        /// Headroom calibrations started per second across all policies, at most: each reads
+        /// three range queries over the policy's calibration window.
+        #[arg(long, env = "HEADROOM_CALIBRATIONS_PER_SECOND", default_value_t = 5.0)]
+        calibrations_per_second: f64,
     },
     /// Print the ScalingPolicy CRD as YAML.
     Crd,
@@ -149,10 +153,12 @@ enum Command {
         /// Default: the manifest's metadata.namespace, else default.
         #[arg(long)]
         namespace: Option<String>,
-        /// The calibration window: how far back to read.
-        #[arg(long, default_value = "6h", value_parser = parse_duration)]
-        since: Duration,
-        /// A regex of the target's pod names, for its CPU (default: <target name>-.*).
+        /// The calibration window: how far back to read (default: the policy's
+        /// spec.headroom.calibrationWindow, 3h unless it says otherwise, as the operator reads).
+        #[arg(long, value_parser = parse_duration)]
+        since: Option<Duration>,
+        /// A regex of the target's pod names, for its CPU (default: as the target's kind names
+        /// them, e.g. <name>-<hash>-<suffix> for a Deployment).
         #[arg(long)]
         pods: Option<String>,
         /// Play this much of today's traffic through the policy, e.g. 10x.
@@ -281,6 +287,7 @@ fn main() -> ExitCode {
             allow_cross_namespace_queries,
             allowed_prometheus_hosts,
             scrape_interval,
+            calibrations_per_second,
         } => {
             init_logging(log_format);
             let shard = match (shards, Shard::new(shard, shards)) {
@@ -310,6 +317,7 @@ fn main() -> ExitCode {
                 allowed_prometheus_hosts,
                 scrape_interval,
                 shard,
+                calibrations_per_second,
             };
             match run(settings, listen, namespace, election) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -25,6 +25,7 @@ pub struct Metrics {
     query_duration: Family<Labels, Histogram, fn() -> Histogram>,
     cache: Family<Labels, Counter>,
     lag: Histogram,
+    calibrations: Family<Labels, Counter>,
 }
 
 fn query_histogram() -> Histogram {
@@ -101,8 +102,15 @@ impl Default for Metrics {
             "From when a policy's evaluation was due to when it started",
             lag.clone(),
         );
+        let calibrations = Family::<Labels, Counter>::default();
+        registry.register(
+            "headroom_calibrations",
+            "Traffic headroom calibrations (three range queries each) by result",
+            calibrations.clone(),
+        );
         Self {
             registry: Arc::new(registry),
+            calibrations,
             queries,
             query_duration,
             cache,
@@ -167,6 +175,13 @@ impl Metrics {
 
     pub fn evaluation_lag(&self, seconds: f64) {
         self.lag.observe(seconds.max(0.0));
+    }
+
+    pub fn calibrated(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.calibrations
+            .get_or_create(&vec![("result", result)])
+            .inc();
     }
 
     pub fn set_leader(&self, leading: bool) {

@@ -1,5 +1,6 @@
-//! `headroom whatif` against the test Prometheus: the test exporter's series make the
-//! database the first to break at a known factor, and whatif must say so.
+//! The traffic headroom estimate on the local cluster: the test exporter's series make the
+//! database the first to break at a known factor; `headroom whatif` against the test
+//! Prometheus and the operator's status (and `kubectl get sp`) must both say so.
 
 mod support;
 
@@ -18,6 +19,8 @@ spec:
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
   minReplicas: 2
   maxReplicas: 40
+  interval: 5s
+  headroom: {calibrationWindow: 3m}
   signals:
     - name: p95
       latency: {metric: http_request_duration_seconds, selector: {service: web}, target: 300ms}
@@ -56,8 +59,12 @@ fn serve(load: f64) {
 }
 
 #[test]
-fn e2e_whatif_names_the_database_first_at_its_factor() {
+fn e2e_whatif_and_the_status_name_the_database_first_at_its_factor() {
     cluster();
+    let ns = Namespace::new(NS);
+    apply(&deployment("web", NS, 2)).expect("the Deployment");
+    let _operator = Operator::start(NS);
+    apply(POLICY).expect("the policy");
     // A rise from 100 to 250 requests/s, a fall to 150, then 150 held: the database reaches
     // 70 % at 300 requests/s, twice the load at the end.
     let start = Instant::now();
@@ -118,5 +125,48 @@ fn e2e_whatif_names_the_database_first_at_its_factor() {
     assert!(
         svg.contains("database-cpu") && svg.contains("<circle"),
         "{svg}"
+    );
+
+    // The operator's estimate of the same policy over the same 3 minutes says the same, in
+    // status and in `kubectl get sp`.
+    let status = wait_until(
+        "the operator's headroom estimate naming the database",
+        Duration::from_secs(120),
+        || {
+            let h = support::policy(&ns.0, "web")["status"]["headroom"].clone();
+            (h["firstToBreak"] == "database-cpu").then_some(h)
+        },
+    );
+    println!("status.headroom: {status:#}");
+    let operator_factor = status["factor"].as_f64().unwrap_or_default();
+    assert!(
+        (operator_factor - factor).abs() <= 0.2,
+        "operator {operator_factor} against whatif {factor}"
+    );
+    assert_eq!(status["loadUnit"], "requests/s");
+    assert_eq!(status["calibrationWindow"], "3m");
+    let resources = status["resources"].as_array().cloned().unwrap_or_default();
+    let db = resources
+        .iter()
+        .find(|r| r["name"] == "database-cpu")
+        .unwrap_or_else(|| panic!("no database-cpu row: {status}"));
+    assert_eq!(db["threshold"], "70% CPU");
+    assert!(db["fit"]["r2"].as_f64().unwrap_or_default() > 0.9, "{db}");
+    // 2 ms of database CPU per request, as rate() over 1m sees it while the load moves.
+    let slope = db["fit"]["slope"].as_f64().unwrap_or_default();
+    assert!((0.0015..0.003).contains(&slope), "{db}");
+    let app = resources
+        .iter()
+        .find(|r| r["name"] == "app")
+        .unwrap_or_else(|| panic!("no app row: {status}"));
+    assert!(app["factor"].as_f64().unwrap_or_default() > 10.0, "{app}");
+    let table = kubectl_ok(&["get", "sp", "web", "-n", NS]);
+    println!("{table}");
+    let header = table.lines().next().unwrap_or_default();
+    assert!(header.contains("HEADROOM"), "{table}");
+    let summary = status["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.ends_with("x database-cpu") && table.contains(summary),
+        "{summary} not in\n{table}"
     );
 }

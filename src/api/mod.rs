@@ -16,13 +16,16 @@ pub use guardrails::{
     Thresholds,
 };
 pub use policy::{
-    Mode, PrometheusSource, ScalingPolicy, ScalingPolicySpec, SecretKeyRef, TargetRef,
+    HeadroomSpec, Mode, PrometheusSource, ScalingPolicy, ScalingPolicySpec, SecretKeyRef, TargetRef,
 };
 pub use signal::{
     ConcurrencySignal, CpuSignal, CustomSignal, LatencySignal, QueueSignal, Signal, SignalKind,
     TargetType,
 };
-pub use status::{Condition, ConditionStatus, IndicatorStatus, ScalingPolicyStatus, SignalStatus};
+pub use status::{
+    Condition, ConditionStatus, FitStatus, HeadroomStatus, IndicatorStatus, ResourceHeadroomStatus,
+    ScalingPolicyStatus, SignalStatus,
+};
 pub use stored::{DecodeError, StoredPolicy};
 
 /// The CRD as YAML, exactly as committed under `crds/`.

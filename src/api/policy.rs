@@ -26,6 +26,7 @@ use super::{Behavior, Guardrails, Indicators, PromDuration, ScalingPolicyStatus,
     printcolumn = r#"{"name":"Verdict","type":"string","jsonPath":".status.verdict","description":"Audit of the leading indicators"}"#,
     printcolumn = r#"{"name":"P95","type":"string","jsonPath":".status.p95"}"#,
     printcolumn = r#"{"name":"DB-CPU","type":"string","jsonPath":".status.databaseCpu"}"#,
+    printcolumn = r#"{"name":"Headroom","type":"string","jsonPath":".status.headroom.summary","description":"Traffic factor at which the first resource reaches its Act threshold, and which"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -67,11 +68,24 @@ pub struct ScalingPolicySpec {
     /// creeping latency, scheduled floors, cost ceiling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<Guardrails>,
+    /// How the traffic headroom estimate (status.headroom) is calibrated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headroom: Option<HeadroomSpec>,
     /// Ratio deviation from 1.0 that is ignored (default 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self >= 0.0").message("spec.tolerance must not be negative"))]
     #[schemars(range(min = 0.0, max = 1000.0))]
     pub tolerance: Option<f64>,
+}
+
+/// The traffic headroom estimate's calibration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadroomSpec {
+    /// How much history the fit reads (default 3h; 1m to 7d). It is recalibrated every
+    /// sixth of this window (at least every 30s, at most every hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_window: Option<PromDuration>,
 }
 
 /// A resource with a scale subresource, in the policy's namespace.

@@ -39,8 +39,71 @@ pub struct ScalingPolicyStatus {
     /// Current replicas × spec.guardrails.cost.costPerReplicaHour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hourly_cost: Option<f64>,
+    /// How much more traffic before the first resource reaches its Act threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headroom: Option<HeadroomStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// The traffic headroom estimate: each resource's breaking factor, smallest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeadroomStatus {
+    /// For `kubectl get`: "3.2x database-cpu", "no limit" or "Unknown".
+    pub summary: String,
+    /// The smallest factor on today's load at which a resource reaches its threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+    /// What breaks first: app, database-cpu, connections, cost or workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_to_break: Option<String>,
+    /// Why the estimate is Unknown, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Today's load the factors multiply (mean of the newest readings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<f64>,
+    /// requests/s or jobs/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_unit: Option<String>,
+    /// The history the fits read, e.g. "3h".
+    pub calibration_window: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceHeadroomStatus>,
+}
+
+/// One resource's breaking factor and its evidence.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceHeadroomStatus {
+    pub name: String,
+    /// Reaches its threshold at this factor on today's load; absent when it does not grow
+    /// with load or cannot be estimated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub factor: Option<f64>,
+    /// The threshold, in the resource's own terms (e.g. "70% CPU").
+    pub threshold: String,
+    /// Why no factor: "does not grow with load", or what the data lacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
+    /// usage = intercept + slope × load, fitted over the calibration window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<FitStatus>,
+}
+
+/// The line a factor rests on, and how well it fits.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FitStatus {
+    pub intercept: f64,
+    /// What one more unit of load costs now.
+    pub slope: f64,
+    /// Share of the usage's variance the line explains (0 to 1).
+    pub r2: f64,
+    pub points: i32,
+    /// Highest load over lowest seen (90th over 10th percentile).
+    pub load_spread: f64,
 }
 
 /// The last reading of one signal.

@@ -71,6 +71,12 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Whether the policy names anything that could break: a sizing signal, the database's
+    /// CPU or a worker's rate.
+    pub fn is_empty(&self) -> bool {
+        self.app.is_none() && self.database_cpu_act.is_none() && self.worker_rate.is_none()
+    }
+
     /// `max_connections`: the budget's reading, when the policy reads it from a query.
     pub fn from_plan(plan: &Plan, max_connections: Option<f64>) -> Limits {
         let app = plan.signals.iter().find_map(|s| match s.kind {

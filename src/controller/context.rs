@@ -10,6 +10,7 @@ use kube::Client;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
+use super::pacer::Pacer;
 use super::shard::Shard;
 use super::state::State;
 use super::target::Resolver;
@@ -35,6 +36,8 @@ pub struct Settings {
     pub scrape_interval: Option<Duration>,
     /// With several shards, the one whose policies this replica evaluates.
     pub shard: Option<Shard>,
+    /// Headroom calibrations started per second, at most.
+    pub calibrations_per_second: f64,
 }
 
 impl Settings {
@@ -86,6 +89,8 @@ pub struct Context {
     pub hpas: OnceLock<Store<HorizontalPodAutoscaler>>,
     /// Every policy's queries go through it: shared, grouped and bounded.
     pub batcher: Batcher,
+    /// Paces headroom calibrations (range queries over hours) across all policies.
+    pub calibrations: Pacer,
     /// The scrape interval in use, in milliseconds: the flag's, else the learned one.
     scrape_millis: AtomicU64,
     prometheus: Mutex<HashMap<(String, Option<String>), Prometheus>>,
@@ -110,6 +115,7 @@ impl Context {
         Self {
             client,
             batcher,
+            calibrations: Pacer::new(settings.calibrations_per_second),
             scrape_millis: AtomicU64::new(u64::try_from(scrape.as_millis()).unwrap_or(u64::MAX)),
             settings,
             resolver: Resolver::default(),
@@ -201,6 +207,7 @@ mod tests {
             allowed_prometheus_hosts: allowed.iter().map(|s| s.to_string()).collect(),
             scrape_interval: Some(Duration::from_secs(30)),
             shard: None,
+            calibrations_per_second: 5.0,
         }
     }
 

@@ -129,7 +129,7 @@ fn now_rfc3339() -> String {
 }
 
 /// Evaluates one policy; returns when it is next due.
-async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Duration> {
+async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration> {
     let ns = policy
         .namespace()
         .ok_or_else(|| Error::InvalidPolicy("ScalingPolicy must be namespaced".into()))?;
@@ -229,6 +229,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Context) -> Result<Duration> {
         Err(e) => return Err(e),
     };
 
+    super::headroom::refresh(ctx, policy, &ns, &plan);
     let observation = observe(policy, ctx, &ns, &plan, &target).await;
     let pkey = key(policy);
     let pool = budget_pool(&ns, &plan);
@@ -483,7 +484,7 @@ fn claims_from_status(ctx: &Context, me: &ScalingPolicy, ns: &str, plan: &Plan) 
         .collect()
 }
 
-async fn prometheus_for(
+pub(crate) async fn prometheus_for(
     spec: &ScalingPolicySpec,
     ctx: &Context,
     ns: &str,
@@ -541,13 +542,21 @@ async fn write_status(
     outcome: &Outcome,
     last_scale_time: Option<String>,
 ) -> Result<()> {
-    let status = status::build(
+    let mut status = status::build(
         prev,
         object.meta().generation,
         outcome,
         &now_rfc3339(),
         last_scale_time,
     );
+    // The estimate outlives a passing conflict or unreadable target; an invalid or paused
+    // policy has none.
+    if !matches!(outcome, Outcome::Invalid { .. } | Outcome::Paused) {
+        status.headroom = ctx
+            .state
+            .headroom(&key(object))
+            .or_else(|| prev.and_then(|p| p.headroom.clone()));
+    }
     // Nothing new at display precision: no etcd write, no watch event.
     if !status::changed(prev, &status) {
         return Ok(());

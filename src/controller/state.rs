@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::groups::Groups;
 use super::history::Rings;
+use crate::api::HeadroomStatus;
 use crate::decision::guardrails::Claim;
 use crate::decision::{Evaluation, History, Memory, Recommendation, ScaleEvent, capacity_age};
 
@@ -31,6 +32,13 @@ struct PolicyMemory {
 }
 
 #[derive(Default, Debug)]
+struct Headroom {
+    next: Option<Instant>,
+    running: bool,
+    last: Option<HeadroomStatus>,
+}
+
+#[derive(Default, Debug)]
 struct Inner {
     policies: HashMap<String, PolicyMemory>,
     /// By `namespace/database`: each sharing policy's claim.
@@ -42,6 +50,8 @@ struct Inner {
     due: HashMap<String, Instant>,
     /// Each policy's recent readings for trends and "regularly" (see `history`).
     rings: HashMap<String, Rings>,
+    /// Each policy's traffic headroom estimate and when it is calibrated next.
+    headroom: HashMap<String, Headroom>,
     /// Who shares each connection budget (`namespace/database`), and who scales each target
     /// (`namespace/kind/name`), from the policy watch.
     sharers: Groups,
@@ -213,6 +223,7 @@ impl State {
         inner.own_writes.retain(|_, (k, _)| k != key);
         inner.due.remove(key);
         inner.rings.remove(key);
+        inner.headroom.remove(key);
         inner.sharers.remove(key);
         inner.scalers.remove(key);
     }
@@ -252,6 +263,34 @@ impl State {
         self.lock().rings.insert(key.to_string(), rings);
     }
 
+    /// Whether `key`'s headroom is due for calibration at `now`; if so, it is marked running
+    /// and next due `every` later. Never twice at once.
+    pub fn calibration_due(&self, key: &str, now: Instant, every: Duration) -> bool {
+        let mut inner = self.lock();
+        let h = inner.headroom.entry(key.to_string()).or_default();
+        if h.running || h.next.is_some_and(|n| now < n) {
+            return false;
+        }
+        h.running = true;
+        h.next = Some(now + every);
+        true
+    }
+
+    /// Keeps a calibration's result, unless the policy was forgotten meanwhile.
+    pub fn calibrated(&self, key: &str, status: Option<HeadroomStatus>) {
+        if let Some(h) = self.lock().headroom.get_mut(key) {
+            h.running = false;
+            if status.is_some() {
+                h.last = status;
+            }
+        }
+    }
+
+    /// The last headroom estimate of `key`.
+    pub fn headroom(&self, key: &str) -> Option<HeadroomStatus> {
+        self.lock().headroom.get(key)?.last.clone()
+    }
+
     /// Notes when `key` is due next.
     pub fn due_at(&self, key: &str, at: Instant) {
         self.lock().due.insert(key.to_string(), at);
@@ -273,6 +312,7 @@ impl State {
                 .keys()
                 .chain(inner.due.keys())
                 .chain(inner.rings.keys())
+                .chain(inner.headroom.keys())
                 .chain(inner.sharers.keys())
                 .chain(inner.scalers.keys())
                 .filter(|k| !keep(k))
@@ -360,6 +400,35 @@ mod tests {
         h.due_at("ns/q", t0);
         h.retain(|k| k != "ns/q");
         assert_eq!(h.lag("ns/q", t0 + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn a_calibration_runs_once_at_a_time_every_period_and_its_result_leaves_with_the_policy() {
+        let h = State::default();
+        let t0 = Instant::now();
+        let every = Duration::from_secs(60);
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        assert!(h.calibration_due("ns/p", t0, every));
+        // Still running past its period: not started twice.
+        assert!(!h.calibration_due("ns/p", at(61), every));
+        let estimate = HeadroomStatus {
+            summary: "2.0x database-cpu".into(),
+            ..Default::default()
+        };
+        h.calibrated("ns/p", Some(estimate.clone()));
+        assert_eq!(h.headroom("ns/p"), Some(estimate.clone()));
+        assert!(h.calibration_due("ns/p", at(61), every));
+        assert!(!h.calibration_due("ns/p", at(62), every));
+        // A failed calibration keeps the last estimate.
+        h.calibrated("ns/p", None);
+        assert_eq!(h.headroom("ns/p"), Some(estimate));
+        h.retain(|k| k != "ns/p");
+        assert_eq!(h.headroom("ns/p"), None);
+        // A result arriving after the policy left is dropped, not kept for a stranger.
+        assert!(h.calibration_due("ns/q", t0, every));
+        h.forget("ns/q");
+        h.calibrated("ns/q", Some(HeadroomStatus::default()));
+        assert_eq!(h.headroom("ns/q"), None);
     }
 
     #[test]

@@ -39,3 +39,6 @@ pub const BUDGET_RESERVE: f64 = 0.1;
 
 pub const SCHEDULE_LEAD_SECONDS: u64 = 300;
 pub const SCHEDULE_RELEASE_SECONDS: u64 = 600;
+
+/// History the headroom estimate fits (a few hours of a normal day).
+pub const CALIBRATION_WINDOW_SECONDS: u64 = 3 * 3600;

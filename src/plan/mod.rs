@@ -157,6 +157,8 @@ pub struct Plan {
     pub indicators: IndicatorPlan,
     /// None: exactly the HPA's decision.
     pub guardrails: Option<GuardrailPlan>,
+    /// History the headroom estimate fits.
+    pub calibration_window: PromDuration,
     queries: Vec<Query>,
 }
 
@@ -561,6 +563,10 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
         signals,
         indicators,
         guardrails,
+        calibration_window: or_secs(
+            spec.headroom.as_ref().and_then(|h| h.calibration_window),
+            defaults::CALIBRATION_WINDOW_SECONDS,
+        ),
         queries,
     }
 }

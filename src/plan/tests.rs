@@ -111,6 +111,36 @@ fn what_the_schema_cannot_check_is_refused_with_its_field() {
 }
 
 #[test]
+fn the_calibration_window_defaults_to_three_hours_and_is_bounded() {
+    let q = "  maxReplicas: 5\n  signals:\n    - name: q\n      queue: {query: x, targetPerReplica: 1}\n";
+    for (window, error) in [
+        (
+            "30s",
+            Some("spec.headroom.calibrationWindow: must be between 1m and 168h, got 30s"),
+        ),
+        (
+            "200h",
+            Some("spec.headroom.calibrationWindow: must be between 1m and 168h, got 200h"),
+        ),
+        ("6h", None),
+    ] {
+        let e = errors(&format!("{q}  headroom: {{calibrationWindow: {window}}}\n"));
+        match error {
+            Some(msg) => assert_eq!(e, [msg], "{window}"),
+            None => assert!(e.is_empty(), "{window}: {e:?}"),
+        }
+    }
+    let text = format!(
+        "apiVersion: headroom.dev/v1alpha1\nkind: ScalingPolicy\nmetadata: {{name: x}}\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: x}}\n{q}"
+    );
+    let plan = Plan::resolve(&spec(&text)).map_err(|e| e.to_string());
+    assert_eq!(
+        plan.map(|p| p.calibration_window),
+        Ok(PromDuration::from_secs(3 * 3600))
+    );
+}
+
+#[test]
 fn short_windows_hold_two_samples_at_the_scrape_interval() {
     let Ok(p) = Plan::resolve(&spec(WEB)) else {
         panic!("example")

@@ -12,6 +12,8 @@ pub const MAX_REPLICAS: i32 = 1_000_000;
 pub const MAX_WINDOW_SECONDS: u64 = 86_400;
 /// Longest evaluation interval (an hour).
 pub const MAX_INTERVAL_SECONDS: u64 = 3_600;
+/// Longest calibration window for the headroom estimate (7 days).
+pub const MAX_CALIBRATION_SECONDS: u64 = 7 * 86_400;
 /// Longest schedule lead, release or duration (31 days).
 pub const MAX_SCHEDULE_SECONDS: u64 = 31 * 86_400;
 
@@ -128,6 +130,14 @@ pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
         );
     }
     c.duration("spec.interval", spec.interval, 1000, MAX_INTERVAL_SECONDS);
+    if let Some(w) = spec.headroom.as_ref().and_then(|h| h.calibration_window) {
+        c.duration(
+            "spec.headroom.calibrationWindow",
+            w,
+            60_000,
+            MAX_CALIBRATION_SECONDS,
+        );
+    }
     if let Some(t) = spec.tolerance {
         c.non_negative("spec.tolerance", t);
     }

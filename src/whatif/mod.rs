@@ -2,13 +2,12 @@
 //! the policy's own series over `--since`, fits how each resource grows with load, and prints
 //! what breaks first and at what factor, and, for `--traffic`, what the policy would do.
 
-mod queries;
 mod report;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::capacity::{Limits, Reading, estimate};
+use crate::calibration::{Calibration, calibrate, pods_of};
 use crate::metrics::Prometheus;
 use crate::simulate::parse_policy;
 
@@ -19,8 +18,10 @@ pub struct Options {
     pub policy: PathBuf,
     /// Default: the manifest's metadata.namespace, else `default`.
     pub namespace: Option<String>,
-    pub since: Duration,
-    /// A regex of the target's pod names, for its CPU (default `<target name>-.*`).
+    /// Default: the policy's calibration window.
+    pub since: Option<Duration>,
+    /// A regex of the target's pod names, for its CPU (default: how the target's kind names
+    /// its pods, e.g. `<name>-<hash>-<suffix>` for a Deployment).
     pub pods: Option<String>,
     /// A factor on today's load to play through the policy.
     pub traffic: Option<f64>,
@@ -37,9 +38,6 @@ fn namespace_of(yaml: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// Readings per calibration: enough points for the fit, few enough for one range query.
-const POINTS: f64 = 240.0;
-
 /// Runs the command: the printout, or an error naming what is wrong.
 pub async fn command(o: &Options) -> Result<String, String> {
     let path = o.policy.display().to_string();
@@ -53,63 +51,29 @@ pub async fn command(o: &Options) -> Result<String, String> {
     let pods = o
         .pods
         .clone()
-        .unwrap_or_else(|| format!("{}-.*", policy.spec.target_ref.name));
+        .unwrap_or_else(|| pods_of(&policy.spec.target_ref));
     let prometheus = Prometheus::new(&o.prometheus, o.timeout, None)
         .map_err(|e| format!("--prometheus: {e}"))?;
-    let mut limits = Limits::from_plan(&policy.plan, None);
-    let series = queries::series(&policy.spec, &policy.plan, limits.app, &namespace, &pods)
-        .map_err(|e| format!("{path}: {e}"))?;
-    if let Some(q) = &series.max_connections {
-        let max = prometheus
-            .scalar(q)
-            .await
-            .map_err(|e| format!("max connections ({q}): {e}"))?;
-        limits = Limits::from_plan(&policy.plan, Some(max));
-    }
-
     let end = jiff::Timestamp::now().as_second();
-    let span = o.since.as_secs().max(60);
-    let start = end - i64::try_from(span).unwrap_or(i64::MAX);
-    let step = (span as f64 / POINTS).max(1.0);
-    let read = |q: String| {
-        let p = prometheus.clone();
-        async move {
-            p.range_between(&q, start, end, step)
-                .await
-                .map_err(|e| format!("{q}: {e}"))
-        }
-    };
-    let load = read(series.load.clone()).await?;
-    // A series that cannot be read leaves its resource Unknown, with the reason printed.
-    let app = match &series.app {
-        Some(q) => Some(read(q.clone()).await),
-        None => None,
-    };
-    let database = match &series.database_cpu {
-        Some(q) => Some(read(q.clone()).await),
-        None => None,
-    };
-    let at = |s: &Option<Result<Vec<(f64, f64)>, String>>, t: f64| {
-        s.as_ref()
-            .and_then(|r| r.as_ref().ok())
-            .and_then(|v| v.iter().find(|(x, _)| (x - t).abs() < step / 2.0))
-            .map(|(_, v)| *v)
-    };
-    let readings: Vec<Reading> = load
-        .iter()
-        .map(|&(t, l)| Reading {
-            at: t,
-            load: l,
-            app: at(&app, t),
-            database_cpu: at(&database, t),
-        })
-        .collect();
-    let estimate = estimate(&readings, &limits);
-    let errors: Vec<String> = [app, database]
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.err())
-        .collect();
+    let Calibration {
+        readings,
+        limits,
+        estimate,
+        load_unit,
+        errors,
+        span_seconds: span,
+    } = calibrate(
+        &prometheus,
+        &policy.spec,
+        &policy.plan,
+        &namespace,
+        &pods,
+        end,
+        o.since
+            .unwrap_or(policy.plan.calibration_window.as_duration()),
+    )
+    .await
+    .map_err(|e| format!("{path}: {e}"))?;
     if let Some(plot) = &o.plot {
         if let Some(dir) = plot.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -118,19 +82,12 @@ pub async fn command(o: &Options) -> Result<String, String> {
             .map_err(|e| format!("{}: {e}", plot.display()))?;
     }
     let name = format!("{namespace}/{}", policy.spec.target_ref.name);
-    let mut out = report::text(
-        &name,
-        &estimate,
-        &limits,
-        series.load_unit,
-        readings.len(),
-        span,
-    );
+    let mut out = report::text(&name, &estimate, &limits, load_unit, readings.len(), span);
     for e in errors {
         out.push_str(&format!("could not read: {e}\n"));
     }
     if let Some(f) = o.traffic {
-        out.push_str(&report::at_traffic(f, &estimate, &limits, series.load_unit));
+        out.push_str(&report::at_traffic(f, &estimate, &limits, load_unit));
     }
     if let Some(plot) = &o.plot {
         out.push_str(&format!("plot: {}\n", plot.display()));

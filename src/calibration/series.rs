@@ -1,4 +1,4 @@
-//! The series `whatif` calibrates on, as PromQL in the policy's namespace: the load, the app
+//! The series a calibration reads, as PromQL in the policy's namespace: the load, the app
 //! tier's usage in replicas' worth, the database's CPU.
 
 use crate::api::{ScalingPolicySpec, SignalKind};

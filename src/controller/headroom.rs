@@ -1,0 +1,83 @@
+//! Keeps each policy's traffic headroom estimate fresh, off the evaluation path: when one is
+//! due, a background task waits its turn (paced across all policies), reads the policy's
+//! series over its calibration window and leaves the estimate in the policy's memory. The
+//! next evaluation's status carries it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::ResourceExt;
+
+use super::Context;
+use super::headroom_status::{headroom, nothing_to_estimate};
+use super::reconcile::{key, prometheus_for};
+use crate::api::{HeadroomStatus, ScalingPolicy};
+use crate::calibration::{calibrate, pods_of};
+use crate::capacity::Limits;
+use crate::plan::Plan;
+
+/// How often an estimate is recalibrated: a sixth of its window, so each fit shares most of
+/// its readings with the one before.
+pub fn every(window: Duration) -> Duration {
+    (window / 6).clamp(Duration::from_secs(30), Duration::from_secs(3600))
+}
+
+/// Starts a calibration of `policy` if one is due. Returns at once.
+pub fn refresh(ctx: &Arc<Context>, policy: &ScalingPolicy, ns: &str, plan: &Plan) {
+    let pkey = key(policy);
+    let window = plan.calibration_window;
+    if !ctx
+        .state
+        .calibration_due(&pkey, Instant::now(), every(window.as_duration()))
+    {
+        return;
+    }
+    if Limits::from_plan(plan, None).is_empty() {
+        ctx.state
+            .calibrated(&pkey, Some(nothing_to_estimate(window)));
+        return;
+    }
+    let ctx = ctx.clone();
+    let policy = policy.clone();
+    let plan = plan.clone();
+    let ns = ns.to_string();
+    tokio::spawn(async move {
+        let status = run(&ctx, &policy, &ns, &plan).await;
+        ctx.state.calibrated(&pkey, status);
+    });
+}
+
+/// One calibration; None when Prometheus could not be asked at all (the last estimate stays).
+async fn run(
+    ctx: &Context,
+    policy: &ScalingPolicy,
+    ns: &str,
+    plan: &Plan,
+) -> Option<HeadroomStatus> {
+    ctx.calibrations.turn().await;
+    let (_, prometheus) = match prometheus_for(&policy.spec, ctx, ns).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(policy = %key(policy), error = %e, "no Prometheus for the headroom estimate");
+            return None;
+        }
+    };
+    let window = plan.calibration_window;
+    let result = calibrate(
+        &prometheus,
+        &policy.spec,
+        plan,
+        ns,
+        &pods_of(&policy.spec.target_ref),
+        jiff::Timestamp::now().as_second(),
+        window.as_duration(),
+    )
+    .await;
+    ctx.metrics.calibrated(result.is_ok());
+    let prev = ctx
+        .state
+        .headroom(&key(policy))
+        .or_else(|| policy.status.as_ref().and_then(|s| s.headroom.clone()));
+    tracing::debug!(policy = %policy.name_any(), ok = result.is_ok(), "calibrated headroom");
+    Some(headroom(prev.as_ref(), &result, window))
+}
