@@ -1,7 +1,8 @@
 //! Keeps each policy's traffic headroom estimate fresh, off the evaluation path: when one is
-//! due, a background task waits its turn (paced across all policies), reads the policy's
-//! series over its calibration window and leaves the estimate in the policy's memory. The
-//! next evaluation's status carries it.
+//! due and the pacer has a turn free (across all policies), a background task reads the
+//! policy's series over its calibration window and leaves the estimate in the policy's
+//! memory. The next evaluation's status carries it. A policy due without a free turn asks
+//! again at its next evaluation.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,15 +27,25 @@ pub fn every(window: Duration) -> Duration {
 pub fn refresh(ctx: &Arc<Context>, policy: &ScalingPolicy, ns: &str, plan: &Plan) {
     let pkey = key(policy);
     let window = plan.calibration_window;
-    if !ctx
-        .state
-        .calibration_due(&pkey, Instant::now(), every(window.as_duration()))
-    {
+    let now = Instant::now();
+    if Limits::from_plan(plan, None).is_empty() {
+        // Nothing to ask Prometheus: no turn needed.
+        if ctx
+            .state
+            .calibration_due(&pkey, now, every(window.as_duration()))
+        {
+            ctx.state
+                .calibrated(&pkey, Some(nothing_to_estimate(window)));
+        }
         return;
     }
-    if Limits::from_plan(plan, None).is_empty() {
-        ctx.state
-            .calibrated(&pkey, Some(nothing_to_estimate(window)));
+    if !ctx.state.calibration_wanted(&pkey, now) || !ctx.calibrations.try_turn(now) {
+        return;
+    }
+    if !ctx
+        .state
+        .calibration_due(&pkey, now, every(window.as_duration()))
+    {
         return;
     }
     let ctx = ctx.clone();
@@ -54,7 +65,6 @@ async fn run(
     ns: &str,
     plan: &Plan,
 ) -> Option<HeadroomStatus> {
-    ctx.calibrations.turn().await;
     let (_, prometheus) = match prometheus_for(&policy.spec, ctx, ns).await {
         Ok(p) => p,
         Err(e) => {

@@ -1,10 +1,9 @@
 //! Spaces background work evenly: at most `rate` starts per second across the operator, so
-//! a thousand policies due at once never become a thousand queries at once.
+//! a thousand policies due at once never become a thousand queries at once. A caller that
+//! finds no free turn does not wait (nothing queues up in memory); it asks again later.
 
-use std::time::Duration;
-
-use tokio::sync::Mutex;
-use tokio::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct Pacer {
@@ -26,17 +25,18 @@ impl Pacer {
         }
     }
 
-    /// Waits for this caller's turn: the first is served at once, each next one `spacing`
+    /// Takes the turn at `now` if one is free: the first at once, each next one `spacing`
     /// after the one before.
-    pub async fn turn(&self) {
-        let slot = {
-            let mut next = self.next.lock().await;
-            let now = Instant::now();
-            let slot = next.map_or(now, |n| n.max(now));
-            *next = Some(slot + self.spacing);
-            slot
+    pub fn try_turn(&self, now: Instant) -> bool {
+        let mut next = match self.next.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
         };
-        tokio::time::sleep_until(slot).await;
+        if next.is_some_and(|n| now < n) {
+            return false;
+        }
+        *next = Some(now + self.spacing);
+        true
     }
 }
 
@@ -44,24 +44,21 @@ impl Pacer {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn turns_are_spaced_by_the_rate() {
-        let pacer = std::sync::Arc::new(Pacer::new(4.0));
-        let start = Instant::now();
-        let mut tasks = vec![];
-        for _ in 0..5 {
-            let p = pacer.clone();
-            tasks.push(tokio::spawn(async move {
-                p.turn().await;
-                Instant::now()
-            }));
-        }
-        let mut at = vec![];
-        for t in tasks {
-            at.push(t.await.map(|i| i - start).unwrap_or_default());
-        }
-        at.sort();
-        let millis: Vec<u128> = at.iter().map(|d| d.as_millis()).collect();
-        assert_eq!(millis, [0, 250, 500, 750, 1000]);
+    #[test]
+    fn turns_are_spaced_by_the_rate_and_a_refused_caller_leaves_nothing_behind() {
+        let pacer = Pacer::new(4.0);
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert!(pacer.try_turn(t0));
+        assert!(!pacer.try_turn(at(100)));
+        assert!(!pacer.try_turn(at(249)));
+        assert!(pacer.try_turn(at(250)));
+        // After a quiet second, one turn at once, not a burst of the ones missed.
+        assert!(pacer.try_turn(at(1500)));
+        assert!(!pacer.try_turn(at(1600)));
+        assert!(pacer.try_turn(at(1750)));
+        // A rate that is no rate means one a second.
+        let slow = Pacer::new(0.0);
+        assert!(slow.try_turn(t0) && !slow.try_turn(at(999)) && slow.try_turn(at(1000)));
     }
 }

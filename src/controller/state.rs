@@ -276,6 +276,14 @@ impl State {
         true
     }
 
+    /// Whether `key` would be due at `now` (nothing is marked).
+    pub fn calibration_wanted(&self, key: &str, now: Instant) -> bool {
+        self.lock()
+            .headroom
+            .get(key)
+            .is_none_or(|h| !h.running && h.next.is_none_or(|n| now >= n))
+    }
+
     /// Keeps a calibration's result, unless the policy was forgotten meanwhile.
     pub fn calibrated(&self, key: &str, status: Option<HeadroomStatus>) {
         if let Some(h) = self.lock().headroom.get_mut(key) {
@@ -408,7 +416,9 @@ mod tests {
         let t0 = Instant::now();
         let every = Duration::from_secs(60);
         let at = |s: u64| t0 + Duration::from_secs(s);
+        assert!(h.calibration_wanted("ns/p", t0));
         assert!(h.calibration_due("ns/p", t0, every));
+        assert!(!h.calibration_wanted("ns/p", at(61)));
         // Still running past its period: not started twice.
         assert!(!h.calibration_due("ns/p", at(61), every));
         let estimate = HeadroomStatus {
