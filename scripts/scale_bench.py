@@ -212,6 +212,9 @@ def main():
             http(ex + "/latency", {"name": "http_request_duration_seconds",
                                    "labels": {"namespace": ns, "service": f"s{s}"},
                                    "seconds": 0.1, "perSecond": 20})
+            # The request rate the full shape's creepingLatency and headroom estimate read.
+            http(ex + "/counter", {"name": "http_requests_total",
+                                   "labels": {"namespace": ns, "service": f"s{s}"}, "perSecond": 20})
         http(ex + "/counter", {"name": "process_cpu_seconds_total", "labels": {"namespace": ns}, "perSecond": 0.3})
         http(ex + "/gauge", {"name": "pg_settings_max_connections", "labels": {"namespace": ns}, "value": 100000})
         http(ex + "/latency", {"name": "pg_query_duration_seconds", "labels": {"namespace": ns},

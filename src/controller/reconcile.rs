@@ -135,7 +135,9 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
         .ok_or_else(|| Error::InvalidPolicy("ScalingPolicy must be namespaced".into()))?;
     let spec = &policy.spec;
     let interval = interval_of(spec);
-    let prev = policy.status.as_ref();
+    // What this process last wrote is newer than the watch cache's copy, which can lag.
+    let written = ctx.state.written_status(&key(policy));
+    let prev = written.as_ref().or(policy.status.as_ref());
 
     let plan = match Plan::resolve(spec) {
         Ok(p) => p
@@ -573,6 +575,7 @@ async fn write_status(
         &Patch::Apply(&patch),
     )
     .await?;
+    ctx.state.wrote_status(&key(object), status);
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::groups::Groups;
 use super::history::Rings;
-use crate::api::HeadroomStatus;
+use crate::api::{HeadroomStatus, ScalingPolicyStatus};
 use crate::decision::guardrails::Claim;
 use crate::decision::{Evaluation, History, Memory, Recommendation, ScaleEvent, capacity_age};
 
@@ -52,6 +52,10 @@ struct Inner {
     rings: HashMap<String, Rings>,
     /// Each policy's traffic headroom estimate and when it is calibrated next.
     headroom: HashMap<String, Headroom>,
+    /// The status this operator last wrote for each policy: what the next one is compared
+    /// with, since the watch cache can lag (far, when the API server is overloaded, and then
+    /// every evaluation would write again and overload it more).
+    written: HashMap<String, ScalingPolicyStatus>,
     /// Who shares each connection budget (`namespace/database`), and who scales each target
     /// (`namespace/kind/name`), from the policy watch.
     sharers: Groups,
@@ -224,6 +228,7 @@ impl State {
         inner.due.remove(key);
         inner.rings.remove(key);
         inner.headroom.remove(key);
+        inner.written.remove(key);
         inner.sharers.remove(key);
         inner.scalers.remove(key);
     }
@@ -276,6 +281,16 @@ impl State {
         true
     }
 
+    /// The status last written for `key`, if this process wrote one.
+    pub fn written_status(&self, key: &str) -> Option<ScalingPolicyStatus> {
+        self.lock().written.get(key).cloned()
+    }
+
+    /// Notes a status the API server accepted for `key`.
+    pub fn wrote_status(&self, key: &str, status: ScalingPolicyStatus) {
+        self.lock().written.insert(key.to_string(), status);
+    }
+
     /// Whether `key` would be due at `now` (nothing is marked).
     pub fn calibration_wanted(&self, key: &str, now: Instant) -> bool {
         self.lock()
@@ -321,6 +336,7 @@ impl State {
                 .chain(inner.due.keys())
                 .chain(inner.rings.keys())
                 .chain(inner.headroom.keys())
+                .chain(inner.written.keys())
                 .chain(inner.sharers.keys())
                 .chain(inner.scalers.keys())
                 .filter(|k| !keep(k))
@@ -439,6 +455,19 @@ mod tests {
         h.forget("ns/q");
         h.calibrated("ns/q", Some(HeadroomStatus::default()));
         assert_eq!(h.headroom("ns/q"), None);
+    }
+
+    #[test]
+    fn the_last_written_status_is_kept_until_the_policy_leaves() {
+        let h = State::default();
+        let s = ScalingPolicyStatus {
+            desired_replicas: Some(3),
+            ..Default::default()
+        };
+        h.wrote_status("ns/p", s.clone());
+        assert_eq!(h.written_status("ns/p"), Some(s));
+        h.forget("ns/p");
+        assert_eq!(h.written_status("ns/p"), None);
     }
 
     #[test]

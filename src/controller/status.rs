@@ -46,13 +46,21 @@ fn condition(type_: &str, ok: bool, reason: &str, message: impl Into<String>) ->
 /// A reading at display precision (3 significant digits): a value that jitters in its fourth
 /// digit (49.98 → 50.02 stays 50.0) is not a change worth an etcd write.
 pub fn display(v: f64) -> f64 {
-    if v == 0.0 || !v.is_finite() {
+    if !v.is_finite() {
         return v;
+    }
+    // A slope or rate that is zero but for float noise (1e-33) is zero: shown otherwise, it
+    // flips between 0 and noise and each flip is a write.
+    if v.abs() < NOISE {
+        return 0.0;
     }
     let digits = 3 - 1 - v.abs().log10().floor() as i32;
     let scale = 10f64.powi(digits);
     (v * scale).round() / scale
 }
+
+/// Below this a reading is float noise around zero.
+const NOISE: f64 = 1e-9;
 
 /// A reading as shown: the previous one while the new one is within 5 % of it (a rate read
 /// from Prometheus wanders by a few percent from one evaluation to the next, and any fixed
@@ -226,6 +234,14 @@ fn same_but_numbers(prev: &ScalingPolicyStatus, next: &ScalingPolicyStatus) -> b
             && worded(&o.message, &c.message)
         {
             c.message = o.message.clone();
+        }
+    }
+    // The audit's hints quote numbers too ("p95 flat (+0.0ms/min)" one time, "-0.0" the next).
+    for i in &mut kept.indicators {
+        if let Some(o) = prev.indicators.iter().find(|o| o.name == i.name)
+            && worded(&o.hint, &i.hint)
+        {
+            i.hint = o.hint.clone();
         }
     }
     kept == *prev
@@ -452,6 +468,50 @@ mod tests {
         assert!(changed(Some(&first), &moved));
         assert_eq!(display(0.012345), 0.0123);
         assert_eq!(display(1234.5), 1230.0);
+    }
+
+    #[test]
+    fn a_flat_trend_that_flips_between_zero_and_float_noise_is_not_a_change() {
+        // Seen at fleet scale: every flat p95 trend wrote its policy's status about once a
+        // minute, flipping between 0 and 1.11e-33 and between "+0.0" and "-0.0".
+        let o = |value: f64, hint: &str| {
+            let mut ev = evaluation(vec![], decision(2, Limit::None));
+            ev.indicators = vec![IndicatorStatus {
+                name: "latencyTrend".into(),
+                value: Some(value),
+                band: "Healthy".into(),
+                hint: hint.into(),
+            }];
+            Outcome::Decided {
+                mode: Mode::Enforce,
+                current: 2,
+                evaluation: Box::new(ev),
+            }
+        };
+        let first = build(
+            None,
+            Some(1),
+            &o(0.0, "p95 flat (+0.0ms/min, not significant)"),
+            "t1",
+            None,
+        );
+        let again = build(
+            Some(&first),
+            Some(1),
+            &o(1.11e-33, "p95 flat (-0.0ms/min, not significant)"),
+            "t2",
+            None,
+        );
+        assert!(!changed(Some(&first), &again), "{first:?}\n{again:?}");
+        let rising = build(
+            Some(&first),
+            Some(1),
+            &o(0.004, "p95 rising 4.0ms/min with the load"),
+            "t3",
+            None,
+        );
+        assert!(changed(Some(&first), &rising));
+        assert_eq!(display(-3e-12), 0.0);
     }
 
     #[test]
