@@ -544,25 +544,22 @@ async fn write_status(
     outcome: &Outcome,
     last_scale_time: Option<String>,
 ) -> Result<()> {
-    let mut status = status::build(
+    // The estimate outlives a passing conflict or unreadable target.
+    let headroom = ctx
+        .state
+        .headroom(&key(object))
+        .or_else(|| prev.and_then(|p| p.headroom.clone()));
+    // Nothing new at display precision: no etcd write, no watch event.
+    let Some(status) = status::to_write(
         prev,
         object.meta().generation,
         outcome,
         &now_rfc3339(),
         last_scale_time,
-    );
-    // The estimate outlives a passing conflict or unreadable target; an invalid or paused
-    // policy has none.
-    if !matches!(outcome, Outcome::Invalid { .. } | Outcome::Paused) {
-        status.headroom = ctx
-            .state
-            .headroom(&key(object))
-            .or_else(|| prev.and_then(|p| p.headroom.clone()));
-    }
-    // Nothing new at display precision: no etcd write, no watch event.
-    if !status::changed(prev, &status) {
+        headroom,
+    ) else {
         return Ok(());
-    }
+    };
     let api: Api<StoredPolicy> = Api::namespaced(ctx.client.clone(), ns);
     let patch = json!({
         "apiVersion": "headroom.dev/v1alpha1",

@@ -1,7 +1,8 @@
 //! Builds the policy's status from one evaluation. Pure, so every condition is unit-tested.
 
 use crate::api::{
-    Condition, ConditionStatus, IndicatorStatus, Mode, ScalingPolicyStatus, SignalStatus,
+    Condition, ConditionStatus, HeadroomStatus, IndicatorStatus, Mode, ScalingPolicyStatus,
+    SignalStatus,
 };
 use crate::decision::{Decision, Evaluation, Limit, SignalReading};
 
@@ -73,6 +74,25 @@ fn shown(prev: Option<f64>, new: f64) -> f64 {
         Some(p) if (new - p).abs() <= SHOWN_WITHIN * p.abs().max(new.abs()) => p,
         _ => display(new),
     }
+}
+
+/// The status to write after `outcome`, with the traffic headroom estimate (an invalid or
+/// paused policy has none); None when it would say nothing `prev` does not at display
+/// precision, numbers in messages aside.
+pub fn to_write(
+    prev: Option<&ScalingPolicyStatus>,
+    generation: Option<i64>,
+    outcome: &Outcome,
+    now: &str,
+    last_scale_time: Option<String>,
+    headroom: Option<HeadroomStatus>,
+) -> Option<ScalingPolicyStatus> {
+    let mut next = build(prev, generation, outcome, now, last_scale_time);
+    if !matches!(outcome, Outcome::Invalid { .. } | Outcome::Paused) {
+        next.headroom = headroom;
+    }
+    let unchanged = !changed(prev, &next) || prev.is_some_and(|p| same_but_numbers(p, &next));
+    (!unchanged).then_some(next)
 }
 
 /// Whether `next` says anything `prev` does not: only then is it written.
@@ -512,6 +532,45 @@ mod tests {
         );
         assert!(changed(Some(&first), &rising));
         assert_eq!(display(-3e-12), 0.0);
+
+        // With the headroom estimate, which joins the status after it is built: still only
+        // numbers moved, so nothing to write; a new estimate is written.
+        let estimate = HeadroomStatus {
+            summary: "2.0x database-cpu".into(),
+            ..Default::default()
+        };
+        let Some(written) = to_write(
+            None,
+            Some(1),
+            &o(0.0, "p95 flat (+0.0ms/min, not significant)"),
+            "t1",
+            None,
+            Some(estimate.clone()),
+        ) else {
+            panic!("a first status is written")
+        };
+        let flipped = o(1e-33, "p95 flat (-0.0ms/min, not significant)");
+        let next =
+            |h: Option<HeadroomStatus>| to_write(Some(&written), Some(1), &flipped, "t2", None, h);
+        assert_eq!(next(Some(estimate.clone())), None);
+        let moved = HeadroomStatus {
+            summary: "1.2x database-cpu".into(),
+            ..estimate
+        };
+        assert!(next(Some(moved)).is_some_and(|s| s.headroom.is_some()));
+        // An invalid policy has no estimate.
+        let invalid = Outcome::Invalid {
+            message: "spec.maxReplicas: must be at least 1".into(),
+        };
+        let s = to_write(
+            Some(&written),
+            Some(2),
+            &invalid,
+            "t3",
+            None,
+            written.headroom.clone(),
+        );
+        assert!(s.is_some_and(|s| s.headroom.is_none()));
     }
 
     #[test]
