@@ -136,7 +136,9 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
     let spec = &policy.spec;
     let interval = interval_of(spec);
     // What this process last wrote is newer than the watch cache's copy, which can lag.
-    let written = ctx.state.written_status(&key(policy));
+    let written = ctx
+        .state
+        .written_status(&key(policy), policy.status.as_ref());
     let prev = written.as_ref().or(policy.status.as_ref());
 
     let plan = match Plan::resolve(spec) {

@@ -281,9 +281,29 @@ impl State {
         true
     }
 
-    /// The status last written for `key`, if this process wrote one.
-    pub fn written_status(&self, key: &str) -> Option<ScalingPolicyStatus> {
-        self.lock().written.get(key).cloned()
+    /// The status last written for `key` while the watch cache's copy (`cached`) has not
+    /// caught up with it. Once it has, the copy here is dropped (and the estimate too, once
+    /// the cache carries it): at steady state the cache is the only copy.
+    pub fn written_status(
+        &self,
+        key: &str,
+        cached: Option<&ScalingPolicyStatus>,
+    ) -> Option<ScalingPolicyStatus> {
+        let mut inner = self.lock();
+        let cached_headroom = cached.and_then(|c| c.headroom.as_ref());
+        if let Some(h) = inner.headroom.get_mut(key)
+            && h.last.is_some()
+            && h.last.as_ref() == cached_headroom
+        {
+            h.last = None;
+        }
+        match inner.written.get(key) {
+            Some(w) if Some(w) == cached => {
+                inner.written.remove(key);
+                None
+            }
+            w => w.cloned(),
+        }
     }
 
     /// Notes a status the API server accepted for `key`.
@@ -458,16 +478,38 @@ mod tests {
     }
 
     #[test]
-    fn the_last_written_status_is_kept_until_the_policy_leaves() {
+    fn the_last_written_status_is_kept_until_the_cache_has_it_or_the_policy_leaves() {
         let h = State::default();
         let s = ScalingPolicyStatus {
             desired_replicas: Some(3),
             ..Default::default()
         };
         h.wrote_status("ns/p", s.clone());
-        assert_eq!(h.written_status("ns/p"), Some(s));
+        // The cache still shows an older status: the one written here stands.
+        let older = ScalingPolicyStatus::default();
+        assert_eq!(h.written_status("ns/p", Some(&older)), Some(s.clone()));
+        assert_eq!(h.written_status("ns/p", None), Some(s.clone()));
         h.forget("ns/p");
-        assert_eq!(h.written_status("ns/p"), None);
+        assert_eq!(h.written_status("ns/p", Some(&older)), None);
+        // Once the cache has caught up, no copy is kept here.
+        h.wrote_status("ns/p", s.clone());
+        assert_eq!(h.written_status("ns/p", Some(&s)), None);
+        assert_eq!(h.written_status("ns/p", Some(&older)), None);
+        // Nor of the estimate, once the cache carries it.
+        let estimate = HeadroomStatus {
+            summary: "3.0x app".into(),
+            ..Default::default()
+        };
+        assert!(h.calibration_due("ns/p", Instant::now(), Duration::from_secs(60)));
+        h.calibrated("ns/p", Some(estimate.clone()));
+        h.written_status("ns/p", Some(&older));
+        assert_eq!(h.headroom("ns/p"), Some(estimate.clone()));
+        let carried = ScalingPolicyStatus {
+            headroom: Some(estimate),
+            ..Default::default()
+        };
+        h.written_status("ns/p", Some(&carried));
+        assert_eq!(h.headroom("ns/p"), None);
     }
 
     #[test]
