@@ -13,6 +13,12 @@ trap 'bash tests/cluster/down.sh' EXIT
 # The end-to-end tests mostly wait on the cluster, so they run more threads than cores.
 cargo test --all-targets --locked --no-fail-fast -- --test-threads 8
 bash tests/cluster/down.sh
+
+# Beside the peers: the real HPA controller reading prometheus-adapter's external metrics
+# (tests/e2e_peers.rs), on a cluster started for them.
+HEADROOM_PEERS=1 bash tests/cluster/up.sh
+HEADROOM_PEERS=1 cargo test --locked --test e2e_peers -- --test-threads 2
+bash tests/cluster/down.sh
 trap - EXIT
 
 # The README's demo: a fast run, then Ctrl-C and SIGTERM (tests/demo_check.sh).

@@ -4,12 +4,15 @@
 # Prometheus scraping the file-discovered targets in $state/prometheus/targets.
 # With HEADROOM_REAL_NODE=1 it also joins a real node (tests/cluster/node/up.sh) and taints
 # the kwok node, so that only pods which tolerate it land there.
+# With HEADROOM_PEERS=1 the HPA controller runs and prometheus-adapter serves external
+# metrics through the aggregation layer (tests/cluster/peers/up.sh), for side-by-side tests.
 # Writes $state/env (KUBECONFIG, PROMETHEUS_URL, ...). Starting twice is safe.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 real_node=${HEADROOM_REAL_NODE:-0}
+peers=${HEADROOM_PEERS:-0}
 
-if [ -f "$state/env" ] && grep -qx "export HEADROOM_REAL_NODE=$real_node" "$state/env" && pid_alive "$state/pids/kube-apiserver.pid" && pid_alive "$state/pids/prometheus.pid"; then
+if [ -f "$state/env" ] && grep -qx "export HEADROOM_REAL_NODE=$real_node" "$state/env" && grep -qx "export HEADROOM_PEERS=$peers" "$state/env" && pid_alive "$state/pids/kube-apiserver.pid" && pid_alive "$state/pids/prometheus.pid"; then
   # shellcheck disable=SC1091
   source "$state/env"
   if kubectl --kubeconfig "$KUBECONFIG" get --raw /readyz >/dev/null 2>&1; then
@@ -22,6 +25,7 @@ fi
 "$repo/tests/cluster/deps.sh"
 t0=$(date +%s)
 bin=$("$repo/tests/cluster/build.sh" | tail -n 1)
+[ "$peers" = 1 ] && peers_bin=$("$repo/tests/cluster/peers/build.sh" | tail -n 1)
 t_build=$(( $(date +%s) - t0 ))
 mkdir -p "$state"/{pki,pids,logs,etcd,prometheus/targets,prometheus/data}
 pki="$state/pki"
@@ -44,6 +48,8 @@ t1=$(date +%s)
   sign apiserver "/CN=kube-apiserver" "subjectAltName=IP:127.0.0.1,IP:$NODE_IP,DNS:localhost,DNS:kubernetes.default.svc,IP:10.96.0.1
 extendedKeyUsage=serverAuth"
   sign admin "/O=system:masters/CN=headroom-admin" "extendedKeyUsage=clientAuth"
+  # The aggregation layer's client certificate, to reach metrics adapters.
+  sign front-proxy-client "/CN=front-proxy-client" "extendedKeyUsage=clientAuth"
   openssl genrsa -out sa.key 2048 2>/dev/null
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 )
@@ -72,15 +78,22 @@ start kube-apiserver "$bin/kube-apiserver" \
   --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$pki/sa.pub" \
   --service-account-signing-key-file "$pki/sa.key" \
   --service-cluster-ip-range 10.96.0.0/16 --authorization-mode RBAC \
+  --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
+  --requestheader-allowed-names front-proxy-client --requestheader-username-headers X-Remote-User \
+  --requestheader-group-headers X-Remote-Group --requestheader-extra-headers-prefix X-Remote-Extra- \
   --profiling=false --enable-priority-and-fairness=false
 wait_for "kube-apiserver /readyz" 90 kubectl --kubeconfig "$kubeconfig" get --raw /readyz
 
 # --- controllers, scheduler, fake nodes ----------------------------------------------
+# The HPA controller only runs beside its peers: elsewhere tests create HPAs to check that
+# Headroom refuses a target one already scales, and nothing should act on those.
+controllers='*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route,-persistentvolume-binder,-attachdetach,-persistentvolume-expander,-ephemeral-volume'
+[ "$peers" = 1 ] || controllers="$controllers,-horizontalpodautoscaling"
 start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig "$kubeconfig" \
   --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$kcm_port" --leader-elect=false \
   --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
-  --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route,-persistentvolume-binder,-attachdetach,-persistentvolume-expander,-ephemeral-volume,-horizontalpodautoscaling'
+  --controllers "$controllers" --horizontal-pod-autoscaler-sync-period 15s
 start kube-scheduler "$bin/kube-scheduler" --kubeconfig "$kubeconfig" \
   --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$sched_port" --leader-elect=false
@@ -141,6 +154,10 @@ if [ "$real_node" = 1 ]; then
   BIN=$bin KUBE_SERVER=$server KUBECONFIG=$kubeconfig "$repo/tests/cluster/node/up.sh"
 fi
 
+if [ "$peers" = 1 ]; then
+  BIN=$peers_bin KUBECONFIG=$kubeconfig PROMETHEUS_URL="http://$api_host:$prom_port" "$repo/tests/cluster/peers/up.sh"
+fi
+
 cat >"$state/env" <<ENV
 export KUBECONFIG=$kubeconfig
 export HEADROOM_CLUSTER_DIR=$state
@@ -150,5 +167,6 @@ export PROMETHEUS_URL=http://$api_host:$prom_port
 export HEADROOM_PROM_TARGETS=$state/prometheus/targets
 export HEADROOM_PROM_PID=$(cat "$state/pids/prometheus.pid")
 export HEADROOM_REAL_NODE=$real_node
+export HEADROOM_PEERS=$peers
 ENV
 log "up in $(( $(date +%s) - t1 ))s (control plane build/cache check ${t_build}s); source $state/env"

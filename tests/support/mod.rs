@@ -26,6 +26,8 @@ pub struct Cluster {
     pub targets_dir: PathBuf,
     pub state: PathBuf,
     pub exporter: String,
+    /// The HPA controller and prometheus-adapter run (HEADROOM_PEERS=1).
+    pub peers: bool,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -56,10 +58,27 @@ pub fn dump_logs(dir: &Path) {
 
 /// The shared cluster. Starts it when it is not running: tests/cluster/up.sh is idempotent.
 /// A cluster that cannot start fails the test; it is never skipped.
+/// Whether this test binary's cluster runs the peers (the HPA controller, prometheus-adapter).
+static PEERS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The local cluster with the HPA controller and prometheus-adapter running beside Headroom
+/// (`HEADROOM_PEERS=1 tests/cluster/up.sh`). Call it before anything else in the test.
+pub fn cluster_with_peers() -> &'static Cluster {
+    PEERS.store(true, std::sync::atomic::Ordering::SeqCst);
+    let c = cluster();
+    assert!(
+        c.peers,
+        "this binary's cluster was started without the peers: call cluster_with_peers() first"
+    );
+    c
+}
+
 pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| {
+        let peers = PEERS.load(std::sync::atomic::Ordering::SeqCst);
         let up = Command::new("bash")
             .arg(repo().join("tests/cluster/up.sh"))
+            .env("HEADROOM_PEERS", if peers { "1" } else { "0" })
             .status()
             .expect("run tests/cluster/up.sh");
         let state = std::env::var("HEADROOM_CLUSTER_DIR")
@@ -181,6 +200,7 @@ pub fn cluster() -> &'static Cluster {
             targets_dir,
             state,
             exporter,
+            peers: env.iter().any(|(k, v)| k == "HEADROOM_PEERS" && v == "1"),
         }
     })
 }
