@@ -88,7 +88,7 @@ fn e2e_crd_manifests_and_kubectl_output() {
         header,
         [
             "NAME", "TARGET", "MODE", "MIN", "MAX", "CURRENT", "DESIRED", "LIMITED", "VERDICT",
-            "P95", "DB-CPU", "AGE"
+            "P95", "DB-CPU", "HEADROOM", "AGE"
         ]
     );
     let row: Vec<&str> = table
