@@ -28,24 +28,20 @@ pub fn refresh(ctx: &Arc<Context>, policy: &ScalingPolicy, ns: &str, plan: &Plan
     let pkey = key(policy);
     let window = plan.calibration_window;
     let now = Instant::now();
+    let every = every(window.as_duration());
+    // Most evaluations stop here: not due, nothing else looked at.
+    if !ctx.state.calibration_wanted(&pkey, now) {
+        return;
+    }
     if Limits::from_plan(plan, None).is_empty() {
         // Nothing to ask Prometheus: no turn needed.
-        if ctx
-            .state
-            .calibration_due(&pkey, now, every(window.as_duration()))
-        {
+        if ctx.state.calibration_due(&pkey, now, every) {
             ctx.state
                 .calibrated(&pkey, Some(nothing_to_estimate(window)));
         }
         return;
     }
-    if !ctx.state.calibration_wanted(&pkey, now) || !ctx.calibrations.try_turn(now) {
-        return;
-    }
-    if !ctx
-        .state
-        .calibration_due(&pkey, now, every(window.as_duration()))
-    {
+    if !ctx.calibrations.try_turn(now) || !ctx.state.calibration_due(&pkey, now, every) {
         return;
     }
     let ctx = ctx.clone();

@@ -5,7 +5,7 @@ use crate::api::{FitStatus, HeadroomStatus, PromDuration, ResourceHeadroomStatus
 use crate::calibration::{Calibration, CalibrationError};
 use crate::capacity::Headline;
 
-use super::status::display;
+use super::status::{clip, display};
 
 /// Relative change below which an estimate is the same one.
 const SAME_WITHIN: f64 = 0.05;
@@ -94,12 +94,7 @@ fn from_calibration(c: &Calibration, window: PromDuration) -> HeadroomStatus {
 }
 
 fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut cut = max;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
+    if clip(&mut s, max) {
         s.push('…');
     }
     s

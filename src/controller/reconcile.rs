@@ -587,13 +587,7 @@ async fn publish(
     note: String,
 ) {
     let mut note = note;
-    if note.len() > 1000 {
-        let mut cut = 1000;
-        while !note.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        note.truncate(cut);
-    }
+    status::clip(&mut note, 1000);
     let ev = Event {
         type_,
         reason: reason.into(),
