@@ -138,7 +138,8 @@ registerNode: true
 resolvConf: /etc/resolv.conf
 serializeImagePulls: false
 # A test node on a shared disk: never evict or collect images for the host's sake.
-evictionHard: {memory.available: "1Mi", nodefs.available: "1%", nodefs.inodesFree: "1%", imagefs.available: "1%"}
+# Absolute floors: 1 % of a large disk is gigabytes, and a nearly full build disk evicted the test pods.
+evictionHard: {memory.available: "1Mi", nodefs.available: "200Mi", nodefs.inodesFree: "1%", imagefs.available: "200Mi"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 YAML
