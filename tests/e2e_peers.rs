@@ -1,7 +1,8 @@
-//! Headroom beside the real HPA on the same cluster and the same series: the HPA controller
-//! in kube-controller-manager reads external metrics that prometheus-adapter serves from the
-//! test Prometheus. These fail if the real HPA stops scaling in this setup, so the side-by-side
-//! comparison cannot silently rot. Run with `cargo test --test e2e_peers` (scripts/test.sh
+//! Headroom beside the real HPA and real KEDA on the same cluster and the same series: the HPA
+//! controller in kube-controller-manager reads external metrics that prometheus-adapter, or
+//! KEDA's adapter for KEDA's own HPAs, serves from the test Prometheus (tests/cluster/peers/
+//! route.py gives each its metrics). These fail if the real HPA or KEDA stops scaling in this
+//! setup, so the side-by-side comparison and scripts/peers-bench.sh cannot silently rot. Run with `cargo test --test e2e_peers` (scripts/test.sh
 //! does, on a cluster started with HEADROOM_PEERS=1).
 
 mod support;
@@ -185,4 +186,67 @@ fn e2e_peers_the_hpa_scales_on_p95_through_prometheus_adapter() {
         first.is_some() && spec_replicas(&ns.0, "deployment", "web") > 1,
         "the real HPA did not scale on the p95 within 120s"
     );
+}
+
+#[test]
+fn e2e_peers_keda_scales_the_backlog_step_through_its_own_adapter() {
+    let cluster = cluster_with_peers();
+    let ns = Namespace::new("e2e-peers-keda");
+    set_backlog(&ns.0, "q", 5.0);
+    apply(&deployment("by-keda", &ns.0, 1)).expect("Deployment by-keda");
+    // KEDA at its defaults (pollingInterval 30), a replica floor of 1 so that its HPA scales,
+    // 10 messages per replica as above.
+    apply(&format!(
+        r#"apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {{name: by-keda, namespace: {ns}}}
+spec:
+  scaleTargetRef: {{name: by-keda}}
+  minReplicaCount: 1
+  maxReplicaCount: 10
+  triggers:
+    - type: prometheus
+      metadata:
+        serverAddress: {prometheus}
+        query: '{q}'
+        threshold: "10"
+"#,
+        ns = ns.0,
+        prometheus = cluster.prometheus_url,
+        q = backlog_query(&ns.0, "q")
+    ))
+    .expect("the ScaledObject");
+    // KEDA creates the HPA, which reads `s0-prometheus` through route.py and KEDA's adapter.
+    wait_until(
+        "KEDA's HPA reading the backlog",
+        Duration::from_secs(90),
+        || {
+            let out = kubectl(&["get", "hpa", "keda-hpa-by-keda", "-n", &ns.0, "-o", "json"]);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            v["status"]["currentMetrics"][0]["external"]["current"]["averageValue"]
+                .as_str()
+                .map(String::from)
+        },
+    );
+    assert_eq!(
+        external_metric(
+            &ns.0,
+            "s0-prometheus",
+            "scaledobject.keda.sh%2Fname%3Dby-keda"
+        ),
+        Some(5.0),
+        "KEDA's adapter serves the backlog it reads from Prometheus"
+    );
+    set_backlog(&ns.0, "q", 100.0);
+    let (first, ten) = watch_replicas(
+        &ns.0,
+        "by-keda",
+        1,
+        10,
+        Instant::now(),
+        Duration::from_secs(150),
+    );
+    println!("step 5 -> 100 messages: KEDA first change {first:?}s, at 10 {ten:?}s");
+    println!("{}", kubectl_ok(&["get", "scaledobject,hpa", "-n", &ns.0]));
+    assert!(ten.is_some(), "KEDA did not reach 10 replicas within 150s");
 }

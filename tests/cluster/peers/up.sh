@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The peers beside Headroom on the local cluster (HEADROOM_PEERS=1 tests/cluster/up.sh):
-# prometheus-adapter serving external metrics from the test Prometheus to the HPA controller,
-# through the aggregation layer. Called by up.sh with BIN (peers), KUBECONFIG, PROMETHEUS_URL.
-# The adapter runs on this machine; its APIService reaches it through an ExternalName Service
-# pointing at localhost.
+# prometheus-adapter and KEDA (operator and metrics adapter), both serving external metrics
+# from the test Prometheus to the HPA controller through the aggregation layer. Called by up.sh
+# with BIN (peers), KUBECONFIG, PROMETHEUS_URL. They run on this machine; the APIService
+# reaches them through an ExternalName Service pointing at localhost, where route.py sends
+# KEDA's metrics to KEDA's adapter and the rest to prometheus-adapter.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 : "${BIN:?}" "${KUBECONFIG:?}" "${PROMETHEUS_URL:?}"
@@ -11,7 +12,13 @@ pki="$state/pki"
 dir="$state/peers"
 mkdir -p "$dir"
 (cd "$pki" && sign peers "/CN=headroom-peers" "subjectAltName=IP:127.0.0.1,DNS:localhost
-extendedKeyUsage=serverAuth")
+extendedKeyUsage=serverAuth,clientAuth")
+# KEDA's operator and adapter talk gRPC with mTLS, both from one certificate directory.
+keda_certs="$dir/keda-certs"
+mkdir -p "$keda_certs"
+cp "$pki/ca.crt" "$keda_certs/ca.crt"
+cp "$pki/peers.crt" "$keda_certs/tls.crt"
+cp "$pki/peers.key" "$keda_certs/tls.key"
 
 # Every gauge with a namespace is an external metric of that name; `<histogram>_p95` is the
 # p95 of a latency histogram over 1m, what a user would write to compare with Headroom's
@@ -26,13 +33,34 @@ externalRules:
     name: {matches: "^(.*)_bucket$", as: "${1}_p95"}
     metricsQuery: 'histogram_quantile(0.95, sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (le))'
 YAML
-port=$(free_port)
+adapter_port=$(free_port)
 start prometheus-adapter "$BIN/prometheus-adapter" \
-  --secure-port "$port" --bind-address 127.0.0.1 \
+  --secure-port "$adapter_port" --bind-address 127.0.0.1 \
   --tls-cert-file "$pki/peers.crt" --tls-private-key-file "$pki/peers.key" \
   --lister-kubeconfig "$KUBECONFIG" --authentication-kubeconfig "$KUBECONFIG" \
   --authorization-kubeconfig "$KUBECONFIG" \
   --prometheus-url "$PROMETHEUS_URL" --metrics-relist-interval 5s --config "$dir/adapter.yaml" --v 1
+
+# KEDA as its chart runs it, minus the pods: every namespace watched, certificates given.
+kubectl --kubeconfig "$KUBECONFIG" apply --server-side -f "$BIN/keda-crds.yaml" >/dev/null
+kubectl --kubeconfig "$KUBECONFIG" create namespace keda --dry-run=client -o yaml | kubectl --kubeconfig "$KUBECONFIG" apply -f - >/dev/null
+grpc_port=$(free_port)
+keda_port=$(free_port)
+export WATCH_NAMESPACE="" POD_NAMESPACE=keda KEDA_CLUSTER_OBJECT_NAMESPACE=keda
+KUBECONFIG=$KUBECONFIG start keda-operator "$BIN/keda-operator" \
+  --enable-cert-rotation=false --cert-dir "$keda_certs" --ca-dir "$keda_certs" \
+  --metrics-bind-address 0 --health-probe-bind-address "127.0.0.1:$(free_port)" \
+  --metrics-service-bind-address "127.0.0.1:$grpc_port" --zap-log-level info
+KUBECONFIG=$KUBECONFIG start keda-adapter "$BIN/keda-adapter" \
+  --secure-port "$keda_port" --bind-address 127.0.0.1 --cert-dir "$keda_certs" \
+  --tls-cert-file "$keda_certs/tls.crt" --tls-private-key-file "$keda_certs/tls.key" \
+  --authentication-kubeconfig "$KUBECONFIG" --authorization-kubeconfig "$KUBECONFIG" \
+  --lister-kubeconfig "$KUBECONFIG" --port "$(free_port)" \
+  --metrics-service-address "127.0.0.1:$grpc_port"
+
+port=$(free_port)
+start metrics-route python3 "$(dirname "$0")/route.py" "$port" "$pki/peers.crt" "$pki/peers.key" \
+  "$pki/front-proxy-client.crt" "$pki/front-proxy-client.key" "$adapter_port" "$keda_port"
 
 kubectl --kubeconfig "$KUBECONFIG" apply -f - >/dev/null <<YAML
 apiVersion: v1
@@ -75,4 +103,5 @@ subjects:
   - {kind: ServiceAccount, name: horizontal-pod-autoscaler, namespace: kube-system}
 YAML
 wait_for "external metrics API available" 90 bash -c "kubectl --kubeconfig '$KUBECONFIG' get apiservice v1beta1.external.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}' | grep -q True"
-log "peers up: prometheus-adapter on 127.0.0.1:$port serving external.metrics.k8s.io"
+wait_for "KEDA's operator watching ScaledObjects" 90 grep -qi "Starting workers.*scaledobject" "$state/logs/keda-operator.log"
+log "peers up: external.metrics.k8s.io on 127.0.0.1:$port routes to prometheus-adapter (:$adapter_port) and KEDA's adapter (:$keda_port)"
