@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 t0=$(date +%s)
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# Targets with `test = false` (the peer tests and the peers benchmark) are linted too.
+cargo clippy --locked --test e2e_peers --test peers_bench -- -D warnings
 cargo build --all-targets --locked
 bash tests/cluster/up.sh
 trap 'bash tests/cluster/down.sh' EXIT
@@ -14,8 +16,8 @@ trap 'bash tests/cluster/down.sh' EXIT
 cargo test --all-targets --locked --no-fail-fast -- --test-threads 8
 bash tests/cluster/down.sh
 
-# Beside the peers: the real HPA controller reading prometheus-adapter's external metrics
-# (tests/e2e_peers.rs), on a cluster started for them.
+# Beside the peers: the real HPA controller reading prometheus-adapter's external metrics, and
+# real KEDA (tests/e2e_peers.rs), on a cluster started for them.
 HEADROOM_PEERS=1 bash tests/cluster/up.sh
 HEADROOM_PEERS=1 cargo test --locked --test e2e_peers -- --test-threads 2
 bash tests/cluster/down.sh
