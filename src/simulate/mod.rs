@@ -11,6 +11,8 @@ mod kpa;
 mod model;
 mod observe;
 mod queueing;
+#[cfg(test)]
+mod reality_tests;
 pub mod report;
 mod rng;
 mod traffic;
