@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Fleet scale: N policies on one operator against the local cluster and its Prometheus.
-#   scripts/scale-bench.sh N [minimal|full] [SECONDS]
+#   scripts/scale-bench.sh N [minimal|full] [SECONDS] [SETTLE]
 # Creates N targets (a custom resource with a scale subresource, so no pods are needed) in
 # 10 namespaces with one policy each (minimal: p95 + cpu; full: the shape of
 # deploy/examples/web.yaml), serves their series from the test exporter, runs `headroom run`
 # with a 15 s interval and --scrape-interval 15s (what real installs use), and measures for
-# SECONDS (default 120) once every policy has a status. Writes target/bench/scale.md (one row
-# appended per run) and target/bench/scale.json (the last run).
+# SECONDS (default 120), from SETTLE seconds (default 60) after every policy has a status.
+# Writes target/bench/scale.md (one row appended per run) and target/bench/scale.json (the
+# last run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:?usage: scripts/scale-bench.sh N [minimal|full] [SECONDS]}
+n=${1:?usage: scripts/scale-bench.sh N [minimal|full] [SECONDS] [SETTLE]}
 shape=${2:-full}
 seconds=${3:-120}
+settle=${4:-60}
 case "$shape" in minimal | full) ;; *) echo "shape: minimal or full, got $shape" >&2; exit 2 ;; esac
 
 cargo build --release --quiet --bin headroom --bin headroom-test-exporter
@@ -19,4 +21,4 @@ bash tests/cluster/up.sh
 # shellcheck disable=SC1091
 source target/cluster/env
 mkdir -p target/bench
-exec python3 scripts/scale_bench.py "$n" "$shape" "$seconds"
+exec python3 scripts/scale_bench.py "$n" "$shape" "$seconds" "$settle"

@@ -10,6 +10,8 @@ import time
 import urllib.request
 
 N, SHAPE, SECONDS = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+# Seconds between "every policy has a status" and the measurement.
+SETTLE = int(sys.argv[4]) if len(sys.argv) > 4 else 60
 KUBECONFIG = os.environ["KUBECONFIG"]
 PROM = os.environ["PROMETHEUS_URL"]
 TARGETS = os.environ["HEADROOM_PROM_TARGETS"]
@@ -265,8 +267,10 @@ def main():
             time.sleep(max(2, N // 1000))
         log(f"every policy has a status after {until_status:.0f}s" if until_status else "timed out waiting for statuses")
         # The first evaluations of a fleet are not its steady state: each policy's history is
-        # still being seeded and its first statuses settle. Measure from four intervals on.
-        time.sleep(60)
+        # still being seeded and its first statuses settle. Measure from four intervals on, or
+        # later: first headroom estimates (5 calibrations/s) and the Forecast's first full
+        # 5-minute history each write once per policy.
+        time.sleep(SETTLE)
         log("measuring")
 
         p0, a0, o0 = metrics(PROM + "/metrics"), api_sample(), metrics(op_metrics)
@@ -301,6 +305,7 @@ def main():
         "policies": N,
         "shape": SHAPE,
         "measuredSeconds": round(wall),
+        "settleSeconds": SETTLE,
         "operatorCores": round((c1 - c0) / wall, 3),
         "operatorRssMiB": round(rss, 1),
         "prometheusQueriesPerSecond": round(queries / wall, 2),
