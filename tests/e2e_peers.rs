@@ -117,13 +117,7 @@ spec:
     wait_until(
         "the HPA reading the metric",
         Duration::from_secs(60),
-        || {
-            let out = kubectl_ok(&["get", "hpa", "by-hpa", "-n", &ns.0, "-o", "json"]);
-            let v: serde_json::Value = serde_json::from_str(&out).ok()?;
-            v["status"]["currentMetrics"][0]["external"]["current"]["averageValue"]
-                .as_str()
-                .map(String::from)
-        },
+        || hpa_external_reading(&ns.0, "by-hpa"),
     );
     wait_until(
         "the policy's first decision",
@@ -220,13 +214,7 @@ spec:
     wait_until(
         "KEDA's HPA reading the backlog",
         Duration::from_secs(90),
-        || {
-            let out = kubectl(&["get", "hpa", "keda-hpa-by-keda", "-n", &ns.0, "-o", "json"]);
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-            v["status"]["currentMetrics"][0]["external"]["current"]["averageValue"]
-                .as_str()
-                .map(String::from)
-        },
+        || hpa_external_reading(&ns.0, "keda-hpa-by-keda"),
     );
     assert_eq!(
         external_metric(

@@ -206,13 +206,7 @@ fn set_up(ns: &str, prometheus: &str) {
         wait_until(
             &format!("{ns}/{h} reading the backlog"),
             Duration::from_secs(120),
-            || {
-                let out = kubectl(&["get", "hpa", h, "-n", ns, "-o", "json"]);
-                let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-                v["status"]["currentMetrics"][0]["external"]["current"]["averageValue"]
-                    .as_str()
-                    .map(String::from)
-            },
+            || hpa_external_reading(ns, h),
         );
     }
     for p in ["headroom-5s", "headroom-15s"] {

@@ -676,6 +676,15 @@ pub fn spec_replicas(ns: &str, kind: &str, name: &str) -> i64 {
     .unwrap_or(-1)
 }
 
+/// The External metric an HPA last read (`status.currentMetrics[0]`), once it has read one.
+pub fn hpa_external_reading(ns: &str, name: &str) -> Option<String> {
+    let out = kubectl(&["get", "hpa", name, "-n", ns, "-o", "json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["status"]["currentMetrics"][0]["external"]["current"]["averageValue"]
+        .as_str()
+        .map(String::from)
+}
+
 pub fn policy(ns: &str, name: &str) -> Value {
     let out = kubectl(&["get", "scalingpolicy", name, "-n", ns, "-o", "json"]);
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
