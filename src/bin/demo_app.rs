@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use axum::{Router, extract::State, routing::get};
 use clap::Parser;
-use headroom::simulate::{self, App, Outcome, Params, Pods, Snapshot};
+use headroom::simulate::{self, App, LATENCY_BUCKETS, Outcome, Params, Pods, Snapshot};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::{Api, Client};
 
@@ -28,6 +28,10 @@ struct Args {
     listen: String,
     #[arg(long, default_value = "launch")]
     scenario: String,
+    /// A traffic trace to play instead of a scenario, in `headroom simulate --trace`'s CSV
+    /// format; played against the model `simulate` uses for it.
+    #[arg(long)]
+    trace: Option<PathBuf>,
     /// Scenario seconds per real second (the 4-hour launch day in 4 minutes at 60).
     #[arg(long, default_value_t = 60)]
     speed: usize,
@@ -38,13 +42,9 @@ struct Args {
     out: PathBuf,
 }
 
-const BUCKETS: [f64; 16] = [
-    0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
-];
-
 #[derive(Default)]
 struct Exposed {
-    buckets: [f64; BUCKETS.len()],
+    buckets: [f64; LATENCY_BUCKETS.len()],
     count: f64,
     sum: f64,
     requests: f64,
@@ -58,7 +58,7 @@ type Shared = Arc<Mutex<Exposed>>;
 fn render(e: &Exposed, ns: &str) -> String {
     let mut s = String::new();
     let web = format!("namespace=\"{ns}\",service=\"web\"");
-    for (i, le) in BUCKETS.iter().enumerate() {
+    for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
         let _ = writeln!(
             s,
             "http_request_duration_seconds_bucket{{{web},le=\"{le}\"}} {}",
@@ -106,14 +106,15 @@ async fn replicas(api: &Api<Deployment>, name: &str) -> (i32, i32) {
     }
 }
 
+/// One second of the model into the exposed series: the latency histogram counts each
+/// request in the buckets of its response time, and `_sum` grows by the requests in flight
+/// (Little's law), so `rate(…_sum)` is the mean concurrency, as from a real app.
 fn record(e: &mut Exposed, s: &Snapshot) {
-    for (i, le) in BUCKETS.iter().enumerate() {
-        if s.p95 <= *le {
-            e.buckets[i] += s.requests;
-        }
+    for (bucket, share) in e.buckets.iter_mut().zip(s.within) {
+        *bucket += s.requests * share;
     }
     e.count += s.requests;
-    e.sum += s.requests * s.p95;
+    e.sum += s.in_flight;
     e.requests += s.requests;
     e.errors += s.requests * s.error_rate;
     e.backlog = s.backlog;
@@ -139,8 +140,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let trace = simulate::scenario(&args.scenario, 1)
-        .ok_or_else(|| format!("--scenario: unknown scenario {:?}", args.scenario))?;
+    let trace = match &args.trace {
+        Some(p) => simulate::read_trace(p)?,
+        None => simulate::scenario(&args.scenario, 1)
+            .ok_or_else(|| format!("--scenario: unknown scenario {:?}", args.scenario))?,
+    };
     let client = Client::try_default()
         .await
         .map_err(|e| format!("kubeconfig: {e}"))?;
@@ -162,7 +166,7 @@ async fn run(args: Args) -> Result<(), String> {
     println!("{}", listener.local_addr().map_err(|e| e.to_string())?);
     tokio::spawn(async move { axum::serve(listener, app_router).await });
 
-    let mut app = App::new(Params::for_scenario(&args.scenario), 0, 0);
+    let mut app = App::new(Params::for_scenario(&trace.name), 0, 0);
     let seconds = trace.seconds() / args.speed.max(1);
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let csv_path = args.out.join("timeline.csv");
@@ -218,7 +222,7 @@ async fn run(args: Args) -> Result<(), String> {
     std::fs::write(
         &svg_path,
         simulate::svg(
-            &format!("live demo: {}", args.scenario),
+            &format!("live demo: {}", trace.name),
             std::slice::from_ref(&outcome),
             args.target,
         ),

@@ -115,7 +115,12 @@ fn answer(q: &Query, obs: &Observer, now: usize, n: &Neighbours) -> Result<Sampl
                 pick,
             )));
         }
-        (Measure::Latency { window, .. }, _) => obs.p95(now, Some(secs(*window))),
+        (
+            Measure::Latency {
+                window, quantile, ..
+            },
+            _,
+        ) => obs.quantile(now, Some(secs(*window)), *quantile),
         (Measure::CpuUtilization { window }, _) | (Measure::Concurrency { window, .. }, _) => {
             obs.mean(now, Some(secs(*window)), pick)
         }
@@ -284,6 +289,7 @@ mod tests {
                 &Snapshot {
                     requests: 100.0 * load,
                     p95: 0.1 * load,
+                    within: crate::simulate::model::all_within(0.1 * load),
                     cpu: 0.2 * load,
                     db_cpu: 0.3,
                     ..Default::default()

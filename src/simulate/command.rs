@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{
     EXAMPLE_WEB, EXAMPLE_WORKER, Kind, LAUNCH_STEP_SECONDS, Outcome, Policy, SCENARIOS, Trace,
-    from_csv, latency_target, parse_policy, report, run, scenario, setup,
+    latency_target, parse_policy, read_trace, report, run, scenario, setup,
 };
 use crate::api::SignalKind;
 use crate::plan::parse_time;
@@ -118,15 +118,7 @@ pub fn command(o: &Options) -> Result<String, String> {
         .transpose()
         .map_err(|e| e.to_string())?;
     let trace = match &o.trace {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).map_err(|e| format!("--trace {}: {e}", p.display()))?;
-            let name = p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "trace".into());
-            from_csv(&name, &text).map_err(|e| format!("--trace {}: {e}", p.display()))?
-        }
+        Some(p) => read_trace(p)?,
         None => scenario(&o.scenario, o.seed).ok_or_else(|| {
             format!(
                 "--scenario: unknown scenario {:?}; expected one of {}",

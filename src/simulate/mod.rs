@@ -19,9 +19,9 @@ mod traffic;
 
 pub use autoscaler::Kind;
 pub use command::{Options, command};
-pub use model::{App, Params, Pods, Snapshot};
+pub use model::{App, LATENCY_BUCKETS, Params, Pods, Snapshot};
 pub use report::svg;
-pub use traffic::{LAUNCH_STEP_SECONDS, SCENARIOS, Trace, from_csv, scenario};
+pub use traffic::{LAUNCH_STEP_SECONDS, SCENARIOS, Trace, from_csv, read_trace, scenario};
 
 use crate::api::{ScalingPolicy, ScalingPolicySpec, SignalKind};
 use crate::decision::guardrails::Claim;

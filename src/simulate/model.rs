@@ -1,7 +1,13 @@
 //! The app: a web tier, the database it shares with the queue workers, and the workers.
 //! One step is one second. Pods become ready after a start-up delay.
 
-use super::queueing::{erlang_c, response_quantile};
+use super::queueing::{erlang_c, response_cdf, response_quantile};
+
+/// Upper bounds (seconds) of the web tier's latency histogram: what the demo app exposes,
+/// and what the simulated Prometheus computes `histogram_quantile` from (+Inf implied).
+pub const LATENCY_BUCKETS: [f64; 16] = [
+    0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+];
 
 /// The app's physics. Defaults describe a typical growing web app.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,6 +71,11 @@ impl Params {
     }
 }
 
+/// A histogram's shares when every request takes `latency`.
+pub fn all_within(latency: f64) -> [f64; LATENCY_BUCKETS.len()] {
+    LATENCY_BUCKETS.map(|le| f64::from(u8::from(le >= latency)))
+}
+
 /// A tier's pods: the desired count and when each started.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Tier {
@@ -106,6 +117,8 @@ impl Tier {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub requests: f64,
+    /// Share of this second's requests answered within each of `LATENCY_BUCKETS`.
+    pub within: [f64; LATENCY_BUCKETS.len()],
     /// Jobs arriving this second.
     pub jobs: f64,
     pub p95: f64,
@@ -218,6 +231,20 @@ impl App {
                 (TIMEOUT, (1.0 - served / requests).max(0.0))
             }
         };
+        // The response-time distribution, as a histogram would count it. Requests slower than
+        // the timeout end at it; an unstable queue answers everything at the timeout.
+        let within = match response_cdf(servers, requests, 1.0 / hold, &LATENCY_BUCKETS) {
+            Some(cdf) => {
+                let mut w = cdf;
+                for (share, le) in w.iter_mut().zip(LATENCY_BUCKETS) {
+                    if le >= TIMEOUT {
+                        *share = 1.0;
+                    }
+                }
+                w
+            }
+            None => all_within(p95),
+        };
         let error_rate = 1.0 - (1.0 - overload) * (1.0 - db_errors) * (1.0 - conn_errors);
         let mu = 1.0 / hold;
         let mean_response = if servers > 0 && requests < f64::from(servers) * mu {
@@ -233,6 +260,7 @@ impl App {
         };
         Snapshot {
             requests,
+            within,
             jobs,
             p95,
             error_rate,

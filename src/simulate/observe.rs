@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::model::Snapshot;
+use super::model::{LATENCY_BUCKETS, Snapshot};
 
 #[derive(Clone, Debug)]
 pub struct Observer {
@@ -44,14 +44,35 @@ impl Observer {
             .map(|(_, s)| s)
     }
 
-    /// p95 over the rate window, request-weighted like a histogram's rate.
-    pub fn p95(&self, now: usize, window: Option<usize>) -> Option<f64> {
-        let (mut w, mut sum) = (0.0, 0.0);
+    /// The `q` quantile over the rate window, as `histogram_quantile(q, sum(rate(…_bucket[w])) by
+    /// (le))` computes it: from the window's bucket counts, linear within a bucket. A surge's
+    /// slow requests move it once they are more than 1 − q of the window, not in proportion.
+    pub fn quantile(&self, now: usize, window: Option<usize>, q: f64) -> Option<f64> {
+        let mut counts = [0.0; LATENCY_BUCKETS.len()];
+        let mut total = 0.0;
         for s in self.within(now, window.unwrap_or(self.window)) {
-            w += s.requests.max(1e-9);
-            sum += s.requests.max(1e-9) * s.p95;
+            for (c, share) in counts.iter_mut().zip(s.within) {
+                *c += s.requests * share;
+            }
+            total += s.requests;
         }
-        (w > 0.0).then(|| sum / w)
+        if total <= 0.0 {
+            // No requests, no rate: Prometheus answers NaN.
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total;
+        let i = counts.iter().position(|&c| c >= rank)?;
+        let (lower, below) = match i {
+            0 => (0.0, 0.0),
+            _ => (LATENCY_BUCKETS[i - 1], counts[i - 1]),
+        };
+        let span = counts[i] - below;
+        let share = if span > 0.0 {
+            (rank - below) / span
+        } else {
+            1.0
+        };
+        Some(lower + (LATENCY_BUCKETS[i] - lower) * share)
     }
 
     pub fn mean(
@@ -101,24 +122,46 @@ impl Observer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulate::model::all_within;
+
+    /// A second of `requests` requests, all answered in `latency` seconds.
+    fn second(requests: f64, latency: f64) -> Snapshot {
+        Snapshot {
+            requests,
+            p95: latency,
+            within: all_within(latency),
+            ..Default::default()
+        }
+    }
 
     #[test]
-    fn the_autoscaler_sees_a_lagged_average() {
+    fn the_autoscaler_sees_the_window_as_histogram_quantile_does() {
         let mut o = Observer::new(15, 60, 3600);
         for t in 0..=120 {
-            let p95 = if t < 100 { 0.1 } else { 1.0 };
-            o.record(
-                t,
-                &Snapshot {
-                    requests: 10.0,
-                    p95,
-                    ..Default::default()
-                },
-            );
+            o.record(t, &second(10.0, if t < 100 { 0.08 } else { 1.0 }));
         }
-        // At 120s the 60s window holds scrapes at 75, 90, 105, 120: two old, two new.
-        let seen = o.p95(120, None).unwrap();
-        assert!((seen - 0.55).abs() < 1e-9, "{seen}");
+        // At 120s the 60s window holds scrapes at 75, 90, 105, 120: half of its requests
+        // are slow, so the 95th percentile lies in the slow ones' bucket, (0.75, 1.0]:
+        // 0.75 + 0.25 × (0.95 × 40 − 20) / 20.
+        let seen = o.quantile(120, None, 0.95).unwrap();
+        assert!((seen - 0.975).abs() < 1e-9, "{seen}");
+        // The median is still among the fast ones, in (0.05, 0.1].
+        let median = o.quantile(120, None, 0.5).unwrap();
+        assert!((median - 0.1).abs() < 1e-9, "{median}");
         assert_eq!(o.last(|s| s.p95), Some(1.0));
+    }
+
+    #[test]
+    fn a_few_slow_requests_move_the_p95_and_no_requests_leave_it_unread() {
+        let mut o = Observer::new(1, 60, 3600);
+        for t in 0..60 {
+            o.record(t, &second(100.0, if t < 56 { 0.08 } else { 2.0 }));
+        }
+        // 4 of 60 seconds slow: 6.7 % of the requests, over the 5 % a p95 tolerates.
+        let seen = o.quantile(59, None, 0.95).unwrap();
+        assert!(seen > 1.5, "{seen}");
+        let mut idle = Observer::new(1, 60, 3600);
+        idle.record(0, &second(0.0, 0.08));
+        assert_eq!(idle.quantile(0, None, 0.95), None);
     }
 }

@@ -26,6 +26,23 @@ fn tail_given_wait(pw: f64, c: u32, lambda: f64, mu: f64, t: f64) -> f64 {
     service + pw * mu / (theta - mu) * ((-mu * t).exp() - (-theta * t).exp())
 }
 
+/// P(response time ≤ t) at each of `bounds`; None when the queue is unstable (λ ≥ cμ).
+pub fn response_cdf<const N: usize>(
+    c: u32,
+    lambda: f64,
+    mu: f64,
+    bounds: &[f64; N],
+) -> Option<[f64; N]> {
+    let pw = if lambda <= 0.0 {
+        0.0
+    } else if lambda >= f64::from(c) * mu {
+        return None;
+    } else {
+        erlang_c(c, lambda / mu)
+    };
+    Some(bounds.map(|t| (1.0 - tail_given_wait(pw, c, lambda, mu, t)).clamp(0.0, 1.0)))
+}
+
 /// The `q` quantile of the response time; None when the queue is unstable (λ ≥ cμ).
 pub fn response_quantile(c: u32, lambda: f64, mu: f64, q: f64) -> Option<f64> {
     if lambda <= 0.0 {
@@ -114,6 +131,16 @@ mod tests {
                 "c={c} λ={lambda}: analytic {analytic:.4} vs simulated {simulated:.4}"
             );
         }
+    }
+
+    #[test]
+    fn the_distribution_agrees_with_its_quantile() {
+        let (c, lambda, mu) = (8, 100.0, 16.0);
+        let p95 = response_quantile(c, lambda, mu, 0.95).unwrap();
+        let [below, at, above] = response_cdf(c, lambda, mu, &[p95 * 0.9, p95, p95 * 1.1]).unwrap();
+        assert!((at - 0.95).abs() < 1e-6, "{at}");
+        assert!(below < 0.95 && above > 0.95);
+        assert_eq!(response_cdf(2, 40.0, 10.0, &[1.0]), None);
     }
 
     #[test]

@@ -111,6 +111,17 @@ pub const MAX_TRACE_ROWS: usize = 1_000_000;
 /// Highest rate a trace may ask for, per second.
 pub const MAX_TRACE_RATE: f64 = 1e9;
 
+/// A trace file, named for its file's stem (`--trace`).
+pub fn read_trace(path: &std::path::Path) -> Result<Trace, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("--trace {}: {e}", path.display()))?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "trace".into());
+    from_csv(&name, &text).map_err(|e| format!("--trace {}: {e}", path.display()))
+}
+
 pub fn from_csv(name: &str, text: &str) -> Result<Trace, String> {
     let mut points: Vec<(f64, f64, f64)> = vec![];
     for (i, line) in text.lines().enumerate() {
