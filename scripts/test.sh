@@ -8,7 +8,7 @@ t0=$(date +%s)
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Targets with `test = false` (the peer tests and the peers benchmark) are linted too.
-cargo clippy --locked --test e2e_peers --test peers_bench -- -D warnings
+cargo clippy --locked --test e2e_peers --test peers_bench --test reality_bench -- -D warnings
 cargo build --all-targets --locked
 bash tests/cluster/up.sh
 trap 'bash tests/cluster/down.sh' EXIT
