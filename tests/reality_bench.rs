@@ -316,12 +316,17 @@ fn start_demo_app(ns: &str, trace: &Path) -> DemoApp {
     }
 }
 
-fn set_up(name: &str, ns: &str, prometheus: &str) {
+/// The app's Deployments; their first pods take the start-up delay to be Ready.
+fn create_app(ns: &str) {
     apply(&slow_deployment("web", ns, WEB_MIN)).expect("web Deployment");
     apply(&slow_deployment("worker", ns, 1)).expect("worker Deployment");
+}
+
+/// Once the first pods are Ready, the autoscaler's objects.
+fn set_up(name: &str, ns: &str, prometheus: &str) {
     wait_until(
         &format!("{ns}: the first pods Ready"),
-        Duration::from_secs(120),
+        Duration::from_secs(180),
         || {
             let ready = kubectl_ok(&[
                 "get",
@@ -373,6 +378,9 @@ fn reality_bench() {
             }
         })
         .collect();
+    for r in &runs {
+        create_app(&r.ns.0);
+    }
     for r in &runs {
         set_up(r.name, &r.ns.0, &cluster.prometheus_url);
     }
