@@ -23,10 +23,12 @@ echo "demo check: peak web replicas $peak"
 
 interrupt() {
   local signal=$1 whom=$2 log=target/demo/interrupt-$1.log demo
-  # Job control gives the demo a process group of its own, with SIGINT at its default (a
-  # non-interactive shell would start it with SIGINT ignored).
+  # Job control gives the demo a process group of its own, and env resets SIGINT to its
+  # default, as a terminal's shell would: a non-interactive shell starts background jobs
+  # with SIGINT ignored, and a signal ignored on entry cannot be trapped (so a CI runner
+  # that itself started in the background would make the demo deaf to Ctrl-C).
   set -m
-  bash scripts/demo.sh >"$log" 2>&1 &
+  env --default-signal=INT bash scripts/demo.sh >"$log" 2>&1 &
   demo=$!
   set +m
   for _ in $(seq 1 240); do grep -q '^t= ' "$log" && break; sleep 0.5; done
