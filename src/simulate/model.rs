@@ -234,15 +234,13 @@ impl App {
         // The response-time distribution, as a histogram would count it. Requests slower than
         // the timeout end at it; an unstable queue answers everything at the timeout.
         let within = match response_cdf(servers, requests, 1.0 / hold, &LATENCY_BUCKETS) {
-            Some(cdf) => {
-                let mut w = cdf;
-                for (share, le) in w.iter_mut().zip(LATENCY_BUCKETS) {
-                    if le >= TIMEOUT {
-                        *share = 1.0;
-                    }
+            Some(cdf) => std::array::from_fn(|i| {
+                if LATENCY_BUCKETS[i] >= TIMEOUT {
+                    1.0
+                } else {
+                    cdf[i]
                 }
-                w
-            }
+            }),
             None => all_within(p95),
         };
         let error_rate = 1.0 - (1.0 - overload) * (1.0 - db_errors) * (1.0 - conn_errors);
