@@ -246,7 +246,10 @@ def main():
                           capture_output=True, text=True).stdout.strip()
     op_log = open(os.path.join(REPO, "target/bench/scale-operator.log"), "w")
     env = dict(os.environ, RUST_LOG="warn")
-    op = subprocess.Popen([os.path.join(REPO, "target/release/headroom"), "run",
+    # SCALE_BENCH_WRAP runs the operator under a profiler (e.g. "heaptrack -o target/bench/heap");
+    # its cores and RSS are then the wrapper's process's, not comparable with other rows.
+    wrap = os.environ.get("SCALE_BENCH_WRAP", "").split()
+    op = subprocess.Popen([*wrap, os.path.join(REPO, "target/release/headroom"), "run",
                            "--prometheus-url", PROM, "--listen", f"127.0.0.1:{port}",
                            "--scrape-interval", "15s"], stdout=op_log, stderr=op_log, env=env)
     op_metrics = f"http://127.0.0.1:{port}/metrics"
@@ -282,8 +285,14 @@ def main():
         p1, a1, o1 = metrics(PROM + "/metrics"), api_sample(), metrics(op_metrics)
         c1, w1 = proc_cpu_seconds(op.pid), time.time()
     finally:
-        op.terminate()
-        op.wait(timeout=30)
+        if wrap:
+            # The operator is the wrapper's child, killed so that what a heap profiler reports as
+            # leaked is what it held at the end; the wrapper writes its profile once it exits.
+            subprocess.run(["pkill", "-KILL", "-P", str(op.pid), "-f", "target/release/headroom"], check=False)
+            op.wait(timeout=300)
+        else:
+            op.terminate()
+            op.wait(timeout=30)
         os.remove(target_file)
         exporter.stdin.close()
 

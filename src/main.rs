@@ -11,6 +11,9 @@ use headroom::controller::{self, LeaderElection, Settings, Shard};
 // One allocator for the glibc build and the static musl image alike: musl's own is slow under
 // many threads. At 10,000 policies it also gave 0.23 cores and 319 MiB where glibc's gave
 // 0.36 and 352 (scripts/scale-bench.sh).
+// `--features system-allocator` leaves it out, so that heap profilers (heaptrack) see each
+// allocation.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
