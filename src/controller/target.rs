@@ -3,13 +3,14 @@
 //! of `spec.replicas` and fight kubectl and Helm.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::{Client, discovery};
 use serde_json::json;
+use tokio::sync::OnceCell;
 
 use super::cache::TargetCache;
 pub use super::workload::TargetState;
@@ -21,7 +22,8 @@ use crate::error::{Error, Result};
 /// With watches, targets and pods are read from their caches where these can answer.
 #[derive(Default)]
 pub struct Resolver {
-    cache: Mutex<HashMap<String, ApiResource>>,
+    /// Each kind's API resource, resolved once.
+    cache: Mutex<HashMap<String, Arc<OnceCell<ApiResource>>>>,
     watches: Option<TargetCache>,
 }
 
@@ -36,21 +38,35 @@ fn target_error(t: &TargetRef, message: impl Into<String>) -> Error {
 impl Resolver {
     async fn resource(&self, client: &Client, t: &TargetRef) -> Result<ApiResource> {
         let key = format!("{}/{}", t.api_version, t.kind);
-        if let Some(ar) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-            return Ok(ar);
-        }
-        let (group, version) = match t.api_version.split_once('/') {
-            Some((g, v)) => (g.to_string(), v.to_string()),
-            None => (String::new(), t.api_version.clone()),
+        // One discovery per kind, however many evaluations ask at once (a fleet's first round
+        // asks for the same kind hundreds of times in the same second).
+        let cell = match self.cache.lock() {
+            Ok(mut c) => c.entry(key.clone()).or_default().clone(),
+            Err(_) => Arc::default(),
         };
-        let gvk = GroupVersionKind::gvk(&group, &version, &t.kind);
-        let (ar, _caps) = discovery::pinned_kind(client, &gvk)
+        let found = cell
+            .get_or_try_init(|| async {
+                let (group, version) = match t.api_version.split_once('/') {
+                    Some((g, v)) => (g.to_string(), v.to_string()),
+                    None => (String::new(), t.api_version.clone()),
+                };
+                let gvk = GroupVersionKind::gvk(&group, &version, &t.kind);
+                discovery::pinned_kind(client, &gvk)
+                    .await
+                    .map(|(ar, _caps)| ar)
+                    .map_err(|e| target_error(t, format!("cannot resolve {key}: {e}")))
+            })
             .await
-            .map_err(|e| target_error(t, format!("cannot resolve {}: {e}", key)))?;
-        if let Ok(mut c) = self.cache.lock() {
-            c.insert(key, ar.clone());
+            .cloned();
+        if found.is_err() {
+            // Only kinds that exist are remembered: what tenants misspell does not pile up.
+            if let Ok(mut c) = self.cache.lock()
+                && c.get(&key).is_some_and(|cell| !cell.initialized())
+            {
+                c.remove(&key);
+            }
         }
-        Ok(ar)
+        found
     }
 
     fn api(&self, client: &Client, ns: &str, ar: &ApiResource) -> Api<DynamicObject> {
