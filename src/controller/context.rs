@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use super::events::Events;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::Client;
-use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
 use super::pacer::Pacer;
@@ -81,7 +81,7 @@ pub struct Context {
     pub resolver: Resolver,
     /// Per-policy memory: histories and connection-budget claims.
     pub state: State,
-    pub recorder: Recorder,
+    pub events: Events,
     pub metrics: Metrics,
     /// All watched policies, for budgets shared between them. Set once the controller exists.
     pub policies: OnceLock<Store<StoredPolicy>>,
@@ -109,7 +109,7 @@ pub fn shared_for(scrape_interval: Duration) -> Duration {
 const ASSUMED_SCRAPE_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Context {
-    pub fn new(client: Client, settings: Settings, recorder: Recorder, metrics: Metrics) -> Self {
+    pub fn new(client: Client, settings: Settings, events: Events, metrics: Metrics) -> Self {
         let scrape = settings.scrape_interval.unwrap_or(ASSUMED_SCRAPE_INTERVAL);
         let batcher = Batcher::new(BATCH_WINDOW, shared_for(scrape), metrics.clone());
         Self {
@@ -120,7 +120,7 @@ impl Context {
             settings,
             resolver: Resolver::default(),
             state: State::default(),
-            recorder,
+            events,
             metrics,
             policies: OnceLock::new(),
             hpas: OnceLock::new(),

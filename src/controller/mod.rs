@@ -6,6 +6,7 @@ mod cache;
 mod conflict;
 mod context;
 mod evaluation;
+mod events;
 mod groups;
 mod headroom;
 mod headroom_status;
@@ -30,7 +31,7 @@ use tokio::sync::Notify;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -196,8 +197,8 @@ pub async fn run(
         controller: "headroom".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let recorder = Recorder::new(client.clone(), reporter);
-    let mut ctx = Context::new(client.clone(), settings, recorder, metrics.clone());
+    let events = events::Events::new(client.clone(), reporter, std::time::Instant::now());
+    let mut ctx = Context::new(client.clone(), settings, events, metrics.clone());
     ctx.resolver = target::Resolver::watching(namespace.clone());
     let ctx = Arc::new(ctx);
     if ctx.settings.scrape_interval.is_none() {

@@ -596,7 +596,8 @@ async fn publish(
         secondary: None,
     };
     // Events are best effort: a failure to publish must not fail the evaluation.
-    if let Err(e) = ctx.recorder.publish(&ev, &policy.object_ref(&())).await {
+    let (recorder, _) = ctx.events.recorder(std::time::Instant::now());
+    if let Err(e) = recorder.publish(&ev, &policy.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "could not publish event");
     }
 }
