@@ -16,7 +16,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use super::backoff::WatchBackoff;
-use super::workload::{TargetState, state_of};
+use super::workload::{TargetState, slim, state_of};
 
 struct Watched {
     store: Store<DynamicObject>,
@@ -83,11 +83,8 @@ impl TargetCache {
             };
             let stream = watcher(api, watcher::Config::default())
                 .backoff(WatchBackoff::default())
-                // Replicas, readiness and the selector are read; no annotation is.
-                .modify(|o: &mut DynamicObject| {
-                    o.metadata.managed_fields = None;
-                    o.metadata.annotations = None;
-                })
+                // Replicas, readiness and the selector are read; nothing else is kept.
+                .modify(slim)
                 .reflect(writer);
             Watched {
                 store,
@@ -119,6 +116,8 @@ impl TargetCache {
                 .modify(|p: &mut PartialObjectMeta<Pod>| {
                     p.metadata.managed_fields = None;
                     p.metadata.annotations = None;
+                    p.metadata.owner_references = None;
+                    p.metadata.finalizers = None;
                 })
                 .reflect(writer);
             (store, synced_flag(stream, "Pod".into()))
