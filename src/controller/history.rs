@@ -11,11 +11,86 @@ use crate::plan::{Measure, Observation, Query, QueryError, Sample, Shape, defaul
 /// A hard bound on readings per ring, whatever the window and interval.
 const MAX_POINTS: usize = 256;
 
-/// One key's readings, oldest first.
-#[derive(Debug, Default, Clone)]
+/// One key's readings, oldest first. A fleet holds a few of these per policy: a reading is
+/// kept in 8 bytes (milliseconds since the ring's base, and the value as f32, which trends
+/// and "regularly" fractions do not need more of), not 24.
+#[derive(Debug, Clone)]
 pub struct Ring {
-    points: VecDeque<(Instant, f64)>,
+    base: Instant,
+    points: VecDeque<(u32, f32)>,
     seeded: bool,
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Self {
+            base: Instant::now(),
+            points: VecDeque::new(),
+            seeded: false,
+        }
+    }
+}
+
+impl Ring {
+    fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    fn time(&self, offset: u32) -> Instant {
+        self.base + std::time::Duration::from_millis(u64::from(offset))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (Instant, f64)> + '_ {
+        self.points
+            .iter()
+            .map(|&(o, v)| (self.time(o), f64::from(v)))
+    }
+
+    fn get(&self, i: usize) -> Option<Instant> {
+        self.points.get(i).map(|&(o, _)| self.time(o))
+    }
+
+    fn offset(&self, t: Instant) -> Option<u32> {
+        let d = t.checked_duration_since(self.base)?;
+        u32::try_from(d.as_millis()).ok()
+    }
+
+    fn push_back(&mut self, t: Instant, v: f64) {
+        if self.points.is_empty() {
+            self.base = t;
+        }
+        let offset = match self.offset(t) {
+            Some(o) => o,
+            // Before the base, or 49 days after it: count from the oldest point that is
+            // within 40 days of `t` (no window is near that long).
+            None => {
+                let reach = std::time::Duration::from_secs(40 * 86_400);
+                let kept: Vec<(Instant, f64)> = self
+                    .iter()
+                    .filter(|(p, _)| t.saturating_duration_since(*p) < reach)
+                    .collect();
+                self.base = kept.first().map_or(t, |p| p.0.min(t));
+                self.points.clear();
+                for (p, v) in kept {
+                    let o = self.offset(p).unwrap_or(0);
+                    self.points.push_back((o, v as f32));
+                }
+                self.offset(t).unwrap_or(0)
+            }
+        };
+        self.points.push_back((offset, v as f32));
+    }
+
+    fn replace(&mut self, points: impl Iterator<Item = (Instant, f64)>) {
+        let points: Vec<(Instant, f64)> = points.collect();
+        self.points = VecDeque::with_capacity(points.len());
+        if let Some(first) = points.iter().map(|p| p.0).min() {
+            self.base = first;
+        }
+        for (t, v) in points {
+            self.push_back(t, v);
+        }
+    }
 }
 
 pub type Rings = HashMap<String, Ring>;
@@ -98,14 +173,11 @@ pub fn fold(plan: &[Query], mut raw: Observation, rings: &mut Rings, now: Instan
             match raw.series(&q.key) {
                 Ok(series) => {
                     // Seed points are (seconds since the window's start, value).
-                    ring.points = series
-                        .iter()
-                        .filter_map(|&(t, v)| {
-                            let age =
-                                std::time::Duration::try_from_secs_f64((span - t).max(0.0)).ok()?;
-                            Some((now.checked_sub(age)?, v))
-                        })
-                        .collect();
+                    ring.replace(series.iter().filter_map(|&(t, v)| {
+                        let age =
+                            std::time::Duration::try_from_secs_f64((span - t).max(0.0)).ok()?;
+                        Some((now.checked_sub(age)?, v))
+                    }));
                     ring.seeded = true;
                 }
                 // No history yet is an answer too; only an unreachable Prometheus is asked again.
@@ -122,17 +194,20 @@ pub fn fold(plan: &[Query], mut raw: Observation, rings: &mut Rings, now: Instan
             // About twice a range query's density: the newest reading replaces the last one
             // while that is closer than the spacing to the one before (bounded memory).
             let gap = span / (2.0 * defaults::RANGE_POINTS);
-            let n = ring.points.len();
-            if n >= 2 && now.duration_since(ring.points[n - 2].0).as_secs_f64() < gap {
+            let n = ring.len();
+            if n >= 2
+                && ring
+                    .get(n - 2)
+                    .is_some_and(|t| now.duration_since(t).as_secs_f64() < gap)
+            {
                 ring.points.pop_back();
             }
-            ring.points.push_back((now, v));
+            ring.push_back(now, v);
         }
         while ring
-            .points
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t).as_secs_f64() > span)
-            || ring.points.len() > MAX_POINTS
+            .get(0)
+            .is_some_and(|t| now.duration_since(t).as_secs_f64() > span)
+            || ring.len() > MAX_POINTS
         {
             ring.points.pop_front();
         }
@@ -140,10 +215,10 @@ pub fn fold(plan: &[Query], mut raw: Observation, rings: &mut Rings, now: Instan
             Err(reading.err().unwrap_or(QueryError::Empty))
         } else {
             Ok(match k {
-                Kind::Series { span } => Sample::Series(thinned(&ring.points, span, now)),
+                Kind::Series { span } => Sample::Series(thinned(ring, span, now)),
                 Kind::Fraction { act, .. } => {
-                    let over = ring.points.iter().filter(|(_, v)| *v > act).count();
-                    Sample::Value(over as f64 / ring.points.len() as f64)
+                    let over = ring.iter().filter(|(_, v)| *v > act).count();
+                    Sample::Value(over as f64 / ring.len() as f64)
                 }
             })
         };
@@ -154,17 +229,14 @@ pub fn fold(plan: &[Query], mut raw: Observation, rings: &mut Rings, now: Instan
 
 /// About `RANGE_POINTS` points over the window, as a range query would return (its trend
 /// statistics were set for that density), as (seconds since the window's start, value).
-fn thinned(points: &VecDeque<(Instant, f64)>, span: f64, now: Instant) -> Vec<(f64, f64)> {
-    let every = (points.len() as f64 / defaults::RANGE_POINTS)
-        .ceil()
-        .max(1.0) as usize;
-    let n = points.len();
-    points
-        .iter()
+fn thinned(ring: &Ring, span: f64, now: Instant) -> Vec<(f64, f64)> {
+    let every = (ring.len() as f64 / defaults::RANGE_POINTS).ceil().max(1.0) as usize;
+    let n = ring.len();
+    ring.iter()
         .enumerate()
         // Keep the newest point: it is what a trend is extrapolated from.
         .filter(|(i, _)| (n - 1 - i).is_multiple_of(every))
-        .map(|(_, (t, v))| (span - now.duration_since(*t).as_secs_f64(), *v))
+        .map(|(_, (t, v))| (span - now.duration_since(t).as_secs_f64(), v))
         .collect()
 }
 
@@ -311,11 +383,33 @@ mod tests {
     #[test]
     fn a_long_ring_is_thinned_to_about_thirty_points_keeping_the_newest() {
         let now = Instant::now() + Duration::from_secs(7200);
-        let points: VecDeque<(Instant, f64)> = (0..120)
-            .map(|i| (now - Duration::from_secs(15 * (119 - i)), i as f64))
-            .collect();
-        let out = thinned(&points, 1800.0, now);
+        let mut ring = Ring::default();
+        ring.replace((0..120).map(|i| (now - Duration::from_secs(15 * (119 - i)), i as f64)));
+        let out = thinned(&ring, 1800.0, now);
         assert!((28..=31).contains(&out.len()), "{}", out.len());
         assert_eq!(out.last(), Some(&(1800.0, 119.0)));
+    }
+
+    #[test]
+    fn a_ring_keeps_times_to_the_millisecond_across_a_new_base() {
+        let t0 = Instant::now() + Duration::from_secs(3600);
+        let mut ring = Ring::default();
+        ring.push_back(t0, 0.5);
+        ring.push_back(t0 + Duration::from_millis(1500), 0.25);
+        // Before the base: the base moves back, the other points keep their times.
+        ring.push_back(t0 - Duration::from_secs(60), 1.0);
+        let times: Vec<Instant> = ring.iter().map(|p| p.0).collect();
+        assert_eq!(
+            times,
+            vec![
+                t0,
+                t0 + Duration::from_millis(1500),
+                t0 - Duration::from_secs(60)
+            ]
+        );
+        // 50 days on, past what u32 milliseconds reach: points out of reach are dropped.
+        let later = t0 + Duration::from_secs(50 * 86_400);
+        ring.push_back(later, 2.0);
+        assert_eq!(ring.iter().collect::<Vec<_>>(), vec![(later, 2.0)]);
     }
 }
