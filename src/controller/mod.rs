@@ -204,6 +204,8 @@ pub async fn run(
     if ctx.settings.scrape_interval.is_none() {
         tokio::spawn(learn_scrape_interval(ctx.clone()));
     }
+    let renewing = ctx.clone();
+    tokio::spawn(async move { renewing.events.renew_periodically().await });
 
     fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
     where
