@@ -5,23 +5,70 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, PartialObjectMeta, SelectorExt};
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use super::backoff::WatchBackoff;
-use super::workload::{TargetState, slim, state_of};
+use super::workload::{TargetState, state_of};
 
-struct Watched {
-    store: Store<DynamicObject>,
-    synced: Arc<AtomicBool>,
+/// A kind's targets as `state_of` reads them, by `namespace/name`: a few dozen bytes each,
+/// where the objects themselves (a Deployment's pod template) are kilobytes.
+#[derive(Default)]
+struct Targets {
+    synced: bool,
+    states: HashMap<String, TargetState>,
+    /// A relist in progress: it replaces `states` once complete.
+    relist: Option<HashMap<String, TargetState>>,
 }
+
+fn object_key(o: &DynamicObject) -> String {
+    format!(
+        "{}/{}",
+        o.metadata.namespace.as_deref().unwrap_or_default(),
+        o.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+impl Targets {
+    /// Objects whose replicas are not at the usual paths are left out: those are read
+    /// through `/scale`, as are targets not (yet) here.
+    fn apply(&mut self, event: watcher::Event<DynamicObject>) {
+        match event {
+            watcher::Event::Apply(o) => match state_of(&o) {
+                Some(st) => {
+                    self.states.insert(object_key(&o), st);
+                }
+                None => {
+                    self.states.remove(&object_key(&o));
+                }
+            },
+            watcher::Event::Delete(o) => {
+                self.states.remove(&object_key(&o));
+            }
+            watcher::Event::Init => self.relist = Some(HashMap::new()),
+            watcher::Event::InitApply(o) => {
+                if let (Some(relist), Some(st)) = (self.relist.as_mut(), state_of(&o)) {
+                    relist.insert(object_key(&o), st);
+                }
+            }
+            watcher::Event::InitDone => {
+                if let Some(relist) = self.relist.take() {
+                    self.states = relist;
+                }
+                self.synced = true;
+            }
+        }
+    }
+}
+
+type Watched = Arc<RwLock<Targets>>;
 
 /// Watch caches of target kinds and of pod metadata.
 pub struct TargetCache {
@@ -75,29 +122,32 @@ impl TargetCache {
         let key = format!("{}/{}", ar.api_version, ar.kind);
         let mut kinds = self.kinds.lock().ok()?;
         let watched = kinds.entry(key.clone()).or_insert_with(|| {
-            let writer = reflector::store::Writer::new(ar.clone());
-            let store = writer.as_reader();
             let api: Api<DynamicObject> = match &self.namespace {
                 Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
                 None => Api::all_with(client.clone(), ar),
             };
-            let stream = watcher(api, watcher::Config::default())
-                .backoff(WatchBackoff::default())
-                // Replicas, readiness and the selector are read; nothing else is kept.
-                .modify(slim)
-                .reflect(writer);
-            Watched {
-                store,
-                synced: synced_flag(stream, key),
-            }
+            let targets = Watched::default();
+            let into = targets.clone();
+            let stream = watcher(api, watcher::Config::default()).backoff(WatchBackoff::default());
+            tokio::spawn(stream.for_each(move |event| {
+                match event {
+                    Ok(e) => {
+                        if let Ok(mut t) = into.write() {
+                            t.apply(e);
+                        }
+                    }
+                    // Forbidden or gone: reads go to the API server, which says why.
+                    Err(e) => tracing::debug!(kind = %key, error = %e, "target watch"),
+                }
+                futures::future::ready(())
+            }));
+            targets
         });
-        if !watched.synced.load(Ordering::Relaxed) {
+        let targets = watched.read().ok()?;
+        if !targets.synced {
             return None;
         }
-        let obj = watched
-            .store
-            .get(&ObjectRef::new_with(name, ar.clone()).within(ns))?;
-        state_of(&obj)
+        targets.states.get(&format!("{ns}/{name}")).cloned()
     }
 
     /// Names of the live pods in `ns` matched by `selector`; None when the cache cannot
@@ -136,5 +186,63 @@ impl TargetCache {
             .collect();
         names.sort();
         Some(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn workload(name: &str, replicas: Option<i64>) -> DynamicObject {
+        let spec = replicas.map_or(json!({"size": 1}), |r| json!({"replicas": r}));
+        match serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "a"},
+            "spec": spec, "status": {"replicas": 1, "readyReplicas": 1}
+        })) {
+            Ok(o) => o,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn replicas(t: &Targets, name: &str) -> Option<i32> {
+        t.states
+            .get(&format!("a/{name}"))
+            .map(|s| s.current_replicas)
+    }
+
+    #[test]
+    fn targets_follow_the_watch_and_a_relist_drops_what_went_meanwhile() {
+        let mut t = Targets::default();
+        t.apply(watcher::Event::Init);
+        t.apply(watcher::Event::InitApply(workload("web", Some(2))));
+        t.apply(watcher::Event::InitApply(workload("odd", None)));
+        // Not answered until the list is complete.
+        assert!(!t.synced);
+        t.apply(watcher::Event::InitDone);
+        assert!(t.synced);
+        assert_eq!(replicas(&t, "web"), Some(2));
+        // Replicas elsewhere than spec.replicas: left to /scale.
+        assert_eq!(replicas(&t, "odd"), None);
+        t.apply(watcher::Event::Apply(workload("web", Some(5))));
+        t.apply(watcher::Event::Apply(workload("api", Some(1))));
+        assert_eq!(
+            (replicas(&t, "web"), replicas(&t, "api")),
+            (Some(5), Some(1))
+        );
+        t.apply(watcher::Event::Delete(workload("api", Some(1))));
+        assert_eq!(replicas(&t, "api"), None);
+        // A relist after a watch gap: web went meanwhile, worker came.
+        t.apply(watcher::Event::Init);
+        t.apply(watcher::Event::InitApply(workload("worker", Some(3))));
+        // The old answers stand until the relist is complete.
+        assert_eq!(replicas(&t, "web"), Some(5));
+        t.apply(watcher::Event::InitDone);
+        assert_eq!(
+            (replicas(&t, "web"), replicas(&t, "worker")),
+            (None, Some(3))
+        );
     }
 }

@@ -64,33 +64,6 @@ pub fn state_of(obj: &DynamicObject) -> Option<TargetState> {
     })
 }
 
-/// Only what `state_of` reads: a Deployment's pod template, its labels and annotations are
-/// most of its bytes, and a watch cache holds one per target.
-pub fn slim(obj: &mut DynamicObject) {
-    let keep = |part: &str, fields: &[&str]| -> Option<serde_json::Value> {
-        let from = obj.data.get(part)?.as_object()?;
-        let kept: serde_json::Map<String, serde_json::Value> = fields
-            .iter()
-            .filter_map(|f| Some((f.to_string(), from.get(*f)?.clone())))
-            .collect();
-        Some(serde_json::Value::Object(kept))
-    };
-    let mut data = serde_json::Map::new();
-    if let Some(spec) = keep("spec", &["replicas", "selector"]) {
-        data.insert("spec".into(), spec);
-    }
-    if let Some(status) = keep("status", &["replicas", "readyReplicas", "selector"]) {
-        data.insert("status".into(), status);
-    }
-    obj.data = serde_json::Value::Object(data);
-    let m = &mut obj.metadata;
-    m.managed_fields = None;
-    m.annotations = None;
-    m.labels = None;
-    m.owner_references = None;
-    m.finalizers = None;
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -166,34 +139,5 @@ mod tests {
             "spec": {"size": 2}
         }));
         assert_eq!(state_of(&elsewhere), None);
-    }
-
-    #[test]
-    fn a_slimmed_target_reads_the_same_without_its_pod_template() {
-        let full = json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web", "namespace": "a", "labels": {"app": "web"},
-                         "annotations": {"deployment.kubernetes.io/revision": "3"}},
-            "spec": {"replicas": 4, "selector": {"matchLabels": {"app": "web"}},
-                     "template": {"metadata": {"labels": {"app": "web"}},
-                                  "spec": {"containers": [{"name": "web", "image": "web:1"}]}}},
-            "status": {"replicas": 4, "readyReplicas": 3, "conditions": [{"type": "Available"}]}
-        });
-        for whole in [
-            full.clone(),
-            json!({"apiVersion": "x/v1", "kind": "Odd", "metadata": {"name": "o"}, "spec": {"size": 2}}),
-            json!({"apiVersion": "x/v1", "kind": "Odd", "metadata": {"name": "o"}}),
-        ] {
-            let before = object(whole);
-            let mut after = before.clone();
-            slim(&mut after);
-            assert_eq!(state_of(&after), state_of(&before));
-            assert_eq!(after.metadata.name, before.metadata.name);
-        }
-        let mut d = object(full);
-        slim(&mut d);
-        assert_eq!(d.data.pointer("/spec/template"), None);
-        assert_eq!(d.data.pointer("/status/conditions"), None);
-        assert_eq!(d.metadata.labels, None);
     }
 }
