@@ -3,6 +3,8 @@
 //! Data flows one way: Prometheus → [`metrics`] (signals) → [`decision`] → [`controller`]
 //! (actuation through `/scale`, status, Events).
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod calibration;
 pub mod capacity;

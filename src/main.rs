@@ -1,5 +1,7 @@
 //! The `headroom` command: the operator, its CRD, and offline decisions.
 
+#![forbid(unsafe_code)]
+
 use std::io::Read;
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -4,6 +4,8 @@
 //! the API server. Prints its address first, a status line every 10 seconds, then a
 //! summary and the path of a plot.
 
+#![forbid(unsafe_code)]
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;

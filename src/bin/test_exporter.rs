@@ -11,6 +11,8 @@
 //! (default 127.0.0.1:0; prints the bound address; with --exit-with-stdin it exits when its
 //! standard input closes, so it never outlives the test process that started it)
 
+#![forbid(unsafe_code)]
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
