@@ -19,6 +19,8 @@ FROM scratch
 COPY --from=build /out/etc /etc
 COPY --from=build /src/target/x86_64-unknown-linux-musl/release/headroom /usr/local/bin/headroom
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+# No transparent huge pages for the allocator, even where the kernel uses them by default.
+ENV MIMALLOC_ALLOW_THP=0
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/headroom"]

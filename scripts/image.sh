@@ -58,6 +58,7 @@ buildah config \
   --user 65532:65532 --port 8080 \
   --entrypoint '["/usr/local/bin/headroom"]' --cmd run \
   --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+  --env MIMALLOC_ALLOW_THP=0 \
   --label org.opencontainers.image.title=headroom \
   --label org.opencontainers.image.version="$version" \
   --label org.opencontainers.image.revision="$commit" \
