@@ -173,3 +173,82 @@ async fn pod_names(client: &Client, ns: &str, selector: &str) -> Result<Vec<Stri
     names.sort();
     Ok(names)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    use super::*;
+
+    fn deployment_ref() -> TargetRef {
+        TargetRef {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: "web".into(),
+        }
+    }
+
+    /// A client whose API server answers discovery of apps/v1 (slowly, so that asks overlap)
+    /// and counts the requests.
+    fn discovering_client(asked: Arc<AtomicUsize>) -> Client {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        tokio::spawn(async move {
+            while let Some((request, send)) = handle.next_request().await {
+                asked.fetch_add(1, Ordering::SeqCst);
+                let found = request.uri().path() == "/apis/apps/v1";
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                let body = if found {
+                    json!({"kind": "APIResourceList", "groupVersion": "apps/v1", "resources": [
+                        {"name": "deployments", "singularName": "deployment", "namespaced": true,
+                         "kind": "Deployment", "verbs": ["get", "list", "watch", "patch"]}]})
+                } else {
+                    json!({"kind": "Status", "status": "Failure", "code": 404, "reason": "NotFound", "message": "not found"})
+                };
+                let status = if found { 200 } else { 404 };
+                let response = Response::builder()
+                    .status(status)
+                    .body(Body::from(body.to_string().into_bytes()));
+                if let Ok(r) = response {
+                    send.send_response(r);
+                }
+            }
+        });
+        Client::new(service, "default")
+    }
+
+    #[tokio::test]
+    async fn a_kind_is_discovered_once_however_many_ask_at_once() {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let client = discovering_client(asked.clone());
+        let resolver = Resolver::default();
+        let t = deployment_ref();
+        let all = futures::future::join_all((0..50).map(|_| resolver.resource(&client, &t))).await;
+        assert!(
+            all.iter()
+                .all(|r| r.as_ref().is_ok_and(|ar| ar.plural == "deployments"))
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        // Later asks are answered from memory.
+        assert!(resolver.resource(&client, &t).await.is_ok());
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_kind_that_does_not_exist_is_not_remembered() {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let client = discovering_client(asked.clone());
+        let resolver = Resolver::default();
+        let t = TargetRef {
+            api_version: "example.com/v1".into(),
+            kind: "Nope".into(),
+            name: "x".into(),
+        };
+        assert!(resolver.resource(&client, &t).await.is_err());
+        assert!(resolver.resource(&client, &t).await.is_err());
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        assert!(resolver.cache.lock().is_ok_and(|c| c.is_empty()));
+    }
+}
