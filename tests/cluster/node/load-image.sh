@@ -9,5 +9,12 @@ archive=$1 name=$2
 sock="$state/node/containerd.sock"
 [ -S "$sock" ] || die "the real node's containerd is not running ($sock)"
 ctr() { command ctr --address "$sock" -n k8s.io "$@"; }
-ctr images import --all-platforms "$archive" >&2
-ctr images ls -q | grep -qx "$name" || die "$archive holds no image named $name"
+# containerd answers `ctr version` before every plugin an import needs is up: a first import
+# right after its start can fail, so it is tried again, and every error is shown.
+for attempt in 1 2 3; do
+  if ctr images import --all-platforms "$archive" >&2; then break; fi
+  [ "$attempt" = 3 ] && die "ctr images import $archive failed 3 times"
+  sleep 2
+done
+# Not `grep -q`: under pipefail its early exit can fail the pipeline.
+ctr images ls -q | grep -x "$name" >/dev/null || die "$archive holds no image named $name"

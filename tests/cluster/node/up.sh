@@ -82,7 +82,9 @@ buildah copy --quiet "$c" "$node/image/pause" /pause >/dev/null
 buildah config --entrypoint '["/pause"]' --user 65535:65535 "$c"
 buildah commit --quiet --timestamp 0 --rm "$c" "$PAUSE_IMAGE" >/dev/null
 buildah push --quiet "$PAUSE_IMAGE" "oci-archive:$pause_tar:$PAUSE_IMAGE" >/dev/null
-"$(dirname "$0")/load-image.sh" "$pause_tar" "$PAUSE_IMAGE" 2>/dev/null
+# Its progress is noise; its error is what a failed start must show.
+"$(dirname "$0")/load-image.sh" "$pause_tar" "$PAUSE_IMAGE" 2>"$node/load-image.log" ||
+  { cat "$node/load-image.log" >&2; die "could not load the pause image into containerd"; }
 
 # --- identities: the kubelet as system:node:<name>, kube-proxy as system:kube-proxy ------
 (
