@@ -24,8 +24,9 @@ if [ "$ref" != "$image" ]; then
 fi
 
 bash tests/cluster/down.sh >/dev/null 2>&1 || true
-HEADROOM_REAL_NODE=1 bash tests/cluster/up.sh
+# Set before the start: a start that fails half-way leaves processes to stop too.
 trap 'bash tests/cluster/down.sh' EXIT
+HEADROOM_REAL_NODE=1 bash tests/cluster/up.sh
 # shellcheck disable=SC1091
 source "$state/env"
 [ "$HEADROOM_REAL_NODE" = 1 ] || fail "the cluster has no real node"
