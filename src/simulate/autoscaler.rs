@@ -29,6 +29,9 @@ pub enum Kind {
     Kpa,
     /// A fixed replica count.
     Static,
+    /// The causal bound at this utilization (percent): see `bound`. Not a baseline, and
+    /// not in `ALL`.
+    Bound(u8),
 }
 
 impl Kind {
@@ -47,6 +50,7 @@ impl Kind {
             Kind::Keda => "keda",
             Kind::Kpa => "kpa",
             Kind::Static => "static",
+            Kind::Bound(_) => "bound",
         }
     }
 }
@@ -195,8 +199,11 @@ impl Scaler {
         ready: i32,
         neighbours: &Neighbours,
     ) -> Option<i32> {
-        if self.kind == Kind::Static {
-            return (current != self.fixed).then_some(self.fixed);
+        match self.kind {
+            Kind::Static => return (current != self.fixed).then_some(self.fixed),
+            // Sized in `run_probed`, from the truth no autoscaler sees.
+            Kind::Bound(_) => return None,
+            _ => {}
         }
         if let Some(k) = &mut self.kpa {
             let desired = k.step(now, current, ready)?;

@@ -3,6 +3,7 @@
 //! a seed; one step is one second.
 
 mod autoscaler;
+mod bound;
 pub mod breaking;
 mod command;
 pub mod family;
@@ -185,6 +186,17 @@ pub fn run_probed(
     let target = latency_target(&setup.web.spec);
 
     let mut out = Outcome::empty(kind.name());
+    let mut bound = match kind {
+        Kind::Bound(u) => {
+            let (w, k) = (&setup.web.plan, &setup.worker.plan);
+            out.autoscaler = format!("bound {u}%");
+            Some([
+                bound::Bound::new(u, w.min_replicas, w.max_replicas),
+                bound::Bound::new(u, k.min_replicas, k.max_replicas),
+            ])
+        }
+        _ => None,
+    };
     let mut last_change: [Option<(usize, i32)>; 2] = [None, None];
     let every = (trace.seconds() / 600).max(1);
     for now in 0..trace.seconds() {
@@ -241,6 +253,13 @@ pub fn run_probed(
                 &worker_neighbours,
             ),
         ];
+        let changes = match &mut bound {
+            Some([w, k]) => [
+                w.web(now, snap.requests, p, app.web.replicas()),
+                k.workers(now, snap.jobs, p, app.workers.replicas()),
+            ],
+            None => changes,
+        };
         for (i, change) in changes.into_iter().enumerate() {
             let Some(n) = change else { continue };
             let tier = if i == 0 {
