@@ -38,7 +38,12 @@ pub fn step(
         from_status,
     );
     let ev = decision::evaluate(plan, observation, &memory, &at);
-    state.record(key, pool, now, &ev);
+    let window = decision::longest_window_seconds(
+        plan.behavior.as_ref(),
+        plan.downscale_stabilization_seconds,
+    );
+    let window = std::time::Duration::from_secs(u64::try_from(window).unwrap_or(0));
+    state.record(key, pool, now, &ev, window);
     ev
 }
 

@@ -166,12 +166,32 @@ impl State {
         }
     }
 
-    /// Remembers what an evaluation of `key` decided at `now`.
-    pub fn record(&self, key: &str, pool: Option<&str>, now: Instant, ev: &Evaluation) {
+    /// Remembers what an evaluation of `key` decided at `now`; its recommendations only as far
+    /// back as `window`, the policy's longest stabilization window.
+    pub fn record(
+        &self,
+        key: &str,
+        pool: Option<&str>,
+        now: Instant,
+        ev: &Evaluation,
+        window: Duration,
+    ) {
         let mut inner = self.lock();
         let h = inner.policies.entry(key.to_string()).or_default();
         if let Some(r) = ev.decision.recommendation {
-            h.recommendations.push((now, r));
+            // A window keeps the highest (or lowest) recommendation younger than itself, and
+            // of a run of equal ones the newest is the youngest: it alone decides the same.
+            // So a steady policy holds one entry, not one per evaluation for an hour.
+            match h.recommendations.last_mut() {
+                Some(last) if last.1 == r => last.0 = now,
+                _ => h.recommendations.push((now, r)),
+            }
+        }
+        let window = window.min(KEEP);
+        h.recommendations
+            .retain(|(t, _)| now.saturating_duration_since(*t) <= window);
+        if h.recommendations.capacity() > 2 * h.recommendations.len().max(4) {
+            h.recommendations.shrink_to_fit();
         }
         if ev.spike_now {
             h.last_spike = Some(now);
@@ -419,7 +439,7 @@ mod tests {
             held: 2,
             need: 2,
         });
-        h.record("ns/a", Some("ns/orders"), Instant::now(), &ev);
+        h.record("ns/a", Some("ns/orders"), Instant::now(), &ev, KEEP);
         assert!(h.unledgered_sharers("ns/orders", "ns/b").is_empty());
         assert_eq!(h.scalers("ns/Deployment/web"), ["ns/a", "ns/b"]);
         h.forget("ns/a");
@@ -530,6 +550,56 @@ mod tests {
             .history;
         assert_eq!(v.recommendations.len(), 1);
         assert_eq!(v.recommendations[0].age_seconds, 10.0);
+    }
+
+    fn recommending(replicas: i32) -> Evaluation {
+        Evaluation::new(
+            crate::decision::Decision {
+                desired_replicas: replicas,
+                reason: String::new(),
+                limited_by: crate::decision::Limit::None,
+                proposals: vec![],
+                recommendation: Some(replicas),
+            },
+            vec![],
+        )
+    }
+
+    /// A steady policy holds one recommendation, not one per evaluation for an hour, and
+    /// none older than its window; the window's highest and lowest stay what they were.
+    #[test]
+    fn recommendations_are_kept_as_runs_and_only_as_long_as_the_window() {
+        let h = State::default();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let window = Duration::from_secs(300);
+        h.memory("k", None, t0, 5, 5, vec![]);
+        for (s, r) in [
+            (15, 5),
+            (30, 5),
+            (45, 8),
+            (60, 8),
+            (75, 6),
+            (90, 6),
+            (105, 6),
+        ] {
+            h.record("k", None, at(s), &recommending(r), window);
+        }
+        let kept = |s: u64| {
+            h.memory("k", None, at(s), 6, 6, vec![])
+                .history
+                .recommendations
+                .iter()
+                .map(|r| (r.replicas, r.age_seconds))
+                .collect::<Vec<_>>()
+        };
+        // Each run as its newest: 5 at 30 s, 8 at 60 s, 6 at 105 s.
+        assert_eq!(kept(105), [(5, 75.0), (8, 45.0), (6, 0.0)]);
+        // Past the window only the newest run is left, and it still counts.
+        h.record("k", None, at(395), &recommending(6), window);
+        assert_eq!(kept(395), [(6, 0.0)]);
+        h.record("k", None, at(1000), &recommending(4), window);
+        assert_eq!(kept(1000), [(4, 0.0)]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use input::{
     SignalValue, Tolerance, capacity_age,
 };
 pub use proposal::{Combined, Proposal, Unavailable};
-pub use rules::{ResolvedBehavior, Rules, resolve};
+pub use rules::{ResolvedBehavior, Rules, longest_window_seconds, resolve};
 
 use serde::Serialize;
 

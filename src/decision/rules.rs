@@ -57,6 +57,24 @@ pub fn resolve(
     }
 }
 
+/// The longest stabilization window a decision reads recommendations over: older ones
+/// can change no decision, so they need not be kept.
+pub fn longest_window_seconds(
+    behavior: Option<&Behavior>,
+    downscale_stabilization_seconds: i32,
+) -> i32 {
+    match behavior {
+        None => downscale_stabilization_seconds,
+        Some(b) => {
+            let r = resolve(b, Tolerance::default(), downscale_stabilization_seconds);
+            r.scale_up
+                .stabilization_window_seconds
+                .max(r.scale_down.stabilization_window_seconds)
+        }
+    }
+    .max(0)
+}
+
 fn merge(from: Option<&ScalingRules>, mut to: Rules) -> Rules {
     let Some(from) = from else { return to };
     if let Some(s) = from.select_policy {
@@ -110,5 +128,22 @@ mod tests {
         assert_eq!(r.scale_up.tolerance, 0.2);
         assert_eq!(r.scale_down.stabilization_window_seconds, 60);
         assert_eq!(r.scale_down.tolerance, 0.05);
+    }
+
+    #[test]
+    fn the_longest_window_is_either_direction_s_or_the_operator_s() {
+        assert_eq!(longest_window_seconds(None, 300), 300);
+        assert_eq!(longest_window_seconds(Some(&Behavior::default()), 120), 120);
+        let up_longer = Behavior {
+            scale_up: Some(ScalingRules {
+                stabilization_window_seconds: Some(900),
+                ..Default::default()
+            }),
+            scale_down: Some(ScalingRules {
+                stabilization_window_seconds: Some(60),
+                ..Default::default()
+            }),
+        };
+        assert_eq!(longest_window_seconds(Some(&up_longer), 300), 900);
     }
 }
