@@ -245,16 +245,11 @@ pub fn table(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::{EXAMPLE_WEB, EXAMPLE_WORKER, parse_policy, setup};
+    use crate::simulate::{examples, setup};
 
     #[test]
     fn a_database_bound_app_is_told_its_database_breaks_first_and_when() {
-        let (Ok(web), Ok(worker)) = (
-            parse_policy(EXAMPLE_WEB, "web"),
-            parse_policy(EXAMPLE_WORKER, "worker"),
-        ) else {
-            panic!("example policies")
-        };
+        let (web, worker) = examples();
         let name = "database-bound";
         let Some(c) = check(name, &setup(name, web, worker)) else {
             panic!("no check for {name}")

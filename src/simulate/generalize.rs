@@ -265,18 +265,12 @@ pub fn report(results: &[CaseResult], family: &str, seed: u64, cpu_seconds: f64)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::{EXAMPLE_WEB, EXAMPLE_WORKER, parse_policy};
 
     /// More spare capacity buys no more violation and costs no fewer replica-minutes: the
     /// bound draws a frontier, and the table shows it.
     #[test]
     fn the_bound_draws_a_frontier_beside_the_autoscalers() {
-        let (Ok(web), Ok(worker)) = (
-            parse_policy(EXAMPLE_WEB, "web"),
-            parse_policy(EXAMPLE_WORKER, "worker"),
-        ) else {
-            panic!("example policies")
-        };
+        let (web, worker) = crate::simulate::examples();
         let results = match run_family("flash", 2, 5, &web, &worker) {
             Ok(r) => r,
             Err(e) => panic!("{e}"),

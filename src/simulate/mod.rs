@@ -328,16 +328,21 @@ pub fn setup(scenario: &str, web: Policy, worker: Policy) -> Setup {
     }
 }
 
+/// The example policies, for tests.
+#[cfg(test)]
+pub(crate) fn examples() -> (Policy, Policy) {
+    match (
+        parse_policy(EXAMPLE_WEB, "web"),
+        parse_policy(EXAMPLE_WORKER, "worker"),
+    ) {
+        (Ok(web), Ok(worker)) => (web, worker),
+        (web, worker) => panic!("example policies: {web:?} {worker:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn examples() -> (Policy, Policy) {
-        (
-            parse_policy(EXAMPLE_WEB, "web").expect("example web policy"),
-            parse_policy(EXAMPLE_WORKER, "worker").expect("example worker policy"),
-        )
-    }
 
     #[test]
     fn runs_are_deterministic_and_every_autoscaler_scales() {
