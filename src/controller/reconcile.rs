@@ -47,9 +47,17 @@ pub async fn reconcile(stored: Arc<StoredPolicy>, ctx: Arc<Context>) -> Result<A
     let next = result?;
     ctx.succeeded(&pkey);
     // Spread over ±5 % of the interval, so policies created together do not stay in waves.
-    let delay = jittered(next, &pkey);
+    let delay = until_next(jittered(next, &pkey), start.elapsed());
     ctx.state.due_at(&pkey, Instant::now() + delay);
     Ok(Action::requeue(delay))
+}
+
+/// How long to wait after an evaluation that took `took`, for the next one to start `period`
+/// after this one started: the time spent querying and writing does not stretch the interval
+/// (and the reaction to a spike). One that overran still waits half a period, so a slow
+/// Prometheus or API server is never asked again at once.
+fn until_next(period: Duration, took: Duration) -> Duration {
+    period.saturating_sub(took).max(period / 2)
 }
 
 /// `d` scaled by a random factor in [0.95, 1.05): on average exactly `d`.
@@ -605,6 +613,17 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_evaluation_starts_one_period_after_this_one_started() {
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        assert_eq!(until_next(s(5), ms(400)), ms(4600));
+        assert_eq!(until_next(s(5), s(0)), s(5));
+        // An evaluation that overran its period still leaves half a period to the next.
+        assert_eq!(until_next(s(5), s(4)), ms(2500));
+        assert_eq!(until_next(s(5), s(9)), ms(2500));
+    }
 
     #[test]
     fn jitter_stays_within_five_percent_and_averages_the_interval() {
