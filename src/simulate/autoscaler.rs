@@ -29,9 +29,12 @@ pub enum Kind {
     Kpa,
     /// A fixed replica count.
     Static,
-    /// The causal bound at this utilization (percent): see `bound`. Not a baseline, and
-    /// not in `ALL`.
-    Bound(u8),
+    /// The bound at this utilization (percent), with what it sees of the load: see `bound`.
+    /// Not a baseline, and not in `ALL`.
+    Bound {
+        utilization: u8,
+        sight: super::bound::Sight,
+    },
 }
 
 impl Kind {
@@ -50,7 +53,7 @@ impl Kind {
             Kind::Keda => "keda",
             Kind::Kpa => "kpa",
             Kind::Static => "static",
-            Kind::Bound(_) => "bound",
+            Kind::Bound { .. } => "bound",
         }
     }
 }
@@ -202,7 +205,7 @@ impl Scaler {
         match self.kind {
             Kind::Static => return (current != self.fixed).then_some(self.fixed),
             // Sized in `run_probed`, from the truth no autoscaler sees.
-            Kind::Bound(_) => return None,
+            Kind::Bound { .. } => return None,
             _ => {}
         }
         if let Some(k) = &mut self.kpa {

@@ -5,8 +5,13 @@
 //! start, and it cannot see the future: what SLO violation it has is start-up, not decision.
 //! Run at a few utilizations it draws the frontier of SLO against replica-minutes that
 //! reaction alone can reach, so a target beyond it is known to need foresight instead.
+//! Two more sights draw two more frontiers. With a perfect forecast it also knows the trend
+//! (the load without its noise) until a pod started now would be ready: the most any
+//! forecast could add. With foresight it knows the true load that far ahead, noise and all:
+//! a frontier no autoscaler can pass.
 
 use super::model::Params;
+use super::traffic::Trace;
 
 /// The HPA's default scale-down stabilization window.
 const DOWN_WINDOW_SECONDS: usize = 300;
@@ -55,9 +60,93 @@ impl Bound {
     }
 }
 
+/// What the bound knows of the load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sight {
+    /// Each second's true load, as it comes.
+    Now,
+    /// That, and the trend one pod start-up ahead: a perfect forecast.
+    Forecast,
+    /// The true load one pod start-up ahead, noise and all.
+    Foresight,
+}
+
+impl Sight {
+    pub const ALL: [Sight; 3] = [Sight::Now, Sight::Forecast, Sight::Foresight];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sight::Now => "bound",
+            Sight::Forecast => "forecast",
+            Sight::Foresight => "foresight",
+        }
+    }
+}
+
+/// The requests and jobs per second the bound sizes for at `now`: the busiest second it can
+/// see until a pod started now is ready. A trace without known noise has no trend to see.
+pub fn load(trace: &Trace, now: usize, startup: usize, sight: Sight) -> (f64, f64) {
+    let end = now.saturating_add(startup).saturating_add(1);
+    let busiest = |v: &[f64], seen: &dyn Fn(usize, f64) -> f64| {
+        let until = match sight {
+            Sight::Now => now + 1,
+            Sight::Forecast if trace.noise.len() < v.len() => now + 1,
+            _ => end,
+        }
+        .min(v.len());
+        let now_value = v.get(now).copied().unwrap_or(0.0);
+        (now..until)
+            .map(|t| seen(t, v[t]))
+            .fold(now_value, f64::max)
+    };
+    let trend = |t: usize, x: f64| match trace.noise.get(t) {
+        Some(n) if *n > 0.0 => x / n,
+        _ => x,
+    };
+    let seen = |t: usize, x: f64| match sight {
+        Sight::Forecast => trend(t, x),
+        _ => x,
+    };
+    (busiest(&trace.requests, &seen), busiest(&trace.jobs, &seen))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_sight_sees_as_far_as_it_can_and_no_further() {
+        // A 5x burst at second 3 that is all noise, over a trend that doubles at second 4.
+        let trace = Trace {
+            name: "burst".into(),
+            requests: vec![10.0, 10.0, 10.0, 50.0, 20.0],
+            jobs: vec![1.0, 1.0, 1.0, 5.0, 2.0],
+            noise: vec![1.0, 1.0, 1.0, 5.0, 1.0],
+        };
+        assert_eq!(load(&trace, 1, 2, Sight::Now), (10.0, 1.0));
+        assert_eq!(load(&trace, 1, 2, Sight::Foresight), (50.0, 5.0));
+        // A forecast knows the trend (10 at second 3), not the burst.
+        assert_eq!(load(&trace, 1, 2, Sight::Forecast), (10.0, 1.0));
+        assert_eq!(load(&trace, 2, 2, Sight::Forecast), (20.0, 2.0));
+        // The burst, once it comes, is seen by all.
+        assert_eq!(load(&trace, 3, 0, Sight::Forecast), (50.0, 5.0));
+        assert_eq!(
+            load(&trace, 4, 60, Sight::Foresight),
+            (20.0, 2.0),
+            "the end"
+        );
+        assert_eq!(
+            load(&trace, 9, 2, Sight::Foresight),
+            (0.0, 0.0),
+            "past the end"
+        );
+        // Without known noise there is no trend to forecast.
+        let plain = Trace {
+            noise: vec![],
+            ..trace
+        };
+        assert_eq!(load(&plain, 1, 2, Sight::Forecast), (10.0, 1.0));
+    }
 
     #[test]
     fn it_sizes_at_once_and_comes_down_only_after_the_window() {

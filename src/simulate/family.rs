@@ -214,6 +214,7 @@ pub fn case(family: &str, seed: u64, index: usize) -> Option<Case> {
             name: format!("{family}-{index}"),
             requests,
             jobs,
+            noise: (0..seconds).map(|t| noise[t / 10]).collect(),
         },
         params,
         scrape_seconds,

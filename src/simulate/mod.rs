@@ -187,9 +187,12 @@ pub fn run_probed(
 
     let mut out = Outcome::empty(kind.name());
     let mut bound = match kind {
-        Kind::Bound(u) => {
+        Kind::Bound {
+            utilization: u,
+            sight,
+        } => {
             let (w, k) = (&setup.web.plan, &setup.worker.plan);
-            out.autoscaler = format!("bound {u}%");
+            out.autoscaler = format!("{} {u}%", sight.name());
             Some([
                 bound::Bound::new(u, w.min_replicas, w.max_replicas),
                 bound::Bound::new(u, k.min_replicas, k.max_replicas),
@@ -254,10 +257,16 @@ pub fn run_probed(
             ),
         ];
         let changes = match &mut bound {
-            Some([w, k]) => [
-                w.web(now, snap.requests, p, app.web.replicas()),
-                k.workers(now, snap.jobs, p, app.workers.replicas()),
-            ],
+            Some([w, k]) => {
+                let (requests, jobs) = match kind {
+                    Kind::Bound { sight, .. } => bound::load(trace, now, p.startup_seconds, sight),
+                    _ => (snap.requests, snap.jobs),
+                };
+                [
+                    w.web(now, requests, p, app.web.replicas()),
+                    k.workers(now, jobs, p, app.workers.replicas()),
+                ]
+            }
             None => changes,
         };
         for (i, change) in changes.into_iter().enumerate() {

@@ -18,6 +18,9 @@ pub struct Trace {
     pub name: String,
     pub requests: Vec<f64>,
     pub jobs: Vec<f64>,
+    /// Each second's noise factor, where the trace was generated (empty otherwise): the load
+    /// over it is the trend a perfect forecast could know.
+    pub noise: Vec<f64>,
 }
 
 impl Trace {
@@ -38,6 +41,7 @@ fn build(name: &str, seconds: usize, f: impl Fn(f64) -> f64, jobs_share: f64) ->
         name: name.into(),
         requests,
         jobs,
+        noise: vec![],
     }
 }
 
@@ -197,6 +201,7 @@ pub fn from_csv(name: &str, text: &str) -> Result<Trace, String> {
         name: name.into(),
         requests: (0..seconds).map(|t| at(t as f64, |p| p.1)).collect(),
         jobs: (0..seconds).map(|t| at(t as f64, |p| p.2)).collect(),
+        noise: vec![],
     })
 }
 
