@@ -83,31 +83,60 @@ impl Sight {
     }
 }
 
-/// The requests and jobs per second the bound sizes for at `now`: the busiest second it can
-/// see until a pod started now is ready. A trace without known noise has no trend to see.
-pub fn load(trace: &Trace, now: usize, startup: usize, sight: Sight) -> (f64, f64) {
-    let end = now.saturating_add(startup).saturating_add(1);
-    let busiest = |v: &[f64], seen: &dyn Fn(usize, f64) -> f64| {
-        let until = match sight {
-            Sight::Now => now + 1,
-            Sight::Forecast if trace.noise.len() < v.len() => now + 1,
-            _ => end,
+/// The requests and jobs per second the bound sizes for, each second: the busiest second
+/// it can see until a pod started then would be ready. A trace without known noise has no
+/// trend to see. Computed once per run, so a long start-up costs nothing per second.
+pub struct Seen {
+    requests: Vec<f64>,
+    jobs: Vec<f64>,
+}
+
+impl Seen {
+    pub fn new(trace: &Trace, startup: usize, sight: Sight) -> Self {
+        let known_noise = trace.noise.len() >= trace.requests.len();
+        let see = |v: &[f64]| match sight {
+            Sight::Foresight => busiest_ahead(v, startup),
+            Sight::Forecast if known_noise => {
+                let trend: Vec<f64> = v
+                    .iter()
+                    .zip(&trace.noise)
+                    .map(|(x, n)| if *n > 0.0 { x / n } else { *x })
+                    .collect();
+                busiest_ahead(&trend, startup)
+                    .into_iter()
+                    .zip(v)
+                    .map(|(ahead, now)| ahead.max(*now))
+                    .collect()
+            }
+            _ => v.to_vec(),
+        };
+        Self {
+            requests: see(&trace.requests),
+            jobs: see(&trace.jobs),
         }
-        .min(v.len());
-        let now_value = v.get(now).copied().unwrap_or(0.0);
-        (now..until)
-            .map(|t| seen(t, v[t]))
-            .fold(now_value, f64::max)
-    };
-    let trend = |t: usize, x: f64| match trace.noise.get(t) {
-        Some(n) if *n > 0.0 => x / n,
-        _ => x,
-    };
-    let seen = |t: usize, x: f64| match sight {
-        Sight::Forecast => trend(t, x),
-        _ => x,
-    };
-    (busiest(&trace.requests, &seen), busiest(&trace.jobs, &seen))
+    }
+
+    pub fn at(&self, now: usize) -> (f64, f64) {
+        let of = |v: &[f64]| v.get(now).copied().unwrap_or(0.0);
+        (of(&self.requests), of(&self.jobs))
+    }
+}
+
+/// For each second t, the largest of `v[t..=t + ahead]` (a sliding maximum, in one pass).
+fn busiest_ahead(v: &[f64], ahead: usize) -> Vec<f64> {
+    let mut out = vec![0.0; v.len()];
+    let mut window = std::collections::VecDeque::<usize>::new();
+    for t in (0..v.len()).rev() {
+        while window.back().is_some_and(|&i| v[i] <= v[t]) {
+            window.pop_back();
+        }
+        window.push_back(t);
+        while window.front().is_some_and(|&i| i > t.saturating_add(ahead)) {
+            window.pop_front();
+        }
+        out[t] = window.front().map_or(v[t], |&i| v[i]);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -123,6 +152,7 @@ mod tests {
             jobs: vec![1.0, 1.0, 1.0, 5.0, 2.0],
             noise: vec![1.0, 1.0, 1.0, 5.0, 1.0],
         };
+        let load = |t: &Trace, now, startup, sight| Seen::new(t, startup, sight).at(now);
         assert_eq!(load(&trace, 1, 2, Sight::Now), (10.0, 1.0));
         assert_eq!(load(&trace, 1, 2, Sight::Foresight), (50.0, 5.0));
         // A forecast knows the trend (10 at second 3), not the burst.
@@ -146,6 +176,23 @@ mod tests {
             ..trace
         };
         assert_eq!(load(&plain, 1, 2, Sight::Forecast), (10.0, 1.0));
+    }
+
+    #[test]
+    fn the_sliding_maximum_is_the_largest_of_each_window() {
+        let v = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0];
+        for ahead in [0, 1, 2, 3, 20] {
+            let naive: Vec<f64> = (0..v.len())
+                .map(|t| {
+                    v[t..=(t + ahead).min(v.len() - 1)]
+                        .iter()
+                        .copied()
+                        .fold(f64::MIN, f64::max)
+                })
+                .collect();
+            assert_eq!(busiest_ahead(&v, ahead), naive, "ahead {ahead}");
+        }
+        assert!(busiest_ahead(&[], 5).is_empty());
     }
 
     #[test]

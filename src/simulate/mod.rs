@@ -193,10 +193,11 @@ pub fn run_probed(
         } => {
             let (w, k) = (&setup.web.plan, &setup.worker.plan);
             out.autoscaler = format!("{} {u}%", sight.name());
-            Some([
+            Some((
                 bound::Bound::new(u, w.min_replicas, w.max_replicas),
                 bound::Bound::new(u, k.min_replicas, k.max_replicas),
-            ])
+                bound::Seen::new(trace, p.startup_seconds, sight),
+            ))
         }
         _ => None,
     };
@@ -257,11 +258,8 @@ pub fn run_probed(
             ),
         ];
         let changes = match &mut bound {
-            Some([w, k]) => {
-                let (requests, jobs) = match kind {
-                    Kind::Bound { sight, .. } => bound::load(trace, now, p.startup_seconds, sight),
-                    _ => (snap.requests, snap.jobs),
-                };
+            Some((w, k, seen)) => {
+                let (requests, jobs) = seen.at(now);
                 [
                     w.web(now, requests, p, app.web.replicas()),
                     k.workers(now, jobs, p, app.workers.replicas()),
