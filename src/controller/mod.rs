@@ -197,15 +197,15 @@ pub async fn run(
         controller: "headroom".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
-    let events = events::Events::new(client.clone(), reporter, std::time::Instant::now());
+    let events = events::Events::new(client.clone(), reporter);
     let mut ctx = Context::new(client.clone(), settings, events, metrics.clone());
     ctx.resolver = target::Resolver::watching(namespace.clone());
     let ctx = Arc::new(ctx);
     if ctx.settings.scrape_interval.is_none() {
         tokio::spawn(learn_scrape_interval(ctx.clone()));
     }
-    let renewing = ctx.clone();
-    tokio::spawn(async move { renewing.events.renew_periodically().await });
+    let forgetting = ctx.clone();
+    tokio::spawn(async move { forgetting.events.forget_periodically().await });
 
     fn api<K>(client: &Client, ns: Option<&str>) -> Api<K>
     where

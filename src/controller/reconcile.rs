@@ -604,8 +604,7 @@ async fn publish(
         secondary: None,
     };
     // Events are best effort: a failure to publish must not fail the evaluation.
-    let (recorder, _) = ctx.events.recorder(std::time::Instant::now());
-    if let Err(e) = recorder.publish(&ev, &policy.object_ref(&())).await {
+    if let Err(e) = ctx.events.publish(&ev, &policy.object_ref(&())).await {
         tracing::warn!(error = %e, reason, "could not publish event");
     }
 }
