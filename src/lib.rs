@@ -14,6 +14,7 @@ pub mod decision;
 pub mod error;
 pub mod metrics;
 pub mod plan;
+pub mod predict;
 pub mod server;
 pub mod simulate;
 pub mod telemetry;

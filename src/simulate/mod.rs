@@ -15,7 +15,7 @@ mod queueing;
 #[cfg(test)]
 mod reality_tests;
 pub mod report;
-mod rng;
+pub(crate) mod rng;
 mod traffic;
 
 pub use autoscaler::Kind;

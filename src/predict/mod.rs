@@ -1,0 +1,208 @@
+//! Predictive scaling: learns the recurring pattern of a policy's load (by the day, the week,
+//! the hour) from its history, backtests it, and says how much the load will rise over the
+//! next horizon. Pure, like the decision engine: the operator and the simulator bring the
+//! history and the time. It only ever adds capacity, and it switches itself off where there
+//! is no pattern, or where the pattern stopped holding.
+
+mod backtest;
+mod forecast;
+mod history;
+mod period;
+
+pub use backtest::{Backtest, RISE};
+pub use history::History;
+pub use period::Period;
+
+/// How a policy learns; defaults in `Settings::default`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settings {
+    /// How far ahead capacity must be ready: pod start-up plus the metrics' lag, seconds.
+    pub horizon_seconds: f64,
+    /// Least backtest skill (1 - error / naive error) for the forecast to act.
+    pub min_skill: f64,
+    /// Least autocorrelation for a period to count.
+    pub min_strength: f64,
+    /// Shortest period, in steps.
+    pub min_period_steps: usize,
+    /// How long a learned outlook is used, seconds: past it nothing is predicted.
+    pub valid_seconds: f64,
+    /// Largest rise it will size for, as a ratio to the load now.
+    pub max_rise: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            horizon_seconds: 300.0,
+            min_skill: 0.2,
+            min_strength: 0.3,
+            min_period_steps: 4,
+            valid_seconds: 3.0 * 3600.0,
+            max_rise: 20.0,
+        }
+    }
+}
+
+/// What was learned from one history: the period, how well it forecast, and the rises
+/// ahead. `trusted` says whether it may act.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Learned {
+    pub period_seconds: Option<f64>,
+    pub strength: Option<f64>,
+    pub backtest: Option<Backtest>,
+    pub trusted: bool,
+    /// One line for status: what was found, or why nothing acts.
+    pub summary: String,
+    /// Unix seconds of the first step the rises cover.
+    pub from: i64,
+    pub step_seconds: u32,
+    /// The forecast rise (ratio to the load then) for each step from `from`.
+    pub rises: Vec<f32>,
+    /// The forecast level (ratio to the level at `from`) for each step from `from`.
+    pub levels: Vec<f32>,
+}
+
+/// What the forecast says at one moment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Outlook {
+    /// The load over the horizon, as a ratio to the load now (at least 1).
+    pub rise: f64,
+    /// The next peak within the outlook: Unix seconds and its level relative to now.
+    pub next_peak: Option<(i64, f64)>,
+}
+
+impl Learned {
+    /// Nothing learned yet.
+    pub fn nothing(why: impl Into<String>) -> Self {
+        Learned {
+            period_seconds: None,
+            strength: None,
+            backtest: None,
+            trusted: false,
+            summary: why.into(),
+            from: 0,
+            step_seconds: 1,
+            rises: vec![],
+            levels: vec![],
+        }
+    }
+
+    /// The outlook at `unix`; None outside what was learned.
+    pub fn at(&self, unix: i64) -> Option<Outlook> {
+        let step = i64::from(self.step_seconds.max(1));
+        let index = usize::try_from((unix - self.from).div_euclid(step)).ok()?;
+        let rise = f64::from(*self.rises.get(index)?);
+        let here = f64::from(*self.levels.get(index)?);
+        let next_peak = self
+            .levels
+            .iter()
+            .enumerate()
+            .skip(index + 1)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .filter(|(_, l)| f64::from(**l) > here * (1.0 + RISE))
+            .map(|(i, l)| {
+                (
+                    self.from + i as i64 * step,
+                    f64::from(*l) / here.max(f64::MIN_POSITIVE),
+                )
+            });
+        Some(Outlook {
+            rise: rise.max(1.0),
+            next_peak,
+        })
+    }
+
+    /// Memory held.
+    pub fn bytes(&self) -> usize {
+        (self.rises.capacity() + self.levels.capacity()) * 4 + self.summary.capacity()
+    }
+}
+
+fn human(seconds: f64) -> String {
+    crate::api::PromDuration::from_secs(seconds.max(0.0).round() as u64).to_string()
+}
+
+/// Learns from `history` (its steps end now): the period, the backtest, and the rises for
+/// the next `settings.valid_seconds`.
+pub fn learn(history: &History, settings: &Settings) -> Learned {
+    let values = history.values();
+    let step = f64::from(history.step_seconds());
+    let ahead = ((settings.horizon_seconds / step).ceil() as usize).max(1);
+    let Some(p) = period::detect(
+        &values,
+        step,
+        settings.min_period_steps,
+        settings.min_strength,
+    ) else {
+        let strongest =
+            period::strongest(&values, settings.min_period_steps).map_or(String::new(), |p| {
+                format!(
+                    " (strongest autocorrelation {:.2} at {})",
+                    p.strength,
+                    human(p.steps as f64 * step)
+                )
+            });
+        return Learned::nothing(format!(
+            "no recurring pattern in {} of history{strongest}",
+            human(values.len() as f64 * step)
+        ));
+    };
+    let floor = forecast::floor_of(&values);
+    let period_seconds = p.steps as f64 * step;
+    // Held back: the last day, or the last period if longer; at least two periods before it.
+    let span =
+        (p.steps.max((86_400.0 / step) as usize)).min(values.len().saturating_sub(2 * p.steps));
+    let mut learned = Learned::nothing("");
+    learned.period_seconds = Some(period_seconds);
+    learned.strength = Some(p.strength);
+    learned.step_seconds = history.step_seconds();
+    learned.from = history.end();
+    let found = format!(
+        "{} period (strength {:.2})",
+        human(period_seconds),
+        p.strength
+    );
+    if span < p.steps {
+        learned.summary = format!("{found}: needs three periods of history to backtest");
+        return learned;
+    }
+    let Some(bt) = backtest::backtest(&values, floor, p.steps, ahead, span) else {
+        learned.summary = format!(
+            "{found}: no rise in the last {} to forecast",
+            human(span as f64 * step)
+        );
+        return learned;
+    };
+    learned.backtest = Some(bt);
+    let recent_ok = bt.recent_skill.is_none_or(|s| s >= 0.0);
+    learned.trusted = bt.skill >= settings.min_skill && recent_ok;
+    let verdict = if learned.trusted {
+        "acting".to_string()
+    } else if !recent_ok {
+        "off: the last period broke the pattern".into()
+    } else {
+        format!("off: skill under {:.2}", settings.min_skill)
+    };
+    learned.summary = format!(
+        "{found}; backtest skill {:.2} over {} rises in {} (last period {}); {verdict}",
+        bt.skill,
+        bt.moments,
+        human(span as f64 * step),
+        bt.recent_skill.map_or("none".into(), |s| format!("{s:.2}")),
+    );
+    let n = values.len();
+    let steps = (settings.valid_seconds / step).ceil() as usize + 1;
+    learned.rises = (n..n + steps)
+        .map(|at| {
+            forecast::rise(&values, floor, p.steps, ahead, at, n - 1)
+                .map_or(1.0, |r| r.clamp(1.0, settings.max_rise)) as f32
+        })
+        .collect();
+    learned.levels = (n..n + steps)
+        .map(|at| forecast::level(&values, floor, p.steps, at, n).unwrap_or(1.0) as f32)
+        .collect();
+    learned
+}
+
+#[cfg(test)]
+mod tests;

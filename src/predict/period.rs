@@ -1,0 +1,268 @@
+//! Which period, if any, the load repeats at: the autocorrelation of its logarithm (traffic
+//! repeats in proportion, not in absolute terms), and of its changes (a burst that comes every
+//! hour on a flat day), at every lag up to half the history.
+
+/// A recurring period found in the history.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Period {
+    /// In steps of the history.
+    pub steps: usize,
+    /// The autocorrelation at that lag, from 0 (none) to 1 (the same every period).
+    pub strength: f64,
+}
+
+/// How much a peak of the autocorrelation must stand above the valley before it: a slow
+/// trend correlates at every lag and has no peak.
+const PROMINENCE: f64 = 0.2;
+/// A shorter period whose strength is this close to the best one is preferred: every
+/// multiple of a period is a period too, and the shortest one has the most recent data.
+const NEAR: f64 = 0.9;
+
+/// The logarithm of each reading, floored at a twentieth of the mean, so that idle steps do
+/// not dominate; NaN stays NaN.
+fn log_load(values: &[f64]) -> Option<Vec<f64>> {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let mean = finite.iter().sum::<f64>() / finite.len().max(1) as f64;
+    if finite.is_empty() || mean <= 0.0 {
+        return None;
+    }
+    let floor = mean / 20.0;
+    Some(values.iter().map(|v| v.max(floor).ln()).collect())
+}
+
+/// Autocorrelation at lags 0..=max_lag over the pairs where both readings exist.
+fn autocorrelation(y: &[f64], max_lag: usize) -> Vec<f64> {
+    let finite: Vec<f64> = y.iter().copied().filter(|v| v.is_finite()).collect();
+    let n = finite.len().max(1) as f64;
+    let mean = finite.iter().sum::<f64>() / n;
+    let var = finite.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let centred: Vec<f64> = y.iter().map(|v| v - mean).collect();
+    (0..=max_lag)
+        .map(|lag| {
+            if var <= 1e-12 {
+                return 0.0;
+            }
+            let (sum, count) = centred
+                .iter()
+                .zip(&centred[lag.min(centred.len())..])
+                .filter(|(a, b)| a.is_finite() && b.is_finite())
+                .fold((0.0, 0usize), |(s, c), (a, b)| (s + a * b, c + 1));
+            if count < 2 {
+                0.0
+            } else {
+                sum / count as f64 / var
+            }
+        })
+        .collect()
+}
+
+/// Lags at which `acf` peaks: the top of each rise of at least PROMINENCE above the valley
+/// before it, once it has fallen PROMINENCE again (so noise on a peak makes one peak).
+fn peaks(acf: &[f64], min_lag: usize) -> Vec<Period> {
+    let mut out = vec![];
+    let mut valley = f64::INFINITY;
+    let mut top: Option<Period> = None;
+    for (lag, &v) in acf.iter().enumerate().skip(1) {
+        match top {
+            Some(t) if v > t.strength => {
+                top = Some(Period {
+                    steps: lag,
+                    strength: v,
+                })
+            }
+            Some(t) if v < t.strength - PROMINENCE => {
+                out.push(t);
+                top = None;
+                valley = v;
+            }
+            Some(_) => {}
+            None => {
+                valley = valley.min(v);
+                if lag >= min_lag && v - valley >= PROMINENCE {
+                    top = Some(Period {
+                        steps: lag,
+                        strength: v,
+                    });
+                }
+            }
+        }
+    }
+    // A top still rising at the last lag is not a peak.
+    out.extend(top.filter(|t| t.steps + 1 < acf.len()));
+    out
+}
+
+/// The period the history repeats at: at least `min_steps`, at most half the history, with a
+/// strength of at least `min_strength`, in steps of `step_seconds`. None when nothing repeats.
+pub fn detect(
+    values: &[f64],
+    step_seconds: f64,
+    min_steps: usize,
+    min_strength: f64,
+) -> Option<Period> {
+    let y = log_load(values)?;
+    let max_lag = y.len() / 2;
+    if max_lag <= min_steps.max(2) {
+        return None;
+    }
+    let changes: Vec<f64> = y.windows(2).map(|w| w[1] - w[0]).collect();
+    let (levels, moves) = (
+        autocorrelation(&y, max_lag),
+        autocorrelation(&changes, max_lag),
+    );
+    let mut found = peaks(&levels, min_steps.max(2));
+    found.extend(peaks(&moves, min_steps.max(2)));
+    // One strength per lag: the larger of the two views.
+    found.sort_by(|a, b| {
+        a.steps
+            .cmp(&b.steps)
+            .then(b.strength.total_cmp(&a.strength))
+    });
+    found.dedup_by_key(|p| p.steps);
+    let best = found
+        .iter()
+        .copied()
+        .filter(|p| p.strength >= min_strength)
+        .max_by(|a, b| a.strength.total_cmp(&b.strength))?;
+    let chosen = found
+        .into_iter()
+        .filter(|p| p.strength >= NEAR * best.strength && divides(p.steps, best.steps))
+        .min_by_key(|p| p.steps)
+        .unwrap_or(best);
+    let score = |lag: usize| {
+        let at = |a: &[f64]| a.get(lag).copied().unwrap_or(f64::NAN);
+        at(&levels).max(at(&moves))
+    };
+    let steps = snap(refine(chosen.steps, max_lag, &score), step_seconds);
+    Some(Period {
+        steps,
+        strength: score(steps),
+    })
+}
+
+/// The lag near `steps` whose multiples correlate best: a peak of the autocorrelation is
+/// flat on top, its multiples are not, so a day is told from a day less fifteen minutes.
+fn refine(steps: usize, max_lag: usize, score: &dyn Fn(usize) -> f64) -> usize {
+    let slack = steps / 25 + 1;
+    (steps.saturating_sub(slack).max(1)..=steps + slack)
+        .map(|p| {
+            let multiples: Vec<f64> = (1..)
+                .map(|k| k * p)
+                .take_while(|l| *l <= max_lag)
+                .map(score)
+                .filter(|v| v.is_finite())
+                .collect();
+            let mean = multiples.iter().sum::<f64>() / multiples.len().max(1) as f64;
+            (p, mean)
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map_or(steps, |(p, _)| p)
+}
+
+/// Periods people schedule things at, seconds: a period found within 3 % of one is taken to
+/// be it (cron, business days, weeks), since a few steps off drifts over several periods.
+const CALENDAR: [f64; 14] = [
+    300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0, 10800.0, 14400.0, 21600.0, 28800.0,
+    43200.0, 86400.0, 604800.0,
+];
+
+fn snap(steps: usize, step_seconds: f64) -> usize {
+    let seconds = steps as f64 * step_seconds;
+    CALENDAR
+        .iter()
+        .find(|c| (seconds - **c).abs() <= 0.03 * **c)
+        .map(|c| (c / step_seconds).round() as usize)
+        .filter(|s| *s >= 1)
+        .unwrap_or(steps)
+}
+
+/// Whether `long` is a whole multiple of `short`, give or take a step per multiple (a
+/// period measured in steps is rounded).
+fn divides(short: usize, long: usize) -> bool {
+    let short = short.max(1);
+    let k = (long as f64 / short as f64).round() as usize;
+    k >= 1 && long.abs_diff(k * short) <= k.max(long / 50)
+}
+
+/// The strongest autocorrelation at any lag, for saying how little repeats.
+pub fn strongest(values: &[f64], min_steps: usize) -> Option<Period> {
+    let y = log_load(values)?;
+    let acf = autocorrelation(&y, y.len() / 2);
+    acf.iter()
+        .enumerate()
+        .skip(min_steps.max(2))
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(steps, strength)| Period {
+            steps,
+            strength: *strength,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::rng::Rng;
+
+    /// A day of 288 five-minute steps: a trough at night, a peak in the afternoon.
+    fn day(t: usize) -> f64 {
+        let phase = (t % 288) as f64 / 288.0;
+        100.0 * (1.2 - (std::f64::consts::TAU * phase).cos())
+    }
+
+    #[test]
+    fn a_daily_cycle_is_found_at_a_day_not_at_two() {
+        let mut rng = Rng::new(3);
+        let v: Vec<f64> = (0..288 * 7)
+            .map(|t| day(t) * (0.15 * rng.normal()).exp())
+            .collect();
+        let p = detect(&v, 300.0, 4, 0.3).expect("a daily cycle");
+        assert_eq!(p.steps, 288, "{p:?}");
+        assert!(p.strength > 0.6, "{p:?}");
+    }
+
+    #[test]
+    fn an_hourly_burst_on_a_flat_day_is_found() {
+        let mut rng = Rng::new(5);
+        // Every 12 steps (an hour), one step at 4x.
+        let v: Vec<f64> = (0..288 * 3)
+            .map(|t| if t % 12 == 3 { 400.0 } else { 100.0 } * (0.1 * rng.normal()).exp())
+            .collect();
+        let p = detect(&v, 300.0, 4, 0.3).expect("an hourly burst");
+        assert_eq!(p.steps, 12, "{p:?}");
+    }
+
+    #[test]
+    fn a_period_off_the_calendar_is_measured_to_the_step() {
+        let mut rng = Rng::new(6);
+        // A burst every 23 steps (1h55m at five-minute steps): near no calendar period.
+        let flat: Vec<f64> = (0..288 * 7)
+            .map(|t: usize| if t.is_multiple_of(23) { 300.0 } else { 100.0 } * (0.1 * rng.normal()).exp())
+            .collect();
+        assert_eq!(detect(&flat, 300.0, 4, 0.3).map(|p| p.steps), Some(23));
+    }
+
+    #[test]
+    fn noise_growth_and_one_off_surges_have_no_period() {
+        let mut rng = Rng::new(9);
+        let noise: Vec<f64> = (0..2000)
+            .map(|_| 100.0 * (0.3 * rng.normal()).exp())
+            .collect();
+        assert_eq!(detect(&noise, 300.0, 4, 0.3), None);
+        let growth: Vec<f64> = (0..2000)
+            .map(|t| 100.0 * (t as f64 / 500.0).exp() * (0.05 * rng.normal()).exp())
+            .collect();
+        assert_eq!(detect(&growth, 300.0, 4, 0.3), None);
+        let surge: Vec<f64> = (0..2000)
+            .map(|t| {
+                if (700..760).contains(&t) {
+                    2000.0
+                } else {
+                    100.0
+                }
+            })
+            .collect();
+        assert_eq!(detect(&surge, 300.0, 4, 0.3), None);
+        assert_eq!(detect(&[0.0; 100], 300.0, 4, 0.3), None);
+        assert_eq!(detect(&[f64::NAN; 100], 300.0, 4, 0.3), None);
+    }
+}

@@ -1,0 +1,136 @@
+use super::*;
+use crate::simulate::rng::Rng;
+
+const STEP: u32 = 300;
+const DAY: usize = 288;
+
+/// `days` of history at five-minute steps ending at Unix `DAY * STEP * days`, with noise.
+fn history(days: usize, seed: u64, load: impl Fn(usize) -> f64) -> History {
+    let mut rng = Rng::new(seed);
+    let mut h = History::new(STEP, DAY * 28);
+    for t in 0..days * DAY {
+        h.record(
+            t as i64 * i64::from(STEP),
+            load(t) * (0.05 * rng.normal()).exp(),
+        );
+    }
+    h
+}
+
+/// Business hours: 0.3x at night, 1x from 09:00 to 17:00, with a 4x newsletter spike at
+/// 09:00 for 20 minutes.
+fn business(t: usize) -> f64 {
+    let minute = (t % DAY) * 5;
+    let base = if (540..1020).contains(&minute) {
+        100.0
+    } else {
+        30.0
+    };
+    if (540..560).contains(&minute) {
+        base * 4.0
+    } else {
+        base
+    }
+}
+
+fn at_minute(day: usize, minute: usize) -> i64 {
+    (day * DAY * STEP as usize + minute * 60) as i64
+}
+
+#[test]
+fn a_daily_spike_is_learned_backtested_and_seen_coming() {
+    let h = history(7, 1, business);
+    let settings = Settings {
+        valid_seconds: 12.0 * 3600.0,
+        ..Settings::default()
+    };
+    let l = learn(&h, &settings);
+    assert!(l.trusted, "{}", l.summary);
+    assert_eq!(l.period_seconds, Some(86_400.0), "{}", l.summary);
+    assert!(l.backtest.is_some_and(|b| b.skill > 0.3), "{}", l.summary);
+    assert!(l.summary.contains("24h period"), "{}", l.summary);
+    // Day 7 (not in the history): five minutes before 09:00 the spike is ahead.
+    let before = l.at(at_minute(7, 535)).expect("covered");
+    assert!(before.rise > 3.0, "{before:?}");
+    // At night nothing rises, and the next peak is the spike.
+    let night = l.at(at_minute(7, 60)).expect("covered");
+    assert!((night.rise - 1.0).abs() < 0.2, "{night:?}");
+    // Past what was learned, nothing is said.
+    assert_eq!(l.at(at_minute(7, 60 * 13)), None);
+}
+
+#[test]
+fn the_next_peak_is_named_with_its_time() {
+    let h = history(7, 2, business);
+    let settings = Settings {
+        valid_seconds: 12.0 * 3600.0,
+        ..Settings::default()
+    };
+    let l = learn(&h, &settings);
+    let o = l.at(at_minute(7, 6 * 60)).expect("covered");
+    let (when, level) = o.next_peak.expect("the 09:00 spike");
+    assert!(
+        (at_minute(7, 540)..at_minute(7, 560)).contains(&when),
+        "{when}"
+    );
+    assert!(level > 8.0, "{level}");
+}
+
+#[test]
+fn noise_and_one_off_surges_are_not_a_pattern() {
+    let mut rng = Rng::new(4);
+    let noise: Vec<f64> = (0..7 * DAY).map(|_| (0.4 * rng.normal()).exp()).collect();
+    let l = learn(&history(7, 4, |t| 100.0 * noise[t]), &Settings::default());
+    assert!(!l.trusted, "{}", l.summary);
+    // A surge on day 3 and another on day 5 at other times.
+    let surges = |t: usize| {
+        if (3 * DAY + 100..3 * DAY + 120).contains(&t) || (5 * DAY + 30..5 * DAY + 40).contains(&t)
+        {
+            800.0
+        } else {
+            100.0
+        }
+    };
+    let l = learn(&history(7, 5, surges), &Settings::default());
+    assert!(!l.trusted, "{}", l.summary);
+    assert!(l.rises.iter().all(|r| *r <= 1.2), "{:?}", l.rises);
+}
+
+#[test]
+fn a_peak_that_moved_switches_the_forecast_off_within_a_period() {
+    // Six days with the spike at 09:00, then a day with it at 14:00.
+    let moved = |t: usize| {
+        if t < 6 * DAY {
+            business(t)
+        } else {
+            business((t + 5 * 12) % (7 * DAY))
+        }
+    };
+    let l = learn(&history(7, 6, moved), &Settings::default());
+    assert!(!l.trusted, "{}", l.summary);
+    assert!(l.summary.contains("off"), "{}", l.summary);
+}
+
+#[test]
+fn hourly_batches_that_stopped_stop_driving_scale_ups() {
+    let batches = |t: usize| if t.is_multiple_of(12) { 500.0 } else { 100.0 };
+    let l = learn(&history(3, 7, batches), &Settings::default());
+    assert!(l.trusted, "{}", l.summary);
+    assert_eq!(l.period_seconds, Some(3600.0), "{}", l.summary);
+    // The batches stop for the last hour and a half.
+    let stopped = |t: usize| if t < 3 * DAY - 18 { batches(t) } else { 100.0 };
+    let l = learn(&history(3, 7, stopped), &Settings::default());
+    assert!(!l.trusted, "{}", l.summary);
+}
+
+#[test]
+fn too_little_history_says_so() {
+    let l = learn(&history(2, 8, business), &Settings::default());
+    assert!(!l.trusted, "{}", l.summary);
+    let empty = learn(&History::new(STEP, 10), &Settings::default());
+    assert!(
+        !empty.trusted && empty.summary.contains("no recurring pattern"),
+        "{}",
+        empty.summary
+    );
+}
