@@ -94,6 +94,10 @@ enum Command {
         /// three range queries over the policy's calibration window.
         #[arg(long, env = "HEADROOM_CALIBRATIONS_PER_SECOND", default_value_t = 5.0)]
         calibrations_per_second: f64,
+        /// Forecast refreshes started per second across all policies, at most: each reads one
+        /// range query of a policy's load (spec.predictive), since its last read.
+        #[arg(long, env = "HEADROOM_FORECASTS_PER_SECOND", default_value_t = 2.0)]
+        forecasts_per_second: f64,
     },
     /// Print the ScalingPolicy CRD as YAML.
     Crd,
@@ -293,6 +297,7 @@ fn main() -> ExitCode {
             allowed_prometheus_hosts,
             scrape_interval,
             calibrations_per_second,
+            forecasts_per_second,
         } => {
             init_logging(log_format);
             let shard = match (shards, Shard::new(shard, shards)) {
@@ -323,6 +328,7 @@ fn main() -> ExitCode {
                 scrape_interval,
                 shard,
                 calibrations_per_second,
+                forecasts_per_second,
             };
             match run(settings, listen, namespace, election) {
                 Ok(()) => ExitCode::SUCCESS,

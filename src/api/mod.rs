@@ -4,6 +4,7 @@ mod behavior;
 mod duration;
 mod guardrails;
 mod policy;
+mod predictive;
 mod signal;
 mod status;
 mod stored;
@@ -18,13 +19,14 @@ pub use guardrails::{
 pub use policy::{
     HeadroomSpec, Mode, PrometheusSource, ScalingPolicy, ScalingPolicySpec, SecretKeyRef, TargetRef,
 };
+pub use predictive::{Predictive, PredictiveMode};
 pub use signal::{
     ConcurrencySignal, CpuSignal, CustomSignal, LatencySignal, QueueSignal, Signal, SignalKind,
     TargetType,
 };
 pub use status::{
-    Condition, ConditionStatus, FitStatus, HeadroomStatus, IndicatorStatus, ResourceHeadroomStatus,
-    ScalingPolicyStatus, SignalStatus,
+    Condition, ConditionStatus, FitStatus, HeadroomStatus, IndicatorStatus, PredictiveStatus,
+    ResourceHeadroomStatus, ScalingPolicyStatus, SignalStatus,
 };
 pub use stored::{DecodeError, StoredPolicy};
 

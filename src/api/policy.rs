@@ -4,7 +4,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Behavior, Guardrails, Indicators, PromDuration, ScalingPolicyStatus, Signal};
+use super::{
+    Behavior, Guardrails, Indicators, Predictive, PromDuration, ScalingPolicyStatus, Signal,
+};
 
 /// Scales one workload through its `/scale` subresource from signals read in Prometheus.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -68,6 +70,9 @@ pub struct ScalingPolicySpec {
     /// creeping latency, scheduled floors, cost ceiling.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guardrails: Option<Guardrails>,
+    /// Predictive scaling: capacity ready ahead of the load's recurring rises.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive: Option<Predictive>,
     /// How the traffic headroom estimate (status.headroom) is calibrated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headroom: Option<HeadroomSpec>,

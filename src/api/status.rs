@@ -39,11 +39,46 @@ pub struct ScalingPolicyStatus {
     /// Current replicas × spec.guardrails.cost.costPerReplicaHour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hourly_cost: Option<f64>,
+    /// Predictive scaling (spec.predictive): what was learned and what it expects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive: Option<PredictiveStatus>,
     /// How much more traffic before the first resource reaches its Act threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headroom: Option<HeadroomStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// What predictive scaling learned of the load's recurring pattern.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictiveStatus {
+    /// Observe or Enforce.
+    pub mode: String,
+    /// Whether the forecast may act: a period was found and its backtest beat the naive
+    /// forecast by minSkill, the last period included.
+    pub acting: bool,
+    /// What was found, how well it forecast, or why it is off.
+    pub summary: String,
+    /// The period the load repeats at, e.g. "24h".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// The autocorrelation at that period, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strength: Option<f64>,
+    /// Backtest skill: 1 - forecast error / naive error on the rises of the held-back span.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<f64>,
+    /// When the load is expected to peak next (RFC 3339), within the forecast's reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_peak: Option<String>,
+    /// The load expected then, in the load's unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_peak_load: Option<f64>,
+    /// The replicas the forecast asked for at the last evaluation (in Observe, what it
+    /// would have set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_replicas: Option<i32>,
 }
 
 /// The traffic headroom estimate: each resource's breaking factor, smallest first.

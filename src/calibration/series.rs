@@ -1,13 +1,13 @@
 //! The series a calibration reads, as PromQL in the policy's namespace: the load, the app
 //! tier's usage in replicas' worth, the database's CPU.
 
-use crate::api::{ScalingPolicySpec, SignalKind};
+use crate::api::ScalingPolicySpec;
 use crate::capacity::AppSizing;
 use crate::metrics::{promql, scoped};
 use std::collections::BTreeMap;
 
 use crate::api::PromDuration;
-use crate::plan::{Measure, Plan, QueryError};
+use crate::plan::{Measure, Plan, PredictedLoad, QueryError};
 
 /// What to ask Prometheus for, each already confined to the namespace.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,38 +28,18 @@ pub fn series(
     namespace: &str,
     pods: &str,
 ) -> Result<Series, QueryError> {
-    let histogram = spec.signals.iter().find_map(|s| match s.kind() {
-        Some(SignalKind::Latency(l)) => Some((l.metric.clone(), l.selector.clone())),
-        Some(SignalKind::Concurrency(c)) => Some((c.metric.clone(), c.selector.clone())),
-        _ => None,
-    });
-    let arrivals = spec
-        .signals
-        .iter()
-        .find_map(|s| s.queue.as_ref().and_then(|q| q.arrival_rate_query.clone()));
-    let creeping = spec
-        .guardrails
-        .as_ref()
-        .and_then(|g| g.creeping_latency.as_ref())
-        .map(|c| c.request_rate_query.clone());
-    let (load, load_unit) = if let Some(q) = creeping {
-        (scoped(&q, namespace)?, "requests/s")
-    } else if let Some((metric, labels)) = &histogram {
-        (
-            format!(
-                "sum(rate({metric}_count{{{}}}[1m]))",
-                promql::matchers(namespace, labels)?
-            ),
-            "requests/s",
-        )
-    } else if let Some(q) = arrivals {
-        (scoped(&q, namespace)?, "jobs/s")
-    } else {
+    let histogram = crate::plan::predictive::histogram_of(spec);
+    let Some((kind, raw)) = crate::plan::predictive::load_of(spec) else {
         return Err(QueryError::Unavailable(
             "the policy names no load: a latency or concurrency signal, \
              spec.guardrails.creepingLatency.requestRateQuery or a queue's arrivalRateQuery is needed"
                 .into(),
         ));
+    };
+    let load = scoped(&raw, namespace)?;
+    let load_unit = match kind {
+        PredictedLoad::Requests => "requests/s",
+        PredictedLoad::Arrivals => "jobs/s",
     };
     let app = match sizing {
         Some(AppSizing::Cpu { .. }) => {
@@ -160,6 +140,7 @@ mod tests {
         assert_eq!(s.load_unit, "jobs/s");
         assert!(s.load.contains("rabbitmq_queue_messages_published_total"));
         let Ok(no_load) = worker.edit(|spec| {
+            spec.predictive = None;
             for sig in &mut spec.signals {
                 if let Some(q) = &mut sig.queue {
                     q.arrival_rate_query = None;

@@ -38,6 +38,8 @@ pub struct Settings {
     pub shard: Option<Shard>,
     /// Headroom calibrations started per second, at most.
     pub calibrations_per_second: f64,
+    /// Forecast refreshes (one range query each) started per second, at most.
+    pub forecasts_per_second: f64,
 }
 
 impl Settings {
@@ -91,6 +93,8 @@ pub struct Context {
     pub batcher: Batcher,
     /// Paces headroom calibrations (range queries over hours) across all policies.
     pub calibrations: Pacer,
+    /// Paces forecast refreshes (range queries of a policy's load) across all policies.
+    pub histories: Pacer,
     /// The scrape interval in use, in milliseconds: the flag's, else the learned one.
     scrape_millis: AtomicU64,
     prometheus: Mutex<HashMap<(String, Option<String>), Prometheus>>,
@@ -116,6 +120,7 @@ impl Context {
             client,
             batcher,
             calibrations: Pacer::new(settings.calibrations_per_second),
+            histories: Pacer::new(settings.forecasts_per_second),
             scrape_millis: AtomicU64::new(u64::try_from(scrape.as_millis()).unwrap_or(u64::MAX)),
             settings,
             resolver: Resolver::default(),
@@ -208,6 +213,7 @@ mod tests {
             scrape_interval: Some(Duration::from_secs(30)),
             shard: None,
             calibrations_per_second: 5.0,
+            forecasts_per_second: 2.0,
         }
     }
 

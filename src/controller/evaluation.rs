@@ -29,7 +29,7 @@ pub fn step(
     from_status: Vec<Claim>,
 ) -> Evaluation {
     let _one_at_a_time = pool.map(|_| state.budget_turn());
-    let memory = state.memory(
+    let mut memory = state.memory(
         key,
         pool,
         now,
@@ -37,6 +37,9 @@ pub fn step(
         at.ready_replicas,
         from_status,
     );
+    if let (Some(p), Some(unix)) = (&plan.predictive, at.unix) {
+        memory.predicted = state.predicted(key, unix, p);
+    }
     let ev = decision::evaluate(plan, observation, &memory, &at);
     let window = decision::longest_window_seconds(
         plan.behavior.as_ref(),

@@ -13,6 +13,7 @@ mod headroom_status;
 mod history;
 mod leader;
 mod pacer;
+mod predictive;
 mod reconcile;
 mod selector;
 mod shard;

@@ -242,6 +242,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
     };
 
     super::headroom::refresh(ctx, policy, &ns, &plan);
+    super::predictive::refresh(ctx, policy, &ns, &plan);
     let observation = observe(policy, ctx, &ns, &plan, &target).await;
     let pkey = key(policy);
     let pool = budget_pool(&ns, &plan);
@@ -559,6 +560,13 @@ async fn write_status(
         .state
         .headroom(&key(object))
         .or_else(|| prev.and_then(|p| p.headroom.clone()));
+    let predicted = match outcome {
+        Outcome::Decided { evaluation, .. } => evaluation.predicted,
+        _ => None,
+    };
+    let predictive =
+        ctx.state
+            .prediction_status(&key(object), jiff::Timestamp::now().as_second(), predicted);
     // Nothing new at display precision: no etcd write, no watch event.
     let Some(status) = status::to_write(
         prev,
@@ -567,6 +575,7 @@ async fn write_status(
         &now_rfc3339(),
         last_scale_time,
         headroom,
+        predictive,
     ) else {
         return Ok(());
     };

@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 
 use super::groups::Groups;
 use super::history::Rings;
-use crate::api::{HeadroomStatus, ScalingPolicyStatus};
-use crate::decision::guardrails::Claim;
+use super::predictive::Prediction;
+use crate::api::{HeadroomStatus, PredictiveStatus, ScalingPolicyStatus};
+use crate::decision::guardrails::{Claim, PredictedPeak};
 use crate::decision::{Evaluation, History, Memory, Recommendation, ScaleEvent, capacity_age};
+use crate::plan::PredictivePlan;
+use crate::predict::{History as LoadHistory, Learned};
 
 // Longer than any stabilization window (3600s) and any policy period (1800s).
 const KEEP: Duration = Duration::from_secs(3600);
@@ -52,6 +55,8 @@ struct Inner {
     rings: HashMap<String, Rings>,
     /// Each policy's traffic headroom estimate and when it is calibrated next.
     headroom: HashMap<String, Headroom>,
+    /// Each policy's load history and learned pattern (spec.predictive).
+    predictions: HashMap<String, Prediction>,
     /// The status this operator last wrote for each policy: what the next one is compared
     /// with, since the watch cache can lag (far, when the API server is overloaded, and then
     /// every evaluation would write again and overload it more).
@@ -163,6 +168,7 @@ impl State {
             last_spike_age,
             budget_name: key.to_string(),
             neighbours,
+            predicted: None,
         }
     }
 
@@ -248,6 +254,7 @@ impl State {
         inner.due.remove(key);
         inner.rings.remove(key);
         inner.headroom.remove(key);
+        inner.predictions.remove(key);
         inner.written.remove(key);
         inner.sharers.remove(key);
         inner.scalers.remove(key);
@@ -347,6 +354,87 @@ impl State {
                 h.last = status;
             }
         }
+    }
+
+    /// Whether `key`'s forecast would be due at `now` (nothing is marked).
+    pub fn prediction_wanted(&self, key: &str, plan: &PredictivePlan, now: Instant) -> bool {
+        self.lock()
+            .predictions
+            .get(key)
+            .is_none_or(|p| p.due(plan, now))
+    }
+
+    /// Marks `key`'s forecast refresh running and gives the history to add to.
+    pub fn start_prediction(
+        &self,
+        key: &str,
+        plan: &PredictivePlan,
+        now: Instant,
+    ) -> Option<LoadHistory> {
+        self.lock()
+            .predictions
+            .entry(key.to_string())
+            .or_insert_with(|| Prediction::new(plan))
+            .start(plan, now)
+    }
+
+    /// Keeps a refresh's result, unless the policy was forgotten meanwhile.
+    pub fn finish_prediction(
+        &self,
+        key: &str,
+        result: Option<(LoadHistory, Learned)>,
+        now: Instant,
+    ) {
+        if let Some(p) = self.lock().predictions.get_mut(key) {
+            p.finish(result, now);
+        }
+    }
+
+    /// Drops `key`'s forecast (its spec turned it off).
+    pub fn forget_prediction(&self, key: &str) {
+        self.lock().predictions.remove(key);
+    }
+
+    /// What `key`'s learned pattern expects at `unix`, when it is trusted.
+    pub fn predicted(&self, key: &str, unix: i64, plan: &PredictivePlan) -> Option<PredictedPeak> {
+        let inner = self.lock();
+        let l = inner.predictions.get(key)?.learned()?;
+        let o = l.at(unix).filter(|_| l.trusted)?;
+        Some(PredictedPeak {
+            peak: o.peak,
+            level: o.level,
+            horizon_seconds: plan.settings.horizon_seconds,
+            pattern: crate::api::PromDuration::from_secs(
+                l.period_seconds.unwrap_or_default().round() as u64,
+            )
+            .to_string(),
+            min_rise: l.min_rise,
+            enforce: plan.enforce,
+        })
+    }
+
+    /// `key`'s predictive status at `unix`: None when predictive scaling is off.
+    pub fn prediction_status(
+        &self,
+        key: &str,
+        unix: i64,
+        predicted_replicas: Option<i32>,
+    ) -> Option<PredictiveStatus> {
+        Some(
+            self.lock()
+                .predictions
+                .get(key)?
+                .status(unix, predicted_replicas),
+        )
+    }
+
+    /// Memory held by all forecasts, bytes.
+    pub fn prediction_bytes(&self) -> usize {
+        self.lock()
+            .predictions
+            .values()
+            .map(Prediction::bytes)
+            .sum()
     }
 
     /// The last headroom estimate of `key`.

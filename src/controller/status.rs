@@ -1,8 +1,8 @@
 //! Builds the policy's status from one evaluation. Pure, so every condition is unit-tested.
 
 use crate::api::{
-    Condition, ConditionStatus, HeadroomStatus, IndicatorStatus, Mode, ScalingPolicyStatus,
-    SignalStatus,
+    Condition, ConditionStatus, HeadroomStatus, IndicatorStatus, Mode, PredictiveStatus,
+    ScalingPolicyStatus, SignalStatus,
 };
 use crate::decision::{Decision, Evaluation, Limit, SignalReading};
 
@@ -99,10 +99,12 @@ pub fn to_write(
     now: &str,
     last_scale_time: Option<String>,
     headroom: Option<HeadroomStatus>,
+    predictive: Option<PredictiveStatus>,
 ) -> Option<ScalingPolicyStatus> {
     let mut next = build(prev, generation, outcome, now, last_scale_time);
     if !matches!(outcome, Outcome::Invalid { .. } | Outcome::Paused) {
         next.headroom = headroom;
+        next.predictive = predictive;
     }
     let unchanged = !changed(prev, &next) || prev.is_some_and(|p| same_but_numbers(p, &next));
     (!unchanged).then_some(next)
@@ -559,12 +561,14 @@ mod tests {
             "t1",
             None,
             Some(estimate.clone()),
+            None,
         ) else {
             panic!("a first status is written")
         };
         let flipped = o(1e-33, "p95 flat (-0.0ms/min, not significant)");
-        let next =
-            |h: Option<HeadroomStatus>| to_write(Some(&written), Some(1), &flipped, "t2", None, h);
+        let next = |h: Option<HeadroomStatus>| {
+            to_write(Some(&written), Some(1), &flipped, "t2", None, h, None)
+        };
         assert_eq!(next(Some(estimate.clone())), None);
         let moved = HeadroomStatus {
             summary: "1.2x database-cpu".into(),
@@ -582,6 +586,7 @@ mod tests {
             "t3",
             None,
             written.headroom.clone(),
+            None,
         );
         assert!(s.is_some_and(|s| s.headroom.is_none()));
     }

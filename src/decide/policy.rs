@@ -9,7 +9,7 @@ use super::{
     InvalidInput, ProposalOutput, RecommendationInput, ScaleEventInput, invalid, parse_json,
 };
 use crate::api::{IndicatorStatus, ScalingPolicy};
-use crate::decision::guardrails::Claim;
+use crate::decision::guardrails::{Claim, PredictedPeak};
 use crate::decision::{self, History, Limit, Memory, Moment};
 use crate::plan::{Observation, Plan, QueryError, Sample, parse_time};
 
@@ -49,6 +49,13 @@ struct MemoryInput {
     /// Other policies sharing the connection budget.
     #[serde(default)]
     connection_budget: Vec<ClaimInput>,
+    /// What the learned pattern expects (spec.predictive): the busiest load from now to the
+    /// horizon, in the unit of `values["predictive/load"]`, the load now.
+    predicted_peak: Option<f64>,
+    /// The load the pattern expects now (default: the peak, so no rise is coming).
+    predicted_level: Option<f64>,
+    /// The pattern's period, for the message (default "learned").
+    predicted_pattern: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -173,11 +180,35 @@ pub fn decide_policy(policy: &str, observation: &str) -> Result<PolicyDecision, 
             need: c.need,
         });
     }
+    let predicted = match (m.predicted_peak, &plan.predictive) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(invalid(
+                "memory.predictedPeak",
+                "the policy's spec.predictive is off; set its mode to Observe or Enforce",
+            ));
+        }
+        (Some(r), Some(_)) if !(r.is_finite() && r >= 0.0) => {
+            return Err(invalid(
+                "memory.predictedPeak",
+                format!("must be a load of at least 0, got {r}"),
+            ));
+        }
+        (Some(peak), Some(pp)) => Some(PredictedPeak {
+            peak,
+            level: m.predicted_level.unwrap_or(peak),
+            horizon_seconds: pp.settings.horizon_seconds,
+            pattern: m.predicted_pattern.unwrap_or_else(|| "learned".into()),
+            min_rise: 1.0 + crate::predict::RISE,
+            enforce: pp.enforce,
+        }),
+    };
     let memory = Memory {
         history,
         last_spike_age,
         budget_name: p.metadata.name.clone().unwrap_or_else(|| "policy".into()),
         neighbours,
+        predicted,
     };
     let at = Moment {
         unix,
@@ -205,4 +236,51 @@ pub fn decide_policy(policy: &str, observation: &str) -> Result<PolicyDecision, 
         verdict: ev.verdict.map(|v| v.as_str().to_string()),
         errors: ev.errors,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = "apiVersion: headroom.dev/v1alpha1\nkind: ScalingPolicy\nmetadata: {name: w}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: w}\n  maxReplicas: 20\n  signals:\n    - name: q\n      queue: {query: backlog, targetPerReplica: 100, arrivalRateQuery: arrivals, ratePerReplica: 4}\n  predictive: {mode: Enforce}\n";
+
+    #[test]
+    fn decide_explains_a_predicted_rise() {
+        // 4 workers keep up with 16 jobs/s; the pattern has 40/s within the horizon.
+        let obs = r#"{"currentReplicas": 4, "values": {"q": 100, "q-arrivals": 16, "predictive/load": 16},
+                      "memory": {"predictedPeak": 40, "predictedLevel": 16, "predictedPattern": "1h"}}"#;
+        let d = decide_policy(POLICY, obs).map_err(|e| e.to_string());
+        let Ok(d) = d else { panic!("{d:?}") };
+        assert_eq!(
+            (d.desired_replicas, d.limited_by),
+            (10, Limit::Predicted),
+            "{}",
+            d.why
+        );
+        assert!(
+            d.why
+                .starts_with("Predicted: predicted: the 1h pattern rises 2.5x"),
+            "{}",
+            d.why
+        );
+        // Without the load now, nothing is predicted, and the field is named.
+        let blind = obs.replace(r#", "predictive/load": 16"#, "");
+        let d = decide_policy(POLICY, &blind).map_err(|e| e.to_string());
+        let Ok(d) = d else { panic!("{d:?}") };
+        assert_eq!(d.desired_replicas, 4);
+        assert!(
+            d.errors
+                .iter()
+                .any(|e| e.starts_with("spec.predictive (the load now)")),
+            "{:?}",
+            d.errors
+        );
+        // A peak for a policy without predictive scaling is refused.
+        let off = POLICY.replace("predictive: {mode: Enforce}", "predictive: {mode: Off}");
+        let e = decide_policy(&off, &blind)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("memory.predictedPeak"), "{e}");
+    }
 }

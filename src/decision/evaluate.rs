@@ -4,8 +4,8 @@
 use super::audit::{IndicatorReadings, audit};
 use super::guardrails::{
     self, AppCpu, Band, Budget, Claim, CreepingInput, DatabaseEvidence, Finding, ForecastInput,
-    ForecastSeries, GuardrailInput, PanicInput, ShortReading, Verdict, latency_trend, trend,
-    usable,
+    ForecastSeries, GuardrailInput, PanicInput, PredictedPeak, PredictedRise, ShortReading,
+    Verdict, latency_trend, trend, usable,
 };
 use super::{Decision, History, Input, Limit, SignalValue};
 use crate::api::IndicatorStatus;
@@ -29,6 +29,8 @@ pub struct Memory {
     /// This policy's name in the connection-budget ledger, and the others' claims there.
     pub budget_name: String,
     pub neighbours: Vec<Claim>,
+    /// The learned pattern's peak ahead, when predictive scaling is on and trusts it.
+    pub predicted: Option<PredictedPeak>,
 }
 
 /// One signal's reading this round, for status.
@@ -54,6 +56,8 @@ pub struct Evaluation {
     pub spike_now: bool,
     /// What to record in the connection-budget ledger.
     pub budget_claim: Option<Claim>,
+    /// The replicas the predicted rise asks for, set or (in Observe) only reported.
+    pub predicted: Option<i32>,
 }
 
 impl Evaluation {
@@ -69,6 +73,7 @@ impl Evaluation {
             hourly_cost: None,
             spike_now: false,
             budget_claim: None,
+            predicted: None,
         }
     }
 }
@@ -171,8 +176,9 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
     let mut audit = audit(ind.config.as_ref(), &r);
 
     let mut out = Evaluation::new(decision.clone(), readings);
-    if plan.guardrails.is_some() {
-        let g = guardrail_input(plan, obs, memory, at, audit.database.clone(), &mut errors);
+    if plan.guardrails.is_some() || memory.predicted.is_some() {
+        let mut g = guardrail_input(plan, obs, memory, at, audit.database.clone(), &mut errors);
+        g.predicted = predicted_rise(plan, obs, memory, &mut errors);
         if let Some(c) = &g.creeping {
             let (band, hint) = latency_trend(c);
             audit.rows.push(IndicatorStatus {
@@ -196,6 +202,7 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
         out.hourly_cost = guarded.hourly_cost;
         out.spike_now = guarded.spike_now;
         out.budget_claim = guarded.budget_claim;
+        out.predicted = guarded.predicted;
     }
     out.decision = safe(decision, &input, &out.readings);
     out.indicators = audit.rows;
@@ -335,6 +342,35 @@ fn guardrail_input(
         }
     }
     g
+}
+
+/// The predicted peak over the load read now; nothing when the load cannot be read.
+fn predicted_rise(
+    plan: &Plan,
+    obs: &Observation,
+    memory: &Memory,
+    errors: &mut Vec<String>,
+) -> Option<PredictedRise> {
+    let (p, settings) = (memory.predicted.as_ref()?, plan.predictive.as_ref()?);
+    let key = crate::plan::predictive::LOAD_KEY;
+    let now = optional(obs, key, field_of(plan, key), errors).filter(|v| v.is_finite())?;
+    let rise = if now > 0.0 {
+        p.peak / now
+    } else if p.peak > 0.0 {
+        f64::INFINITY
+    } else {
+        1.0
+    };
+    let pattern_rise = if p.level > 0.0 { p.peak / p.level } else { 1.0 };
+    Some(PredictedRise {
+        rise: rise.min(settings.settings.max_rise),
+        pattern_rise,
+        horizon_seconds: p.horizon_seconds,
+        pattern: p.pattern.clone(),
+        min_rise: p.min_rise,
+        tolerance: plan.tolerance,
+        enforce: p.enforce,
+    })
 }
 
 fn band_of(s: &str) -> Band {

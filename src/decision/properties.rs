@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use super::guardrails::Claim;
+use super::guardrails::{Claim, PredictedPeak};
 use super::{Evaluation, History, Limit, Memory, Moment, Recommendation, ScaleEvent, evaluate};
 use crate::api::ScalingPolicySpec;
 use crate::plan::{Observation, Plan, QueryError, Sample, Shape};
@@ -34,6 +34,7 @@ prop_compose! {
         budget in 1i64..400,
         cost_cap in prop::option::of(0.0f64..3.0),
         floor in 0i32..50,
+        predictive in any::<bool>(),
     ) -> ScalingPolicySpec {
         let mut spec = json!({
             "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"},
@@ -58,6 +59,10 @@ prop_compose! {
             if !kinds.iter().any(|k| k % 4 == 0) {
                 spec["guardrails"]["creepingLatency"] = Value::Null;
             }
+        }
+        // Predictive scaling needs a load: a latency histogram or a queue's arrival rate.
+        if predictive && kinds.iter().any(|k| k % 4 == 0 || k % 4 == 2) {
+            spec["predictive"] = json!({"mode": "Enforce"});
         }
         match serde_json::from_value(spec) {
             Ok(s) => s,
@@ -103,16 +108,18 @@ prop_compose! {
         events in prop::collection::vec((-20i32..20, 0.0f64..4000.0), 0..4),
         spike in prop::option::of(0.0f64..200.0),
         others in prop::collection::vec((1i32..20, 0i32..30, 0i32..30), 0..3),
+        peak in prop::option::of(0.0f64..100_000.0),
     ) -> Memory {
         Memory {
             history: History {
                 recommendations: recs.into_iter().map(|(replicas, age_seconds)| Recommendation { replicas, age_seconds }).collect(),
                 scale_events: events.into_iter().map(|(replica_change, age_seconds)| ScaleEvent { replica_change, age_seconds }).collect(),
                 capacity_age_seconds: None,
-            },
+        },
             last_spike_age: spike,
             budget_name: "me".into(),
             neighbours: others.into_iter().enumerate().map(|(i, (pool_size, held, need))| Claim { name: format!("o{i}"), pool_size, held, need }).collect(),
+            predicted: peak.map(|peak| PredictedPeak { peak, level: 100.0, horizon_seconds: 300.0, pattern: "24h".into(), min_rise: 1.1, enforce: true }),
         }
     }
 }

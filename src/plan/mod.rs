@@ -5,6 +5,7 @@
 mod cron;
 pub mod defaults;
 mod observation;
+pub mod predictive;
 mod queries;
 pub(crate) mod schedule;
 mod validate;
@@ -13,6 +14,7 @@ use std::fmt;
 
 pub use cron::Cron;
 pub use observation::{Observation, QueryError, Sample};
+pub use predictive::{PredictedLoad, PredictivePlan};
 pub use queries::{Measure, Query, Shape};
 pub use schedule::{ScheduleEntry, Window, parse_time};
 pub use validate::{MAX_INTERVAL_SECONDS, is_label_name, rules_errors};
@@ -159,6 +161,8 @@ pub struct Plan {
     pub guardrails: Option<GuardrailPlan>,
     /// History the headroom estimate fits.
     pub calibration_window: PromDuration,
+    /// Predictive scaling, when it is not off.
+    pub predictive: Option<PredictivePlan>,
     queries: Vec<Query>,
 }
 
@@ -181,10 +185,24 @@ impl Plan {
                     .ok()
             })
             .collect();
+        let predictive = predictive::resolve(spec)
+            .map_err(|e| errors.extend(e))
+            .ok()
+            .flatten();
         if !errors.is_empty() {
             return Err(FieldErrors(errors));
         }
-        Ok(build(spec, schedule))
+        let mut plan = build(spec, schedule);
+        if let Some(p) = &predictive {
+            plan.queries.push(Query {
+                key: predictive::LOAD_KEY.into(),
+                field: "spec.predictive (the load now)".into(),
+                measure: p.measure(),
+                shape: Shape::Instant,
+            });
+        }
+        plan.predictive = predictive;
+        Ok(plan)
     }
 
     /// The operator's `--horizontal-pod-autoscaler-downscale-stabilization` equivalent.
@@ -232,6 +250,7 @@ impl Plan {
     pub fn as_hpa(&self) -> Plan {
         let mut p = self.clone();
         p.guardrails = None;
+        p.predictive = None;
         p.indicators = IndicatorPlan::default();
         for s in &mut p.signals {
             s.up_only = false;
@@ -567,6 +586,7 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
             spec.headroom.as_ref().and_then(|h| h.calibration_window),
             defaults::CALIBRATION_WINDOW_SECONDS,
         ),
+        predictive: None,
         queries,
     }
 }

@@ -36,6 +36,7 @@ fn the_examples_plan_every_reading_once_with_its_field() {
             "creepingLatency/p95",
             "creepingLatency/requests",
             "connectionBudget/maxConnections",
+            "predictive/load",
         ]
     );
     let mut unique = keys.clone();
@@ -64,11 +65,16 @@ fn the_hpa_view_keeps_the_targets_and_drops_the_guardrails() {
     assert_eq!(keys, ["p95", "cpu", "inflight"]);
 }
 
-fn errors(yaml_tail: &str) -> Vec<String> {
+/// A policy's plan from the lines of its spec after targetRef.
+fn planned(yaml_tail: &str) -> Result<Plan, FieldErrors> {
     let text = format!(
         "apiVersion: headroom.dev/v1alpha1\nkind: ScalingPolicy\nmetadata: {{name: x}}\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: x}}\n{yaml_tail}"
     );
-    match Plan::resolve(&spec(&text)) {
+    Plan::resolve(&spec(&text))
+}
+
+fn errors(yaml_tail: &str) -> Vec<String> {
+    match planned(yaml_tail) {
         Ok(_) => vec![],
         Err(e) => e.0.iter().map(ToString::to_string).collect(),
     }
@@ -175,5 +181,51 @@ fn short_windows_hold_two_samples_at_the_scrape_interval() {
     assert_eq!(
         window(&at_1s, "p95@short"),
         Some(PromDuration::from_secs(6))
+    );
+}
+
+#[test]
+fn predictive_scaling_is_planned_with_its_step_and_its_load_or_refused_by_field() {
+    let p = planned(
+        "  maxReplicas: 5\n  signals:\n    - name: p95\n      latency: {metric: http_seconds, target: 300ms, selector: {service: web}}\n  predictive: {mode: Observe, lookback: 336h}\n",
+    );
+    let Ok(p) = p else { panic!("{p:?}") };
+    let Some(pp) = &p.predictive else {
+        panic!("planned")
+    };
+    assert!(!pp.enforce);
+    // 14 days over 2016 readings: 10 minutes a step.
+    assert_eq!((pp.step_seconds, pp.points()), (600, 2016));
+    assert_eq!(
+        pp.load_query,
+        "sum(rate(http_seconds_count{service=\"web\"}[1m]))"
+    );
+    assert!(p.queries().iter().any(|q| q.key == "predictive/load"));
+    // The HPA's view has no forecast.
+    assert!(p.as_hpa().predictive.is_none());
+    let off = planned(
+        "  maxReplicas: 5\n  signals:\n    - name: p95\n      latency: {metric: m, target: 300ms}\n  predictive: {mode: Off}\n",
+    );
+    assert!(off.is_ok_and(
+        |p| p.predictive.is_none() && !p.queries().iter().any(|q| q.key == "predictive/load")
+    ));
+
+    let e = errors(
+        "  maxReplicas: 5\n  signals:\n    - name: c\n      cpu: {targetUtilization: 70}\n  predictive: {mode: Enforce, lookback: 2h, horizon: 2h}\n",
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("spec.predictive.lookback: must be 24h to 672h")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("spec.predictive.horizon: must be 1m to 1h")),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|e| e.starts_with("spec.predictive: needs a load to learn")),
+        "{e:?}"
     );
 }

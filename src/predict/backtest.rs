@@ -2,7 +2,7 @@
 //! before each moment, and compare with the naive forecast ("the load stays as it is").
 //! Only the moments that matter count: where the load rose, or the forecast said it would.
 
-use super::forecast::rise;
+use super::forecast::Forecaster;
 
 /// A rise smaller than this share is not one (noise, not a pattern).
 pub const RISE: f64 = 0.1;
@@ -22,35 +22,27 @@ pub struct Backtest {
     pub span: usize,
 }
 
-/// Forecasts each step of the last `span` steps of `values` (each from the steps up to it)
-/// `ahead` steps ahead at `period`, scoring log errors against the naive forecast.
-pub fn backtest(
-    values: &[f64],
-    floor: f64,
-    period: usize,
-    ahead: usize,
-    span: usize,
-) -> Option<Backtest> {
+/// Forecasts each step of the last `span` steps (each from the steps up to it), scoring log
+/// errors of the busiest load ahead against the naive forecast.
+pub fn backtest(f: &Forecaster, span: usize) -> Option<Backtest> {
+    let values = f.values;
     let n = values.len();
     let first = n.checked_sub(span)?;
-    let recent_from = n.saturating_sub(period + ahead);
-    let (mut forecast_err, mut naive_err) = (0.0, 0.0);
+    let recent_from = n.saturating_sub(f.period + f.ahead);
+    let (mut forecast_err, mut naive_err, mut moments) = (0.0, 0.0, 0usize);
     let (mut recent_f, mut recent_n, mut recent_moments) = (0.0, 0.0, 0usize);
-    let mut moments = 0;
-    for at in first..n.saturating_sub(ahead) {
-        let Some(now) = values[at].is_finite().then(|| values[at].max(floor)) else {
+    for at in first..n.saturating_sub(f.ahead) {
+        let Some(now) = values[at].is_finite().then(|| values[at].max(f.floor)) else {
             continue;
         };
-        let actual = (1..=ahead)
-            .filter_map(|j| values.get(at + j).copied())
+        let actual = values[at..=at + f.ahead]
+            .iter()
+            .copied()
             .filter(|v| v.is_finite())
-            .fold(f64::NAN, f64::max);
-        if !actual.is_finite() {
-            continue;
-        }
-        let actual = actual.max(floor);
-        let predicted =
-            rise(values, floor, period, ahead, at, at).map_or(now, |r| now * r.max(1.0));
+            .fold(f64::NAN, f64::max)
+            .max(f.floor);
+        // Like the evaluation: the forecast only ever adds to the load now.
+        let predicted = f.peak(at, at.saturating_sub(1)).map_or(now, |p| p.max(now));
         let matters = actual > now * (1.0 + RISE) || predicted > now * (1.0 + RISE);
         if !matters {
             continue;

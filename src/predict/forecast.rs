@@ -1,7 +1,8 @@
-//! The seasonal forecast: how much the load will rise over the next `ahead` steps, read from
-//! the same moment of earlier periods. It is a ratio to the load now, so a pattern that
-//! repeats at another level (a quieter weekend, a month of growth) is still a pattern. The
-//! lower median over up to five earlier periods: one period's surprise never drives it.
+//! The seasonal forecast: the busiest load of the next `ahead` steps, read from the same
+//! moment of earlier periods, each brought to today's level (its recent load against the
+//! same span of that period). The lower median over up to five earlier periods: one
+//! period's surprise never drives it, and a pattern at another level (a quieter weekend, a
+//! month of growth) is still a pattern.
 
 /// Earlier periods a forecast reads.
 pub const PERIODS: usize = 5;
@@ -10,59 +11,69 @@ pub const PERIODS: usize = 5;
 /// does not make every rise look infinite.
 pub const FLOOR_SHARE: f64 = 0.05;
 
-/// The forecast rise from step `at`: the largest load of the `ahead` steps after it, over
-/// the load at it, as the earlier periods saw it. Reads only steps at or before `known`.
-/// None when no earlier period has both readings.
-pub fn rise(
-    values: &[f64],
-    floor: f64,
-    period: usize,
-    ahead: usize,
-    at: usize,
-    known: usize,
-) -> Option<f64> {
-    if period == 0 {
-        return None;
-    }
-    let mut ratios: Vec<f64> = (1..)
-        .map(|k| (k, k * period))
-        .take_while(|(_, back)| *back <= at)
-        .filter(|(_, back)| at - back + ahead <= known)
-        .take(PERIODS)
-        .filter_map(|(_, back)| {
-            let then = values.get(at - back).copied().filter(|v| v.is_finite())?;
-            let next = (1..=ahead)
-                .filter_map(|j| values.get(at - back + j).copied())
-                .filter(|v| v.is_finite())
-                .fold(f64::NAN, f64::max);
-            next.is_finite()
-                .then(|| (next.max(floor)) / then.max(floor))
-        })
-        .collect();
-    if ratios.is_empty() {
-        return None;
-    }
-    ratios.sort_by(f64::total_cmp);
-    // The lower median: with two periods, the smaller; a rise must be in most of them.
-    Some(ratios[(ratios.len() - 1) / 2])
-}
-
-/// The load at `at` as the earlier periods saw it, relative: the lower median of their
-/// readings there, over the lower median of their readings at `now`.
-pub fn level(values: &[f64], floor: f64, period: usize, at: usize, now: usize) -> Option<f64> {
-    let median = |i: usize| -> Option<f64> {
-        let mut v: Vec<f64> = (1..=PERIODS)
-            .filter_map(|k| i.checked_sub(k * period))
-            .filter(|j| *j < now)
-            .filter_map(|j| values.get(j).copied().filter(|v| v.is_finite()))
-            .collect();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len().checked_sub(1)? / 2).map(|x| x.max(floor))
-    };
-    Some(median(at)? / median(now)?)
-}
-
 pub fn floor_of(values: &[f64]) -> f64 {
     let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     finite.iter().sum::<f64>() / finite.len().max(1) as f64 * FLOOR_SHARE
+}
+
+fn mean(v: &[f64]) -> Option<f64> {
+    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    (!finite.is_empty()).then(|| finite.iter().sum::<f64>() / finite.len() as f64)
+}
+
+/// What the forecast reads from a history.
+pub struct Forecaster<'a> {
+    pub values: &'a [f64],
+    pub floor: f64,
+    pub period: usize,
+    /// Steps after the current one that the busiest load is taken over.
+    pub ahead: usize,
+    /// Steps of recent load that set today's level.
+    pub level_steps: usize,
+}
+
+impl Forecaster<'_> {
+    /// The busiest load of steps `at..=at + ahead`, knowing only steps up to `known`. None
+    /// when no earlier period has the readings.
+    pub fn peak(&self, at: usize, known: usize) -> Option<f64> {
+        self.lower_median(at, known, self.ahead)
+    }
+
+    /// The load at step `at`, knowing only steps up to `known`.
+    pub fn level(&self, at: usize, known: usize) -> Option<f64> {
+        self.lower_median(at, known, 0)
+    }
+
+    fn lower_median(&self, at: usize, known: usize, ahead: usize) -> Option<f64> {
+        let (v, p) = (self.values, self.period);
+        if p == 0 {
+            return None;
+        }
+        let w = self.level_steps.max(1);
+        let recent = mean(v.get((known + 1).saturating_sub(w)..=known)?)?;
+        let mut seen: Vec<f64> = (1..)
+            .map(|k| k * p)
+            .take_while(|back| *back <= at && *back <= known)
+            .filter(|back| at - back + ahead <= known)
+            .take(PERIODS)
+            .filter_map(|back| {
+                let then = mean(v.get((known - back + 1).saturating_sub(w)..=known - back)?)?;
+                let busiest = v
+                    .get(at - back..=at - back + ahead)?
+                    .iter()
+                    .copied()
+                    .filter(|x| x.is_finite())
+                    .fold(f64::NAN, f64::max);
+                busiest
+                    .is_finite()
+                    .then(|| busiest * recent.max(self.floor) / then.max(self.floor))
+            })
+            .collect();
+        if seen.is_empty() {
+            return None;
+        }
+        seen.sort_by(f64::total_cmp);
+        // The lower median: with two periods the smaller; a rise must be in most of them.
+        Some(seen[(seen.len() - 1) / 2])
+    }
 }

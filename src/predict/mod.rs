@@ -53,21 +53,26 @@ pub struct Learned {
     pub trusted: bool,
     /// One line for status: what was found, or why nothing acts.
     pub summary: String,
-    /// Unix seconds of the first step the rises cover.
+    /// Unix seconds of the first step the forecast covers.
     pub from: i64,
     pub step_seconds: u32,
-    /// The forecast rise (ratio to the load then) for each step from `from`.
-    pub rises: Vec<f32>,
-    /// The forecast level (ratio to the level at `from`) for each step from `from`.
+    /// For each step from `from`: the busiest load expected from it to the horizon.
+    pub peaks: Vec<f32>,
+    /// For each step from the one before `from`: the load expected in it.
     pub levels: Vec<f32>,
+    /// The least rise worth acting on: three times the noise of a step's change, at least
+    /// `RISE`. A smaller one is the history's noise, not its pattern.
+    pub min_rise: f64,
 }
 
 /// What the forecast says at one moment.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Outlook {
-    /// The load over the horizon, as a ratio to the load now (at least 1).
-    pub rise: f64,
-    /// The next peak within the outlook: Unix seconds and its level relative to now.
+    /// The busiest load expected from now to the horizon.
+    pub peak: f64,
+    /// The load expected now: the least of this step's and the one before.
+    pub level: f64,
+    /// The next peak of the expected load after this step: Unix seconds and the load.
     pub next_peak: Option<(i64, f64)>,
 }
 
@@ -82,8 +87,9 @@ impl Learned {
             summary: why.into(),
             from: 0,
             step_seconds: 1,
-            rises: vec![],
+            peaks: vec![],
             levels: vec![],
+            min_rise: 1.0 + RISE,
         }
     }
 
@@ -91,31 +97,52 @@ impl Learned {
     pub fn at(&self, unix: i64) -> Option<Outlook> {
         let step = i64::from(self.step_seconds.max(1));
         let index = usize::try_from((unix - self.from).div_euclid(step)).ok()?;
-        let rise = f64::from(*self.rises.get(index)?);
-        let here = f64::from(*self.levels.get(index)?);
+        let peak = f64::from(*self.peaks.get(index)?);
+        if !peak.is_finite() {
+            return None;
+        }
+        // `levels` starts a step earlier than `peaks`.
+        let here = f64::from(*self.levels.get(index + 1)?);
+        if !here.is_finite() {
+            return None;
+        }
         let next_peak = self
             .levels
             .iter()
             .enumerate()
-            .skip(index + 1)
-            .max_by(|a, b| a.1.total_cmp(b.1))
+            .skip(index + 2)
+            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
             .filter(|(_, l)| f64::from(**l) > here * (1.0 + RISE))
-            .map(|(i, l)| {
-                (
-                    self.from + i as i64 * step,
-                    f64::from(*l) / here.max(f64::MIN_POSITIVE),
-                )
-            });
+            .map(|(i, l)| (self.from + (i as i64 - 1) * step, f64::from(*l)));
+        // The step a rise lands in averages the rise in: the step before tells the level it
+        // rises from, so a rise is still seen coming in its own step.
+        let before = f64::from(*self.levels.get(index)?).min(here);
         Some(Outlook {
-            rise: rise.max(1.0),
+            peak,
+            level: if before.is_finite() { before } else { here },
             next_peak,
         })
     }
 
     /// Memory held.
     pub fn bytes(&self) -> usize {
-        (self.rises.capacity() + self.levels.capacity()) * 4 + self.summary.capacity()
+        (self.peaks.capacity() + self.levels.capacity()) * 4 + self.summary.capacity()
     }
+}
+
+/// The standard deviation of a step's change in log load, from its median absolute value
+/// (robust: the pattern's own rises are few).
+fn step_noise(values: &[f64], floor: f64) -> f64 {
+    let mut changes: Vec<f64> = values
+        .windows(2)
+        .filter(|w| w[0].is_finite() && w[1].is_finite())
+        .map(|w| (w[1].max(floor) / w[0].max(floor)).ln().abs())
+        .collect();
+    if changes.is_empty() {
+        return 0.0;
+    }
+    changes.sort_by(f64::total_cmp);
+    changes[changes.len() / 2] / 0.674
 }
 
 fn human(seconds: f64) -> String {
@@ -148,10 +175,19 @@ pub fn learn(history: &History, settings: &Settings) -> Learned {
         ));
     };
     let floor = forecast::floor_of(&values);
+    let f = forecast::Forecaster {
+        values: &values,
+        floor,
+        period: p.steps,
+        ahead,
+        level_steps: (p.steps / 8).clamp(1, 12),
+    };
     let period_seconds = p.steps as f64 * step;
     // Held back: the last day, or the last period if longer; at least two periods before it.
-    let span =
-        (p.steps.max((86_400.0 / step) as usize)).min(values.len().saturating_sub(2 * p.steps));
+    let span = p
+        .steps
+        .max((86_400.0 / step) as usize)
+        .min(values.len().saturating_sub(2 * p.steps));
     let mut learned = Learned::nothing("");
     learned.period_seconds = Some(period_seconds);
     learned.strength = Some(p.strength);
@@ -166,7 +202,7 @@ pub fn learn(history: &History, settings: &Settings) -> Learned {
         learned.summary = format!("{found}: needs three periods of history to backtest");
         return learned;
     }
-    let Some(bt) = backtest::backtest(&values, floor, p.steps, ahead, span) else {
+    let Some(bt) = backtest::backtest(&f, span) else {
         learned.summary = format!(
             "{found}: no rise in the last {} to forecast",
             human(span as f64 * step)
@@ -174,6 +210,7 @@ pub fn learn(history: &History, settings: &Settings) -> Learned {
         return learned;
     };
     learned.backtest = Some(bt);
+    learned.min_rise = (3.0 * step_noise(&values, floor)).exp().max(1.0 + RISE);
     let recent_ok = bt.recent_skill.is_none_or(|s| s >= 0.0);
     learned.trusted = bt.skill >= settings.min_skill && recent_ok;
     let verdict = if learned.trusted {
@@ -190,16 +227,12 @@ pub fn learn(history: &History, settings: &Settings) -> Learned {
         human(span as f64 * step),
         bt.recent_skill.map_or("none".into(), |s| format!("{s:.2}")),
     );
-    let n = values.len();
+    let (n, known) = (values.len(), values.len().saturating_sub(1));
     let steps = (settings.valid_seconds / step).ceil() as usize + 1;
-    learned.rises = (n..n + steps)
-        .map(|at| {
-            forecast::rise(&values, floor, p.steps, ahead, at, n - 1)
-                .map_or(1.0, |r| r.clamp(1.0, settings.max_rise)) as f32
-        })
-        .collect();
-    learned.levels = (n..n + steps)
-        .map(|at| forecast::level(&values, floor, p.steps, at, n).unwrap_or(1.0) as f32)
+    let cap = |x: Option<f64>| x.unwrap_or(f64::NAN) as f32;
+    learned.peaks = (n..n + steps).map(|at| cap(f.peak(at, known))).collect();
+    learned.levels = (n.saturating_sub(1)..n + steps)
+        .map(|at| cap(f.level(at, known)))
         .collect();
     learned
 }

@@ -12,6 +12,7 @@ use crate::plan::{Measure, Observation, Plan, Query, QueryError, Sample, Shape};
 use super::kpa::Kpa;
 use super::model::Snapshot;
 use super::observe::Observer;
+use super::predictor::Predictor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -84,6 +85,10 @@ pub struct Scaler {
     /// Seconds of the autoscaler's own clock per simulated second: the HPA's syncs are
     /// evaluated on whole seconds, 15 apart, but age as the real ones do.
     clock_rate: f64,
+    /// Predictive scaling, where the policy has it on (Headroom only).
+    predictor: Option<Predictor>,
+    /// When a predicted rise raised the count.
+    pub predicted_at: Vec<usize>,
 }
 
 /// The real HPA controller's period between two syncs of one HPA, measured on the test
@@ -155,6 +160,7 @@ impl Scaler {
             .any(|s| matches!(s.kind, "latency" | "cpu"));
         let kpa = (kind == Kind::Kpa && web)
             .then(|| Kpa::new(container_concurrency, plan.min_replicas, plan.max_replicas));
+        let predictor = plan.predictive.clone().map(Predictor::new);
         Self {
             kind,
             plan,
@@ -169,7 +175,14 @@ impl Scaler {
             caught_up: None,
             kpa,
             clock_rate,
+            predictor,
+            predicted_at: vec![],
         }
+    }
+
+    /// What predictive scaling learned last, where it is on.
+    pub fn learned(&self) -> Option<&crate::predict::Learned> {
+        self.predictor.as_ref()?.learned()
     }
 
     /// What an autoscaler that reads the pods directly (the KPA) sees this second.
@@ -252,6 +265,10 @@ impl Scaler {
             last_spike_age: self.last_spike.map(age),
             budget_name: "me".into(),
             neighbours: neighbours.claims.clone(),
+            predicted: self
+                .predictor
+                .as_mut()
+                .and_then(|p| p.peak(now, self.clock.unwrap_or(0), obs)),
         };
         let at = Moment {
             unix: self.clock.map(|start| start + now as i64),
@@ -264,6 +281,9 @@ impl Scaler {
         }
         if ev.spike_now {
             self.last_spike = Some(now);
+        }
+        if ev.decision.limited_by == Limit::Predicted && ev.decision.desired_replicas > current {
+            self.predicted_at.push(now);
         }
         if ev.decision.limited_by == Limit::CreepingLatency && self.creeping_at.is_none() {
             self.creeping_at = Some(now);

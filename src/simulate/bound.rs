@@ -69,16 +69,22 @@ pub enum Sight {
     Forecast,
     /// The true load one pod start-up ahead, noise and all.
     Foresight,
+    /// Each second's true load, and the rise its recurring pattern makes one pod start-up
+    /// ahead: a perfect pattern forecast, which knows the pattern but not the surprises.
+    Pattern,
 }
 
 impl Sight {
     pub const ALL: [Sight; 3] = [Sight::Now, Sight::Forecast, Sight::Foresight];
+    /// The sights of traces with a recurring pattern.
+    pub const SEASONAL: [Sight; 2] = [Sight::Now, Sight::Pattern];
 
     pub fn name(self) -> &'static str {
         match self {
             Sight::Now => "bound",
             Sight::Forecast => "forecast",
             Sight::Foresight => "foresight",
+            Sight::Pattern => "pattern",
         }
     }
 }
@@ -106,6 +112,20 @@ impl Seen {
                     .into_iter()
                     .zip(v)
                     .map(|(ahead, now)| ahead.max(*now))
+                    .collect()
+            }
+            Sight::Pattern if trace.pattern.len() >= v.len() => {
+                let ahead = busiest_ahead(&trace.pattern, startup);
+                v.iter()
+                    .zip(ahead)
+                    .zip(&trace.pattern)
+                    .map(|((now, a), p)| {
+                        if *p > 0.0 {
+                            now * (a / p).max(1.0)
+                        } else {
+                            *now
+                        }
+                    })
                     .collect()
             }
             _ => v.to_vec(),
@@ -151,6 +171,7 @@ mod tests {
             requests: vec![10.0, 10.0, 10.0, 50.0, 20.0],
             jobs: vec![1.0, 1.0, 1.0, 5.0, 2.0],
             noise: vec![1.0, 1.0, 1.0, 5.0, 1.0],
+            ..Trace::default()
         };
         let load = |t: &Trace, now, startup, sight| Seen::new(t, startup, sight).at(now);
         assert_eq!(load(&trace, 1, 2, Sight::Now), (10.0, 1.0));
@@ -169,6 +190,18 @@ mod tests {
             load(&trace, 9, 2, Sight::Foresight),
             (0.0, 0.0),
             "past the end"
+        );
+        // A pattern that doubles at second 4 is seen coming; the burst, not being in it, is not.
+        let patterned = Trace {
+            pattern: vec![1.0, 1.0, 1.0, 1.0, 2.0],
+            ..trace.clone()
+        };
+        assert_eq!(load(&patterned, 2, 2, Sight::Pattern), (20.0, 2.0));
+        assert_eq!(load(&patterned, 1, 2, Sight::Pattern), (10.0, 1.0));
+        assert_eq!(
+            load(&trace, 1, 2, Sight::Pattern),
+            (10.0, 1.0),
+            "no pattern"
         );
         // Without known noise there is no trend to forecast.
         let plain = Trace {

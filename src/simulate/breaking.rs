@@ -74,7 +74,7 @@ fn trace(load: (f64, f64), factor: Option<f64>) -> Trace {
         name: "headroom-check".into(),
         requests: k.iter().map(|x| x * load.0).collect(),
         jobs: k.iter().map(|x| x * load.1).collect(),
-        noise: vec![],
+        ..Trace::default()
     }
 }
 

@@ -187,8 +187,21 @@ fn replay_case(
     let r = super::generalize::run_case(family, o.seed, index, web, worker)?;
     let name = r.case.trace.name.clone();
     let svg = write_svg(&o.out_dir, &name, &r.outcomes, latency_target(&web.spec))?;
+    let learned: String = r
+        .outcomes
+        .iter()
+        .filter(|o| !o.learned.is_empty())
+        .map(|o| {
+            format!(
+                "{} predicted {} raises; learned: {}\n",
+                o.autoscaler,
+                o.predicted_at.len(),
+                o.learned.join("; ")
+            )
+        })
+        .collect();
     Ok(format!(
-        "{}\n{}plot: {}\n",
+        "{}\n{}{learned}plot: {}\n",
         r.case.about,
         report::table(&name, &r.outcomes),
         svg.display()

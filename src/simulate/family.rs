@@ -3,12 +3,17 @@
 
 use super::model::Params;
 use super::rng::Rng;
+use super::seasonal::{DAY, WARMUP_DAYS, draw};
 use super::traffic::Trace;
 
-/// The families `--family` takes (and `all`).
+/// The families `--family` takes (and `all`): onsets at random times, nothing repeats.
 pub const FAMILIES: [&str; 7] = [
     "flash", "viral", "launch", "storm", "diurnal", "organic", "surges",
 ];
+
+/// The family of multi-day traces with recurring patterns (not in `all`): a week of history,
+/// then a day played.
+pub const SEASONAL: &str = "seasonal";
 
 /// One generated case: the traffic, the app it hits, and how often Prometheus scrapes.
 #[derive(Clone, Debug)]
@@ -18,14 +23,16 @@ pub struct Case {
     pub scrape_seconds: usize,
     /// A line saying what was drawn.
     pub about: String,
+    /// When the recurring pattern changed, and the period of what changed (seasonal only).
+    pub change: Option<(usize, usize)>,
 }
 
-fn between(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
+pub(super) fn between(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
     lo + (hi - lo) * rng.uniform()
 }
 
 /// Log-uniform: as likely 2x-4x as 20x-40x.
-fn log_between(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
+pub(super) fn log_between(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
     (lo.ln() + (hi.ln() - lo.ln()) * rng.uniform()).exp()
 }
 
@@ -49,7 +56,7 @@ fn noise(rng: &mut Rng, seconds: usize) -> Vec<f64> {
 }
 
 /// A surge from `start`: rises to `factor` over `rise` seconds, then decays with `half_life`.
-fn surge(t: f64, start: f64, rise: f64, factor: f64, half_life: f64) -> f64 {
+pub(super) fn surge(t: f64, start: f64, rise: f64, factor: f64, half_life: f64) -> f64 {
     if t < start {
         1.0
     } else if t < start + rise {
@@ -185,7 +192,15 @@ pub fn case(family: &str, seed: u64, index: usize) -> Option<Case> {
     } else {
         family
     };
-    let (seconds, f, about) = shape(&mut rng, family)?;
+    let (trend, pattern, warmup, change, about) = if family == SEASONAL {
+        let d = draw(&mut rng);
+        (d.load, d.pattern, WARMUP_DAYS * DAY, d.change, d.about)
+    } else {
+        let (seconds, f, about) = shape(&mut rng, family)?;
+        let trend = (0..seconds).map(|t| f(t as f64)).collect();
+        (trend, vec![], 0, None, about)
+    };
+    let seconds = trend.len();
     let noise = noise(&mut rng, seconds);
     let params = Params {
         // App time per request: the example policy's 300 ms p95 target stays reachable.
@@ -196,7 +211,7 @@ pub fn case(family: &str, seed: u64, index: usize) -> Option<Case> {
     };
     // The base load is set so that the peak needs 8-36 web replicas at 70 %: within the
     // example policy's maxReplicas, so the trace tests decisions, not the ceiling.
-    let shape: Vec<f64> = (0..seconds).map(|t| f(t as f64) * noise[t / 10]).collect();
+    let shape: Vec<f64> = (0..seconds).map(|t| trend[t] * noise[t / 10]).collect();
     let peak = shape.iter().copied().fold(1.0, f64::max);
     let want = between(&mut rng, 8.0, 36.0);
     let base = want * f64::from(params.concurrency) * 0.7 / (params.service_time * peak);
@@ -215,9 +230,12 @@ pub fn case(family: &str, seed: u64, index: usize) -> Option<Case> {
             requests,
             jobs,
             noise: (0..seconds).map(|t| noise[t / 10]).collect(),
+            warmup,
+            pattern,
         },
         params,
         scrape_seconds,
+        change,
     })
 }
 
@@ -233,7 +251,32 @@ mod tests {
             assert_ne!(a, case(family, 8, 3).map(|c| c.trace), "{family}");
             let a = a.unwrap_or_else(|| panic!("{family}"));
             assert!(a.requests.iter().all(|r| r.is_finite() && *r >= 0.0));
+            assert_eq!((a.warmup, a.pattern.len()), (0, 0), "{family}");
         }
         assert!(case("nope", 1, 0).is_none());
+    }
+
+    #[test]
+    fn seasonal_cases_have_a_week_of_history_and_repeat_by_the_day() {
+        let c = case(SEASONAL, 1, 0).expect("seasonal");
+        let t = &c.trace;
+        assert_eq!((t.seconds(), t.warmup), (8 * DAY, 7 * DAY));
+        assert_eq!(t.pattern.len(), t.seconds());
+        // Without a change, the pattern is the same a day apart on weekdays; the load, with
+        // noise and surprises, is not.
+        let changes = (0..40)
+            .filter_map(|i| case(SEASONAL, 2, i).and_then(|c| c.change))
+            .count();
+        assert!((4..=24).contains(&changes), "{changes} of 40 change");
+        let steady = (0..40)
+            .filter_map(|i| case(SEASONAL, 2, i))
+            .find(|c| c.change.is_none() && !c.about.contains("weekends"))
+            .expect("one steady weekly-flat case");
+        let p = &steady.trace.pattern;
+        assert!(
+            (0..DAY)
+                .step_by(600)
+                .all(|s| (p[s] - p[s + 3 * DAY]).abs() < 1e-9)
+        );
     }
 }

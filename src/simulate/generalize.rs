@@ -8,11 +8,44 @@ use super::family::{Case, case};
 use super::{Kind, Outcome, Policy, run, setup};
 
 /// One case's outcomes, one per autoscaler in `Kind::ALL` order, and the bound's: for each
-/// of `Sight::ALL`, one at each of `bound::UTILIZATIONS`.
+/// sight of the case, one at each of `bound::UTILIZATIONS`.
 pub struct CaseResult {
+    /// The case, its per-second vectors dropped once run (a seasonal trace holds 22 MB).
     pub case: Case,
     pub outcomes: Vec<Outcome>,
-    pub bounds: Vec<Vec<Outcome>>,
+    pub bounds: Vec<(Sight, Vec<Outcome>)>,
+    /// Where the recurring pattern changed: Headroom's predicted raises more than one period
+    /// after the change that the new pattern does not call for (a rise of `RISE` within the
+    /// horizon).
+    pub stale_raises: Option<usize>,
+}
+
+/// Predicted raises at or after `from` where `pattern` does not rise within `horizon`.
+fn stale(raises: &[usize], pattern: &[f64], from: usize, horizon: usize) -> usize {
+    raises
+        .iter()
+        .filter(|t| **t >= from)
+        .filter(|t| {
+            let now = pattern.get(**t).copied().unwrap_or(0.0);
+            let ahead = pattern
+                .get(**t..(**t + horizon).min(pattern.len()))
+                .unwrap_or(&[])
+                .iter()
+                .copied()
+                .fold(now, f64::max);
+            ahead <= now * (1.0 + crate::predict::RISE)
+        })
+        .count()
+}
+
+/// The sights a case's frontiers are drawn with: a pattern forecast where the trace has a
+/// pattern, otherwise the forecast of its trend and foresight.
+fn sights(c: &Case) -> &'static [Sight] {
+    if c.trace.pattern.is_empty() {
+        &Sight::ALL
+    } else {
+        &Sight::SEASONAL
+    }
 }
 
 /// Runs `count` cases of `family` (or `all`) from `seed`.
@@ -38,14 +71,15 @@ pub fn run_case(
 ) -> Result<CaseResult, String> {
     let c = case(family, seed, index).ok_or_else(|| {
         format!(
-            "--family: unknown family {family:?}; expected all or one of {}",
+            "--family: unknown family {family:?}; expected all, {} or one of {}",
+            super::family::SEASONAL,
             super::family::FAMILIES.join(", ")
         )
     })?;
     let mut s = setup(&c.trace.name, web.clone(), worker.clone());
     s.params = c.params.clone();
     s.scrape_seconds = c.scrape_seconds;
-    let outcomes = Kind::ALL
+    let outcomes: Vec<Outcome> = Kind::ALL
         .iter()
         .map(|k| run(*k, &c.trace, &s, &mut |_| {}))
         .collect();
@@ -61,9 +95,26 @@ pub fn run_case(
             })
             .collect()
     };
+    let bounds = sights(&c).iter().map(|s| (*s, frontier(*s))).collect();
+    let horizon = web
+        .plan
+        .predictive
+        .as_ref()
+        .map_or(300, |p| p.settings.horizon_seconds as usize);
+    let stale_raises = c.change.map(|(at, period)| {
+        of_kind(&outcomes, Kind::Headroom).map_or(0, |o: &Outcome| {
+            stale(&o.predicted_at, &c.trace.pattern, at + period, horizon)
+        })
+    });
+    let mut c = c;
+    c.trace = super::Trace {
+        name: std::mem::take(&mut c.trace.name),
+        ..Default::default()
+    };
     Ok(CaseResult {
         outcomes,
-        bounds: Sight::ALL.iter().map(|s| frontier(*s)).collect(),
+        bounds,
+        stale_raises,
         case: c,
     })
 }
@@ -77,8 +128,17 @@ fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v[i.min(v.len() - 1)]
 }
 
+/// The bound with `sight` at the `i`th utilization.
+fn bound(r: &CaseResult, sight: Sight, i: usize) -> Option<&Outcome> {
+    r.bounds.iter().find(|(s, _)| *s == sight)?.1.get(i)
+}
+
 fn of(r: &CaseResult, k: Kind) -> Option<&Outcome> {
-    r.outcomes.iter().find(|o| o.autoscaler == k.name())
+    of_kind(&r.outcomes, k)
+}
+
+fn of_kind(outcomes: &[Outcome], k: Kind) -> Option<&Outcome> {
+    outcomes.iter().find(|o| o.autoscaler == k.name())
 }
 
 /// SLO-violation minutes as a ratio, each side plus 0.1 minute, so that traces where both
@@ -182,7 +242,20 @@ pub fn table(results: &[CaseResult]) -> String {
             v.no_more_reversals * 100.0
         );
     }
-    for (k, sight) in Sight::ALL.iter().enumerate() {
+    let drawn = |sight: Sight| {
+        results
+            .iter()
+            .any(|r| r.bounds.iter().any(|(s, _)| *s == sight))
+    };
+    for sight in [
+        Sight::Now,
+        Sight::Forecast,
+        Sight::Foresight,
+        Sight::Pattern,
+    ] {
+        if !drawn(sight) {
+            continue;
+        }
         let title = match sight {
             Sight::Now => {
                 "the causal bound against the hpa (true load, no delay, pods still start; not an autoscaler)"
@@ -191,17 +264,20 @@ pub fn table(results: &[CaseResult]) -> String {
                 "and with a perfect forecast (also the trend one pod start-up ahead)"
             }
             Sight::Foresight => "and with foresight (the true load one pod start-up ahead)",
+            Sight::Pattern => {
+                "and with a perfect pattern forecast (the true load now, and the rise its recurring pattern makes one pod start-up ahead)"
+            }
         };
-        frontier(&mut out, results, title, k);
+        frontier(&mut out, results, title, sight);
     }
     out
 }
 
 /// One sight's bound at each utilization, against the HPA.
-fn frontier(out: &mut String, results: &[CaseResult], title: &str, sight: usize) {
+fn frontier(out: &mut String, results: &[CaseResult], title: &str, sight: Sight) {
     let _ = writeln!(out, "\n{title}:");
     for (i, u) in UTILIZATIONS.iter().enumerate() {
-        let v = compare(results, |r| r.bounds.get(sight)?.get(i), Kind::Hpa);
+        let v = compare(results, |r| bound(r, sight, i), Kind::Hpa);
         let _ = writeln!(
             out,
             "  at {u}%    SLO ratio p50 {:.2} p90 {:.2}; replica-min ratio p50 {:.2} p90 {:.2}; no worse on SLO {:.0}%",
@@ -254,6 +330,26 @@ pub fn report(results: &[CaseResult], family: &str, seed: u64, cpu_seconds: f64)
             verdict(v.cost_ratio_median <= 1.0)
         );
     }
+    let acted = results
+        .iter()
+        .filter(|r| of(r, Kind::Headroom).is_some_and(|o| !o.predicted_at.is_empty()))
+        .count();
+    let _ = writeln!(
+        md,
+        "- predictive scaling raised replicas ahead of a predicted rise on {acted} of {} traces",
+        results.len()
+    );
+    let changed: Vec<usize> = results.iter().filter_map(|r| r.stale_raises).collect();
+    if !changed.is_empty() {
+        let clean = changed.iter().filter(|n| **n == 0).count();
+        let _ = writeln!(
+            md,
+            "- a pattern that changed stopped driving scale-ups within one period of the change on {clean} of {} traces (target: all: {}); stale raises after that: {} in all",
+            changed.len(),
+            verdict(clean == changed.len()),
+            changed.iter().sum::<usize>()
+        );
+    }
     md.push_str(BOUND_NOTE);
     let autoscalers: f64 = results
         .iter()
@@ -269,12 +365,14 @@ pub fn report(results: &[CaseResult], family: &str, seed: u64, cpu_seconds: f64)
         Sight::ALL.len(),
         UTILIZATIONS.len(),
     );
-    md.push_str("\n## Traces\n\n| trace | drawn | headroom SLO min | hpa | keda | kpa | headroom replica-min | hpa | headroom reversals | hpa |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("\n## Traces\n\n| trace | drawn | headroom SLO min | hpa | keda | kpa | headroom replica-min | hpa | headroom reversals | hpa | predicted raises | learned |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in results {
         let f = |k: Kind, g: fn(&Outcome) -> f64| of(r, k).map_or(f64::NAN, g);
+        let learned = of(r, Kind::Headroom).map_or(String::new(), |o| o.learned.join("; "));
+        let raises = of(r, Kind::Headroom).map_or(0, |o| o.predicted_at.len());
         let _ = writeln!(
             md,
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {raises} | {learned} |",
             r.case.trace.name,
             r.case.about,
             f(Kind::Headroom, |o| o.slo_violation_minutes),
@@ -304,7 +402,7 @@ mod tests {
             Err(e) => panic!("{e}"),
         };
         for r in &results {
-            let [now, forecast, foresight] = &r.bounds[..] else {
+            let [(_, now), (_, forecast), (_, foresight)] = &r.bounds[..] else {
                 panic!("one frontier per sight");
             };
             let names: Vec<&str> = now.iter().map(|o| o.autoscaler.as_str()).collect();

@@ -11,11 +11,13 @@ mod generalize;
 mod kpa;
 mod model;
 mod observe;
+mod predictor;
 mod queueing;
 #[cfg(test)]
 mod reality_tests;
 pub mod report;
 pub(crate) mod rng;
+mod seasonal;
 mod traffic;
 
 pub use autoscaler::Kind;
@@ -78,6 +80,12 @@ pub struct Outcome {
     pub first_slo_violation: Option<usize>,
     #[serde(skip)]
     pub creeping_at: Option<usize>,
+    /// When a predicted rise raised either tier.
+    #[serde(skip)]
+    pub predicted_at: Vec<usize>,
+    /// What predictive scaling last learned, per tier (web, workers), where it is on.
+    #[serde(skip)]
+    pub learned: Vec<String>,
     #[serde(skip)]
     pub cpu_seconds: f64,
     #[serde(skip)]
@@ -99,6 +107,8 @@ impl Outcome {
             connection_overflow_minutes: 0.0,
             first_slo_violation: None,
             creeping_at: None,
+            predicted_at: vec![],
+            learned: vec![],
             cpu_seconds: 0.0,
             timeline: vec![],
         }
@@ -203,7 +213,12 @@ pub fn run_probed(
     };
     let mut last_change: [Option<(usize, i32)>; 2] = [None, None];
     let every = (trace.seconds() / 600).max(1);
-    for now in 0..trace.seconds() {
+    // The warm-up is history in Prometheus only.
+    let warmup = trace.warmup.min(trace.seconds());
+    for t in 0..warmup {
+        obs.count(t, trace.requests[t], trace.jobs[t]);
+    }
+    for now in warmup..trace.seconds() {
         let snap = app.step(now, trace.requests[now], trace.jobs[now]);
         obs.record(now, &snap);
         web.record(now, &snap);
@@ -294,6 +309,13 @@ pub fn run_probed(
         }
     }
     out.creeping_at = web.creeping_at;
+    out.learned = [("web", &web), ("workers", &workers)]
+        .into_iter()
+        .filter_map(|(tier, s)| Some(format!("{tier}: {}", s.learned()?.summary)))
+        .collect();
+    out.predicted_at = web.predicted_at;
+    out.predicted_at.extend(workers.predicted_at);
+    out.predicted_at.sort_unstable();
     out.cpu_seconds = cpu_time() - started;
     progress(1.0);
     out
@@ -465,6 +487,7 @@ mod queue_tests {
         // The same worker policy on its backlog alone flaps: the backlog drains to zero.
         let backlog_only = worker
             .edit(|spec| {
+                spec.predictive = None;
                 for s in &mut spec.signals {
                     if let Some(q) = &mut s.queue {
                         q.arrival_rate_query = None;

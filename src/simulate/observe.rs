@@ -12,6 +12,9 @@ pub struct Observer {
     /// (second, snapshot) at each scrape, newest last.
     samples: VecDeque<(usize, Snapshot)>,
     keep: usize,
+    /// Requests and jobs summed per minute since second 0, warm-up included: the long
+    /// history Prometheus keeps of the request and arrival rates.
+    minutes: Vec<[f64; 2]>,
 }
 
 impl Observer {
@@ -21,10 +24,38 @@ impl Observer {
             window: window_seconds.max(1),
             samples: VecDeque::new(),
             keep: keep_seconds,
+            minutes: vec![],
         }
     }
 
+    /// Adds one second of requests and jobs to the long history.
+    pub fn count(&mut self, now: usize, requests: f64, jobs: f64) {
+        let minute = now / 60;
+        if self.minutes.len() <= minute {
+            self.minutes.resize(minute + 1, [0.0; 2]);
+        }
+        if let Some(m) = self.minutes.get_mut(minute) {
+            m[0] += requests;
+            m[1] += jobs;
+        }
+    }
+
+    /// The mean rate per second of each whole `step` before `now` (oldest first, with its
+    /// first second), of requests or of jobs: a range query of the rate at that step.
+    pub fn rates(&self, now: usize, step: usize, jobs: bool) -> Vec<(usize, f64)> {
+        let per = (step / 60).max(1);
+        let whole = (now / 60) / per;
+        (0..whole)
+            .filter_map(|i| {
+                let m = self.minutes.get(i * per..(i + 1) * per)?;
+                let sum: f64 = m.iter().map(|x| x[usize::from(jobs)]).sum();
+                Some((i * per * 60, sum / (per * 60) as f64))
+            })
+            .collect()
+    }
+
     pub fn record(&mut self, now: usize, s: &Snapshot) {
+        self.count(now, s.requests, s.jobs);
         if now.is_multiple_of(self.scrape) {
             self.samples.push_back((now, *s));
             while self

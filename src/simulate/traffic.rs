@@ -13,7 +13,7 @@ pub const SCENARIOS: [&str; 6] = [
 ];
 
 /// Offered load, per second of the run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trace {
     pub name: String,
     pub requests: Vec<f64>,
@@ -21,6 +21,12 @@ pub struct Trace {
     /// Each second's noise factor, where the trace was generated (empty otherwise): the load
     /// over it is the trend a perfect forecast could know.
     pub noise: Vec<f64>,
+    /// Seconds at the start that are history only: in Prometheus, not played or scored.
+    pub warmup: usize,
+    /// Each second's recurring part of the load (a day's shape, a spike at the same time
+    /// each day, hourly batches), where the trace was generated with one (empty otherwise):
+    /// what a perfect pattern forecast could know.
+    pub pattern: Vec<f64>,
 }
 
 impl Trace {
@@ -41,7 +47,7 @@ fn build(name: &str, seconds: usize, f: impl Fn(f64) -> f64, jobs_share: f64) ->
         name: name.into(),
         requests,
         jobs,
-        noise: vec![],
+        ..Trace::default()
     }
 }
 
@@ -201,7 +207,7 @@ pub fn from_csv(name: &str, text: &str) -> Result<Trace, String> {
         name: name.into(),
         requests: (0..seconds).map(|t| at(t as f64, |p| p.1)).collect(),
         jobs: (0..seconds).map(|t| at(t as f64, |p| p.2)).collect(),
-        noise: vec![],
+        ..Trace::default()
     })
 }
 

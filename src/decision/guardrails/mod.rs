@@ -1,7 +1,7 @@
 //! Guardrails: the field guidance for growing web apps, applied on top of the HPA-compatible
 //! decision. Pure, like the rest of the engine: the controller supplies readings and "now".
 //!
-//! Order, and so who wins: panic, the forecast and creeping latency raise the proposal, the
+//! Order, and so who wins: panic, the forecast, creeping latency and the predicted rise raise the proposal, the
 //! scheduled floor raises it further; then the database hold stops any scale-up, and the connection budget,
 //! the cost ceiling and maxReplicas cap what is left. A hold or a cap always beats a boost.
 
@@ -12,6 +12,7 @@ mod creeping;
 mod forecast;
 mod hold;
 mod panic;
+mod predicted;
 mod schedule;
 mod step;
 mod trend;
@@ -180,6 +181,40 @@ impl CreepingInput {
     }
 }
 
+/// What the load's learned pattern expects (see `crate::predict`), when it is trusted: the
+/// caller's memory, learned off the evaluation path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PredictedPeak {
+    /// The busiest load expected from now to the horizon, in the load's own unit.
+    pub peak: f64,
+    /// The load the pattern expects now: peak / level is the rise the pattern makes.
+    pub level: f64,
+    pub horizon_seconds: f64,
+    /// The period, for the message (e.g. "24h").
+    pub pattern: String,
+    /// The least rise (peak over the load now) worth acting on: under it, noise.
+    pub min_rise: f64,
+    /// Enforce raises replicas; Observe only reports.
+    pub enforce: bool,
+}
+
+/// The predicted peak against the load now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PredictedRise {
+    /// The load over the horizon as a ratio to the load read now: how much to add.
+    pub rise: f64,
+    /// The pattern's peak over its own level now: whether a rise is coming.
+    pub pattern_rise: f64,
+    pub horizon_seconds: f64,
+    /// The period, for the message (e.g. "24h").
+    pub pattern: String,
+    pub min_rise: f64,
+    /// The policy's tolerance: a predicted need within it of the current count is no change.
+    pub tolerance: f64,
+    /// Enforce raises replicas; Observe only reports.
+    pub enforce: bool,
+}
+
 /// Everything the guardrails look at in one evaluation.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct GuardrailInput {
@@ -192,6 +227,7 @@ pub struct GuardrailInput {
     pub panic: Option<PanicInput>,
     pub creeping: Option<CreepingInput>,
     pub forecast: Option<ForecastInput>,
+    pub predicted: Option<PredictedRise>,
     pub schedule: Vec<Window>,
     /// The shared connection budget and what the others sharing it hold.
     pub budget: Option<Budget>,
@@ -217,6 +253,8 @@ pub struct Guarded {
     pub hourly_cost: Option<f64>,
     /// What this workload claims on its shared connection budget after this decision.
     pub budget_claim: Option<Claim>,
+    /// The replicas the predicted rise asks for (set or, in Observe, only reported).
+    pub predicted: Option<i32>,
 }
 
 /// Rounds down into [0, i32::MAX]; NaN is 0.
@@ -257,6 +295,7 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
     // Guardrails only act on a real decision: not when scaling is disabled or out of range.
     let decided = base.recommendation.is_some() || base.limited_by == Limit::MetricsUnavailable;
     let mut spike_now = false;
+    let mut predicted_replicas = None;
     if decided {
         if let Some(p) = &g.panic {
             spike_now = panic::apply(&mut s, p);
@@ -266,6 +305,9 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
         }
         if let Some(f) = &g.forecast {
             forecast::apply(&mut s, f);
+        }
+        if let Some(p) = &g.predicted {
+            predicted_replicas = predicted::apply(&mut s, p, &base.proposals);
         }
     }
     schedule::apply(&mut s, &g.schedule, g.now_unix);
@@ -293,6 +335,7 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
         spike_now,
         hourly_cost,
         budget_claim,
+        predicted: predicted_replicas,
     }
 }
 

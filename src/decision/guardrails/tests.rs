@@ -595,3 +595,107 @@ fn latency_trend_bands() {
     assert_eq!(band, Band::Act);
     assert!(hint.contains("request rate is flat"), "{hint}");
 }
+
+fn predicted(rise: f64, pattern_rise: f64, enforce: bool) -> PredictedRise {
+    PredictedRise {
+        rise,
+        pattern_rise,
+        horizon_seconds: 300.0,
+        pattern: "24h".into(),
+        min_rise: 1.2,
+        tolerance: 0.1,
+        enforce,
+    }
+}
+
+#[test]
+fn a_predicted_rise_sizes_for_it_now_and_observe_only_reports() {
+    // 4 replicas at 400/100: on target. The pattern says 2.5x within 5 minutes.
+    let i = input(4, 400.0);
+    let g = |p| GuardrailInput {
+        predicted: Some(p),
+        ..Default::default()
+    };
+    let up = run(&i, &g(predicted(2.5, 2.5, true)));
+    assert_eq!(
+        (up.desired, up.limited_by),
+        (10, Limit::Predicted),
+        "{up:?}"
+    );
+    assert_eq!(up.predicted, Some(10));
+    assert!(
+        up.findings
+            .iter()
+            .any(|f| f.reason == "Predicted" && f.active)
+    );
+    let seen = run(&i, &g(predicted(2.5, 2.5, false)));
+    assert_eq!((seen.desired, seen.predicted), (4, Some(10)), "{seen:?}");
+    assert!(
+        seen.findings
+            .iter()
+            .any(|f| !f.active && f.message.starts_with("observing"))
+    );
+    // Noise under the least rise, or no rise in the pattern: nothing.
+    for p in [predicted(1.15, 1.15, true), predicted(2.5, 1.0, true)] {
+        let quiet = run(&i, &g(p));
+        assert_eq!((quiet.desired, quiet.predicted), (4, None), "{quiet:?}");
+    }
+}
+
+#[test]
+fn a_rise_still_to_come_holds_the_fleet_and_one_that_came_adds_nothing() {
+    let g = |p| GuardrailInput {
+        predicted: Some(p),
+        ..Default::default()
+    };
+    // Load fell to 200 (2 replicas' worth), but the pattern's rise is still ahead: hold 4.
+    let held = run(&input(4, 200.0), &g(predicted(1.0, 2.0, true)));
+    assert_eq!(
+        (held.desired, held.limited_by),
+        (4, Limit::Predicted),
+        "{held:?}"
+    );
+    // The rise came: the load now is the peak, and the signals size it.
+    let came = run(&input(4, 800.0), &g(predicted(1.0, 2.0, true)));
+    assert_eq!(came.desired, 8, "{came:?}");
+    assert_ne!(came.limited_by, Limit::Predicted);
+}
+
+#[test]
+fn a_predicted_rise_never_passes_the_caps_or_the_database_hold() {
+    let i = input(4, 400.0);
+    let mut g = GuardrailInput {
+        predicted: Some(predicted(10.0, 10.0, true)),
+        ..Default::default()
+    };
+    assert_eq!(run(&i, &g).desired, 20, "maxReplicas");
+    g.cost = Some(Cost {
+        per_replica_hour: 1.0,
+        max_hourly: Some(6.0),
+    });
+    let capped = run(&i, &g);
+    assert_eq!((capped.desired, capped.limited_by), (6, Limit::CostCeiling));
+    g.cost = None;
+    g.budget = Some(budget(7));
+    let shared = run(&i, &g);
+    assert_eq!(
+        (shared.desired, shared.limited_by),
+        (7, Limit::ConnectionBudget)
+    );
+    g.budget = None;
+    g.database_hold = true;
+    g.database = Some(DatabaseEvidence {
+        cpu_over_act_fraction: Some(0.9),
+        regularly: 0.5,
+        cpu_act: 0.7,
+        window_seconds: 1800.0,
+        query_act: 0.5,
+        ..Default::default()
+    });
+    let held = run(&i, &g);
+    assert_eq!(
+        (held.desired, held.limited_by),
+        (4, Limit::DatabaseBound),
+        "{held:?}"
+    );
+}
