@@ -399,3 +399,95 @@ fn e2e_guardrail_scale_down_leaves_a_margin_below_target() {
     std::thread::sleep(Duration::from_secs(6));
     assert_eq!(spec_replicas(&ns.0, "deployment", "h"), 5);
 }
+
+/// A week of one-minute readings of `jobs_published_rate` in `ns` as OpenMetrics, ending 20
+/// minutes ago: 8 jobs/s, and 40 for 20 minutes each day from the time of day of `spike`.
+fn daily_history(ns: &str, now: i64, spike: i64) -> String {
+    let mut text = String::from("# TYPE jobs_published_rate gauge\n");
+    let (from, to) = (now - 7 * 86_400, now - 1200);
+    for t in (from..to).step_by(60) {
+        let into = (t - spike).rem_euclid(86_400);
+        let base = if into < 1200 { 40.0 } else { 8.0 };
+        let value = base * (1.0 + 0.03 * (t as f64 / 700.0).sin());
+        text.push_str(&format!(
+            "jobs_published_rate{{namespace=\"{ns}\",queue=\"q\"}} {value:.3} {t}\n"
+        ));
+    }
+    text.push_str("# EOF\n");
+    text
+}
+
+#[test]
+fn e2e_predictive_learns_a_daily_peak_from_history_and_scales_ahead_of_it() {
+    let ns = Namespace::new("e2e-predict");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    // Every day for a week the load went 5x at this time of day: 8 minutes from now.
+    let spike = now + 480;
+    let prom =
+        PrivatePrometheus::start_with_history("predict", Some(&daily_history(&ns.0, now, spike)));
+    let week = format!(
+        r#"count_over_time(jobs_published_rate{{namespace="{}"}}[8d])"#,
+        ns.0
+    );
+    wait_until("the backfilled week in Prometheus", MIN, || {
+        prom_query(&prom.url, &week).filter(|n| *n > 9000.0)
+    });
+    let labels = [("namespace", ns.0.as_str()), ("queue", "q")];
+    exporter().gauge("jobs_published_rate", &labels, 8.0);
+    set_backlog(&ns.0, "q", 0.0);
+    apply(&deployment("worker", &ns.0, 1)).unwrap();
+    let _op = Operator::start_with(&ns.0, &prom.url);
+    let tail = |mode: &str| {
+        format!(
+            "        arrivalRateQuery: 'sum(jobs_published_rate{{queue=\"q\"}})'\n        ratePerReplica: 5\n  predictive: {{mode: {mode}, horizon: 10m}}\n"
+        )
+    };
+    apply(&policy_yaml(&ns.0, "worker", "q", &tail("Observe"))).unwrap();
+
+    // Observe: the pattern is found and backtested, the peak is named, nothing is scaled.
+    let p = wait_until("the forecast to be learned and trusted", 2 * MIN, || {
+        let p = policy(&ns.0, "worker");
+        (p["status"]["predictive"]["acting"] == true).then_some(p)
+    });
+    let s = &p["status"]["predictive"];
+    assert_eq!(s["mode"], "Observe", "{s}");
+    assert_eq!(s["period"], "24h", "{s}");
+    assert!(s["skill"].as_f64().is_some_and(|k| k > 0.5), "{s}");
+    let next = s["nextPeak"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_second());
+    assert!(
+        next.is_some_and(|t| (spike - 600..=spike + 300).contains(&t)),
+        "next peak {next:?} vs {spike}: {s}"
+    );
+    let would = wait_until("what the forecast would set", MIN, || {
+        policy(&ns.0, "worker")["status"]["predictive"]["predictedReplicas"].as_i64()
+    });
+    assert_eq!(would, 8, "8/s now, 40/s ahead, 5 a replica");
+    let (status, _, message) =
+        condition(&policy(&ns.0, "worker"), "Predicted").expect("a Predicted condition");
+    assert_eq!(status, "False");
+    assert!(message.starts_with("observing"), "{message}");
+    assert!(spec_replicas(&ns.0, "deployment", "worker") <= 2);
+
+    // Enforce: ready before the peak, while the load is still 8/s.
+    apply(&policy_yaml(&ns.0, "worker", "q", &tail("Enforce"))).unwrap();
+    let ready = wait_until("replicas ready ahead of the peak", 2 * MIN, || {
+        (spec_replicas(&ns.0, "deployment", "worker") >= 8).then(std::time::SystemTime::now)
+    });
+    let at = ready
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    assert!(at < spike, "ready at {at}, the peak comes at {spike}");
+    assert_eq!(limited_by(&ns.0, "worker"), "Predicted");
+    assert!(
+        events(&ns.0, "Scaled")
+            .iter()
+            .any(|e| e.contains("predicted: the 24h pattern")),
+        "{:?}",
+        events(&ns.0, "Scaled")
+    );
+}

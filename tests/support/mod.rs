@@ -757,6 +757,12 @@ pub struct PrivatePrometheus {
 
 impl PrivatePrometheus {
     pub fn start(name: &str) -> Self {
+        Self::start_with_history(name, None)
+    }
+
+    /// Started on a TSDB that already holds `openmetrics` (text ending in `# EOF`), written
+    /// with `promtool tsdb create-blocks-from openmetrics` as a user backfills history.
+    pub fn start_with_history(name: &str, openmetrics: Option<&str>) -> Self {
         let c = cluster();
         let port = free_port();
         let mut p = PrivatePrometheus {
@@ -766,6 +772,24 @@ impl PrivatePrometheus {
             data: c.state.join(format!("prometheus-{name}")),
             pid_file: c.state.join(format!("pids/prometheus-{name}.pid")),
         };
+        if let Some(text) = openmetrics {
+            let _ = std::fs::remove_dir_all(&p.data);
+            std::fs::create_dir_all(&p.data).expect("prometheus data dir");
+            let file = c.state.join(format!("history-{name}.om"));
+            std::fs::write(&file, text).expect("write the history");
+            let out = Command::new("promtool")
+                .args(["tsdb", "create-blocks-from", "openmetrics"])
+                .arg(&file)
+                .arg(&p.data)
+                .output()
+                .expect("run promtool");
+            assert!(
+                out.status.success(),
+                "promtool: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let _ = std::fs::remove_file(&file);
+        }
         p.spawn();
         p
     }
