@@ -138,3 +138,14 @@ fn too_little_history_says_so() {
         empty.summary
     );
 }
+
+#[test]
+fn a_week_of_history_and_what_was_learned_fit_in_six_kilobytes() {
+    // 10,000 policies in under 100 MiB leaves 10 KB each; the history and the forecast take
+    // this much of it.
+    let h = history(7, 9, business);
+    let l = learn(&h, &Settings::default());
+    assert!(l.trusted, "{}", l.summary);
+    let bytes = h.bytes() + l.bytes();
+    assert!(bytes <= 6 * 1024, "{bytes} bytes");
+}
