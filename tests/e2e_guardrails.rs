@@ -460,13 +460,15 @@ fn e2e_predictive_learns_a_daily_peak_from_history_and_scales_ahead_of_it() {
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
         .map(|t| t.as_second());
     assert!(
-        next.is_some_and(|t| (spike - 600..=spike + 300).contains(&t)),
+        // Within the 20 minutes at 40/s, to the 5-minute step the history is read at.
+        next.is_some_and(|t| (spike - 300..spike + 1200).contains(&t)),
         "next peak {next:?} vs {spike}: {s}"
     );
     let would = wait_until("what the forecast would set", MIN, || {
         policy(&ns.0, "worker")["status"]["predictive"]["predictedReplicas"].as_i64()
     });
-    assert_eq!(would, 8, "8/s now, 40/s ahead, 5 a replica");
+    // 8/s now, 40/s ahead (±3 % in the history), 5 a replica: 8, or 9 on a rounded-up peak.
+    assert!((8..=9).contains(&would), "{would}");
     let (status, _, message) =
         condition(&policy(&ns.0, "worker"), "Predicted").expect("a Predicted condition");
     assert_eq!(status, "False");
@@ -476,7 +478,7 @@ fn e2e_predictive_learns_a_daily_peak_from_history_and_scales_ahead_of_it() {
     // Enforce: ready before the peak, while the load is still 8/s.
     apply(&policy_yaml(&ns.0, "worker", "q", &tail("Enforce"))).unwrap();
     let ready = wait_until("replicas ready ahead of the peak", 2 * MIN, || {
-        (spec_replicas(&ns.0, "deployment", "worker") >= 8).then(std::time::SystemTime::now)
+        (spec_replicas(&ns.0, "deployment", "worker") >= would).then(std::time::SystemTime::now)
     });
     let at = ready
         .duration_since(std::time::UNIX_EPOCH)

@@ -12,7 +12,7 @@ use super::PromDuration;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Predictive {
-    /// Off (default), Observe (status shows the forecast and what it would do; nothing is
+    /// Disabled (default), Observe (status shows the forecast and what it would do; nothing is
     /// scaled on it) or Enforce (raises replicas ahead of a predicted rise).
     #[serde(default)]
     pub mode: PredictiveMode,
@@ -35,8 +35,10 @@ pub struct Predictive {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum PredictiveMode {
+    /// Nothing is learned. (Not `Off`: YAML 1.1, which kubectl and the API server read,
+    /// takes an unquoted Off for false.)
     #[default]
-    Off,
+    Disabled,
     /// Learn and report; never scale on it.
     Observe,
     /// Learn, report, and raise replicas ahead of a predicted rise.
@@ -46,7 +48,7 @@ pub enum PredictiveMode {
 impl PredictiveMode {
     pub fn as_str(self) -> &'static str {
         match self {
-            PredictiveMode::Off => "Off",
+            PredictiveMode::Disabled => "Disabled",
             PredictiveMode::Observe => "Observe",
             PredictiveMode::Enforce => "Enforce",
         }

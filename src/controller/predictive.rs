@@ -173,8 +173,9 @@ async fn run(
             .await
             .map_err(|e| tracing::debug!(policy = %pkey, error = %e, "forecast history unread"))
             .ok()?;
+        // Times come back as seconds since `start`.
         for (t, v) in points {
-            history.record(t as i64, v);
+            history.record(start + t.round() as i64, v);
         }
         // Steps with no reading up to the end are missing, not skipped.
         if history.end() <= end {

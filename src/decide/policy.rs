@@ -276,7 +276,10 @@ mod tests {
             d.errors
         );
         // A peak for a policy without predictive scaling is refused.
-        let off = POLICY.replace("predictive: {mode: Enforce}", "predictive: {mode: Off}");
+        let off = POLICY.replace(
+            "predictive: {mode: Enforce}",
+            "predictive: {mode: Disabled}",
+        );
         let e = decide_policy(&off, &blind)
             .err()
             .map(|e| e.to_string())

@@ -100,7 +100,7 @@ pub fn resolve(spec: &ScalingPolicySpec) -> Result<Option<PredictivePlan>, Vec<F
     let Some(p) = spec
         .predictive
         .as_ref()
-        .filter(|p| p.mode != PredictiveMode::Off)
+        .filter(|p| p.mode != PredictiveMode::Disabled)
     else {
         return Ok(None);
     };

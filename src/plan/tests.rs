@@ -204,7 +204,7 @@ fn predictive_scaling_is_planned_with_its_step_and_its_load_or_refused_by_field(
     // The HPA's view has no forecast.
     assert!(p.as_hpa().predictive.is_none());
     let off = planned(
-        "  maxReplicas: 5\n  signals:\n    - name: p95\n      latency: {metric: m, target: 300ms}\n  predictive: {mode: Off}\n",
+        "  maxReplicas: 5\n  signals:\n    - name: p95\n      latency: {metric: m, target: 300ms}\n  predictive: {mode: Disabled}\n",
     );
     assert!(off.is_ok_and(
         |p| p.predictive.is_none() && !p.queries().iter().any(|q| q.key == "predictive/load")
