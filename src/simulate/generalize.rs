@@ -362,7 +362,7 @@ pub fn report(results: &[CaseResult], family: &str, seed: u64, cpu_seconds: f64)
         results.len(),
         Kind::ALL.len(),
         verdict(autoscalers < 60.0),
-        Sight::ALL.len(),
+        results.first().map_or(0, |r| r.bounds.len()),
         UTILIZATIONS.len(),
     );
     md.push_str("\n## Traces\n\n| trace | drawn | headroom SLO min | hpa | keda | kpa | headroom replica-min | hpa | headroom reversals | hpa | predicted raises | learned |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
