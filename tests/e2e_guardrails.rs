@@ -423,8 +423,9 @@ fn e2e_predictive_learns_a_daily_peak_from_history_and_scales_ahead_of_it() {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    // Every day for a week the load went 5x at this time of day: 8 minutes from now.
-    let spike = now + 480;
+    // Every day for a week the load went 5x at this time of day: 10 minutes from now. With
+    // a 15-minute horizon and readings 5 minutes apart, the rise is in sight from the start.
+    let spike = now + 600;
     let prom =
         PrivatePrometheus::start_with_history("predict", Some(&daily_history(&ns.0, now, spike)));
     let week = format!(
@@ -441,7 +442,7 @@ fn e2e_predictive_learns_a_daily_peak_from_history_and_scales_ahead_of_it() {
     let _op = Operator::start_with(&ns.0, &prom.url);
     let tail = |mode: &str| {
         format!(
-            "        arrivalRateQuery: 'sum(jobs_published_rate{{queue=\"q\"}})'\n        ratePerReplica: 5\n  predictive: {{mode: {mode}, horizon: 10m}}\n"
+            "        arrivalRateQuery: 'sum(jobs_published_rate{{queue=\"q\"}})'\n        ratePerReplica: 5\n  predictive: {{mode: {mode}, horizon: 15m}}\n"
         )
     };
     apply(&policy_yaml(&ns.0, "worker", "q", &tail("Observe"))).unwrap();
