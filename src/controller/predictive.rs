@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::Context;
 use super::reconcile::{key, prometheus_for};
-use crate::api::{PredictiveStatus, PromDuration, ScalingPolicy};
+use crate::api::{PredictiveStatus, ScalingPolicy};
 use crate::metrics::scoped;
 use crate::plan::{Plan, PredictivePlan};
 use crate::predict::{History, Learned, learn};
@@ -59,9 +59,7 @@ impl Prediction {
             mode: mode.into(),
             acting: l.trusted,
             summary: l.summary.clone(),
-            period: l
-                .period_seconds
-                .map(|p| PromDuration::from_secs(p.round() as u64).to_string()),
+            period: l.period(),
             strength: l.strength.map(round),
             skill: l.backtest.map(|b| round(b.skill)),
             next_peak: peak
@@ -69,10 +67,6 @@ impl Prediction {
             next_peak_load: peak.map(|(_, load)| (load * 10.0).round() / 10.0),
             predicted_replicas: predicted_replicas.filter(|_| l.trusted),
         }
-    }
-
-    pub fn bytes(&self) -> usize {
-        self.history.bytes() + self.learned.as_ref().map_or(0, Learned::bytes)
     }
 
     /// Whether a refresh would be due at `now` (nothing is marked).

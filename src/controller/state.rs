@@ -404,10 +404,7 @@ impl State {
             peak: o.peak,
             level: o.level,
             horizon_seconds: plan.settings.horizon_seconds,
-            pattern: crate::api::PromDuration::from_secs(
-                l.period_seconds.unwrap_or_default().round() as u64,
-            )
-            .to_string(),
+            pattern: l.period().unwrap_or_default(),
             min_rise: l.min_rise,
             enforce: plan.enforce,
         })
@@ -426,15 +423,6 @@ impl State {
                 .get(key)?
                 .status(unix, predicted_replicas),
         )
-    }
-
-    /// Memory held by all forecasts, bytes.
-    pub fn prediction_bytes(&self) -> usize {
-        self.lock()
-            .predictions
-            .values()
-            .map(Prediction::bytes)
-            .sum()
     }
 
     /// The last headroom estimate of `key`.

@@ -124,6 +124,11 @@ impl Learned {
         })
     }
 
+    /// The period found, as a duration ("24h"), for messages and status.
+    pub fn period(&self) -> Option<String> {
+        self.period_seconds.map(human)
+    }
+
     /// Memory held.
     pub fn bytes(&self) -> usize {
         (self.peaks.capacity() + self.levels.capacity()) * 4 + self.summary.capacity()

@@ -18,10 +18,6 @@ pub struct Predictor {
     next: usize,
 }
 
-pub fn human(seconds: f64) -> String {
-    crate::api::PromDuration::from_secs(seconds.max(0.0).round() as u64).to_string()
-}
-
 impl Predictor {
     pub fn new(plan: PredictivePlan) -> Self {
         Predictor {
@@ -58,7 +54,7 @@ impl Predictor {
             peak: o.peak,
             level: o.level,
             horizon_seconds: self.plan.settings.horizon_seconds,
-            pattern: human(l.period_seconds.unwrap_or_default()),
+            pattern: l.period().unwrap_or_default(),
             min_rise: l.min_rise,
             enforce: self.plan.enforce,
         })
