@@ -92,6 +92,27 @@ pub struct History {
     pub capacity_age_seconds: Option<f64>,
 }
 
+impl History {
+    /// The ready replicas a reading that looks back `lookback` seconds describes while it
+    /// still reaches back before the newest capacity was ready: the fleet before the scale-ups
+    /// whose pods it has not seen for its whole window. None when the reading is fresh.
+    pub fn fleet_in_reading(&self, lookback: Option<f64>, current: i32, ready: i32) -> Option<i32> {
+        let (window, age) = (lookback?, self.capacity_age_seconds?);
+        if age >= window {
+            return None;
+        }
+        let ups = || self.scale_events.iter().filter(|e| e.replica_change > 0);
+        let newest = ups().map(|e| e.age_seconds).fold(f64::INFINITY, f64::min);
+        // Each scale-up's pods are taken to start as long as the newest one's did.
+        let start_up = (newest - age).max(0.0);
+        let unseen: i32 = ups()
+            .filter(|e| e.age_seconds - start_up < window)
+            .map(|e| e.replica_change)
+            .sum();
+        Some(current.saturating_sub(unseen).min(ready).max(1))
+    }
+}
+
 /// `History::capacity_age_seconds` from scale events `(time, change)` on any one clock.
 /// `caught_up` is the caller's state between evaluations: when the ready replicas first
 /// reached the count of the newest scale-up; `age` turns a time into seconds before `now`.

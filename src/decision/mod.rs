@@ -98,7 +98,9 @@ pub fn decide(input: &Input) -> Decision {
                 current,
                 input.ready_replicas,
                 input.tolerance,
-                input.history.capacity_age_seconds,
+                input
+                    .history
+                    .fleet_in_reading(s.lookback_seconds, current, input.ready_replicas),
             )
         })
         .collect();

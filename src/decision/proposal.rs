@@ -47,13 +47,13 @@ fn ceil(x: f64) -> i32 {
     }
 }
 
-/// One signal's proposal. `capacity_age`: see `History::capacity_age_seconds`.
+/// One signal's proposal. `stale_fleet`: see `History::fleet_in_reading`.
 pub fn propose(
     s: &SignalValue,
     current: i32,
     ready: i32,
     tol: Tolerance,
-    capacity_age: Option<f64>,
+    stale_fleet: Option<i32>,
 ) -> Proposal {
     let ratio_and_replicas = match s.value {
         Some(v) if v.is_finite() && s.target > 0.0 => Some(match s.target_type {
@@ -68,6 +68,11 @@ pub fn propose(
                     // The HPA would propose 0 here; with no ready pod there is nothing to scale
                     // from, so the signal counts as unavailable and never scales down.
                     None
+                } else if let Some(fleet) = stale_fleet.filter(|_| !s.up_only) {
+                    // The reading still averages over the fleet before the newest pods (their
+                    // requests or samples not in it yet): it sizes that fleet, as the HPA's
+                    // "missing pods use nothing" does, and never scales down.
+                    Some(ceil(ratio * f64::from(fleet)).max(current))
                 } else if ratio < 1.0 {
                     let down = v / tol.down_target(s.target);
                     Some(ceil(down * f64::from(ready)).min(current))
@@ -114,8 +119,7 @@ pub fn propose(
         // explodes far beyond what more replicas need. At most double what is ready; and
         // while the reading's window still covers the time before the newest pods were
         // ready, it describes the old fleet: hold, and ask again once it is fresh.
-        let stale = matches!((s.lookback_seconds, capacity_age), (Some(w), Some(age)) if age < w);
-        let bound = if stale {
+        let bound = if stale_fleet.is_some() {
             current
         } else {
             ready.max(1).saturating_mul(2)
@@ -357,14 +361,29 @@ mod tests {
         s.lookback_seconds = Some(60.0);
         // No recent scale-up: the reading is of this fleet.
         assert_eq!(propose(&s, 4, 4, t, None).replicas, Some(8));
-        // Pods starting, or ready for less than the window: hold, do not push on old news.
-        assert_eq!(propose(&s, 8, 4, t, Some(0.0)).replicas, Some(8));
-        assert_eq!(propose(&s, 8, 8, t, Some(59.0)).replicas, Some(8));
-        // A full window after the new pods were ready, still over target: push again.
-        assert_eq!(propose(&s, 8, 8, t, Some(60.0)).replicas, Some(16));
-        // Without a known window, only the 2x-of-ready bound applies (the previous rule).
-        s.lookback_seconds = None;
-        assert_eq!(propose(&s, 8, 8, t, Some(1.0)).replicas, Some(16));
+        // A reading that still describes the fleet before the newest pods: hold.
+        assert_eq!(propose(&s, 8, 4, t, Some(4)).replicas, Some(8));
+        assert_eq!(propose(&s, 8, 8, t, Some(4)).replicas, Some(8));
+        // A reading of the new fleet, still over target: push again.
+        assert_eq!(propose(&s, 8, 8, t, None).replicas, Some(16));
+    }
+
+    #[test]
+    fn a_utilization_read_before_the_new_pods_sizes_the_fleet_it_describes() {
+        let t = Tolerance::default();
+        let at = |value: f64, stale: Option<i32>| {
+            let mut s = sig(TargetType::Value, 47.0, Some(value));
+            s.lookback_seconds = Some(20.0);
+            propose(&s, 4, 4, t, stale).replicas
+        };
+        // 90% against 47% read on the 2 pods there were before a scale-up to 4: the HPA's 4
+        // (the new pods' use not seen yet counts as none), not 8.
+        assert_eq!(at(90.0, Some(2)), Some(4));
+        assert_eq!(at(90.0, None), Some(8));
+        // Load still rising: the old fleet's need, which is more than runs now.
+        assert_eq!(at(150.0, Some(2)), Some(7));
+        // A low reading that may not cover the new pods does not scale down.
+        assert_eq!(at(20.0, Some(2)), Some(4));
     }
 
     fn p_named(name: &str, r: Option<i32>) -> Proposal {

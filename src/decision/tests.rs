@@ -956,3 +956,33 @@ fn decide_says_when_a_read_signal_has_no_ready_pod_to_scale_from() {
         d.reason
     );
 }
+
+#[test]
+fn a_reading_describes_the_fleet_before_the_scale_ups_it_has_not_seen_for_its_window() {
+    let up = |change, age_seconds| ScaleEvent {
+        replica_change: change,
+        age_seconds,
+    };
+    // 2 → 4 → 8, 30 s and 5 s ago; the newest pods ready 2 s ago (they took 3 s).
+    let h = History {
+        scale_events: vec![up(2, 30.0), up(4, 5.0)],
+        capacity_age_seconds: Some(2.0),
+        ..Default::default()
+    };
+    // A 20 s window has seen the first scale-up's pods for 27 s: it describes 4.
+    assert_eq!(h.fleet_in_reading(Some(20.0), 8, 8), Some(4));
+    // A 60 s window has seen neither for its whole length: it describes 2.
+    assert_eq!(h.fleet_in_reading(Some(60.0), 8, 8), Some(2));
+    // Pods still starting count only once ready.
+    assert_eq!(h.fleet_in_reading(Some(60.0), 8, 1), Some(1));
+    // Fresh once the window has passed, or with no window known.
+    assert_eq!(h.fleet_in_reading(Some(1.0), 8, 8), None);
+    assert_eq!(h.fleet_in_reading(None, 8, 8), None);
+    // Scale-downs do not count, and no recent scale-up means fresh.
+    let down = History {
+        scale_events: vec![up(-2, 5.0)],
+        capacity_age_seconds: None,
+        ..Default::default()
+    };
+    assert_eq!(down.fleet_in_reading(Some(60.0), 4, 4), None);
+}

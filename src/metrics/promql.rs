@@ -105,13 +105,19 @@ fn latency(
     ))
 }
 
+// Only pods with both a usage and a request count, on both sides: a new pod's request
+// scraped before its usage (or the other way round) would skew the ratio, where the HPA
+// leaves pods without metrics out.
 fn cpu(namespace: &str, pods: &[String], window: PromDuration) -> String {
     let pods = pods.join("|");
     let pod_sel = format!("namespace={},pod=~{}", quote(namespace), quote(&pods));
-    format!(
-        "100 * sum(rate(container_cpu_usage_seconds_total{{{pod_sel},container!=\"\",container!=\"POD\"}}[{window}])) \
-         / sum(kube_pod_container_resource_requests{{{pod_sel},resource=\"cpu\"}})"
-    )
+    let usage = format!(
+        "sum by (pod) (rate(container_cpu_usage_seconds_total{{{pod_sel},container!=\"\",container!=\"POD\"}}[{window}]))"
+    );
+    let requests = format!(
+        "sum by (pod) (kube_pod_container_resource_requests{{{pod_sel},resource=\"cpu\"}})"
+    );
+    format!("100 * sum({usage} and on (pod) {requests}) / sum({requests} and on (pod) {usage})")
 }
 
 /// The fraction of `window` that `query` spent above `act` ("regularly" over a threshold).

@@ -331,7 +331,7 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
                 Measure::CpuUtilization { window: c.window },
                 TargetType::Value,
                 f64::from(c.target_utilization),
-                None,
+                Some(c.window.as_secs_f64()),
             ),
             SignalKind::Queue(q) => (
                 "queue",
