@@ -11,18 +11,6 @@ use support::*;
 
 const MIN: Duration = Duration::from_secs(60);
 
-fn wait_prom(url: &str, q: &str, want: impl Fn(f64) -> bool) -> Instant {
-    wait_until(
-        &format!("Prometheus to return the new value of {q}"),
-        MIN,
-        || {
-            prom_query(url, q)
-                .filter(|v| want(*v))
-                .map(|_| Instant::now())
-        },
-    )
-}
-
 #[test]
 fn e2e_crd_manifests_and_kubectl_output() {
     let ns = Namespace::new("e2e-kubectl");

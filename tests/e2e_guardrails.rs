@@ -13,13 +13,6 @@ fn policy_yaml(ns: &str, name: &str, queue: &str, tail: &str) -> String {
     queue_policy(ns, name, name, &backlog_query(ns, queue), tail)
 }
 
-fn limited_by(ns: &str, name: &str) -> String {
-    policy(ns, name)["status"]["limitedBy"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[test]
 fn e2e_guardrail_database_bound_holds_scale_up_until_the_database_recovers() {
     let ns = Namespace::new("e2e-dbhold");

@@ -36,6 +36,10 @@ use super::{
     .message("spec.minReplicas must be less than or equal to spec.maxReplicas"))]
 #[x_kube(validation = Rule::new("self.signals.all(s, self.signals.filter(t, t.name == s.name).size() == 1)")
     .message("spec.signals: signal names must be unique"))]
+#[x_kube(validation = Rule::new("self.minReplicas > 0 || self.signals.exists(s, has(s.queue) || has(s.custom))")
+    .message("spec.minReplicas: 0 needs a queue or custom signal, which sees demand while no pod runs (cpu, latency and concurrency are measured on running pods)"))]
+#[x_kube(validation = Rule::new("!has(self.idleCooldown) || self.minReplicas == 0")
+    .message("spec.idleCooldown applies only with spec.minReplicas: 0"))]
 pub struct ScalingPolicySpec {
     /// The workload to scale: anything with a scale subresource.
     pub target_ref: TargetRef,
@@ -44,6 +48,10 @@ pub struct ScalingPolicySpec {
     #[x_kube(validation = Rule::new("self >= 0").message("spec.minReplicas must not be negative"))]
     #[schemars(range(min = 0, max = 1000000))]
     pub min_replicas: i32,
+    /// With minReplicas 0: how long every signal must show no demand, on valid readings,
+    /// before the target is scaled to zero (default 5m, KEDA's cooldownPeriod).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_cooldown: Option<PromDuration>,
     /// Most replicas Headroom will set.
     #[x_kube(validation = Rule::new("self >= 1").message("spec.maxReplicas must be at least 1"))]
     #[schemars(range(min = 1, max = 1000000))]

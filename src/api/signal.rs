@@ -131,6 +131,11 @@ pub struct QueueSignal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 1000000000000.0))]
     pub rate_per_replica: Option<f64>,
+    /// With minReplicas 0: the backlog over which a target at zero is started, and at or
+    /// under which it counts as idle (default 0: any message; then any arrival too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1000000000000.0))]
+    pub activation_threshold: Option<f64>,
 }
 
 /// Any PromQL query with HPA object (`Value`) or external per-pod (`AverageValue`) semantics.
@@ -145,6 +150,11 @@ pub struct CustomSignal {
     pub target: f64,
     /// Value: desired = ceil(value/target × ready replicas). AverageValue: desired = ceil(value/target).
     pub target_type: TargetType,
+    /// With minReplicas 0: the value over which a target at zero is started, and at or under
+    /// which it counts as idle (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1000000000000.0))]
+    pub activation_threshold: Option<f64>,
 }
 
 /// How a signal's value maps to replicas (HPA semantics).

@@ -332,7 +332,12 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
             t.kind, t.name, d.desired_replicas, d.reason
         );
         tracing::info!(policy = %pkey, from = current, to = d.desired_replicas, reason = %d.reason, "scaled");
-        publish(ctx, policy, EventType::Normal, "Scaled", "Scale", note).await;
+        // Scale to zero and back have their own reasons, as `kubectl get events` shows them.
+        let reason = match d.limited_by {
+            Limit::Activated | Limit::Idle => d.limited_by.as_str(),
+            _ => "Scaled",
+        };
+        publish(ctx, policy, EventType::Normal, reason, "Scale", note).await;
     } else if plan.mode == Mode::Recommend
         && wants_change
         && prev.and_then(|s| s.desired_replicas) != Some(d.desired_replicas)

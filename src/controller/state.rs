@@ -32,6 +32,8 @@ struct PolicyMemory {
     caught_up: Option<Instant>,
     /// The connection-budget ledger it claims in, if any.
     pool: Option<String>,
+    /// minReplicas 0: since when its evaluations have seen no demand.
+    idle_since: Option<Instant>,
 }
 
 #[derive(Default, Debug)]
@@ -150,6 +152,7 @@ impl State {
             capacity_age_seconds,
         };
         let last_spike_age = h.last_spike.map(age);
+        let idle_seconds = h.idle_since.map(age);
         let mut neighbours: Vec<Claim> = pool
             .and_then(|p| inner.ledgers.get(p))
             .map(|l| l.values().filter(|c| c.name != key).cloned().collect())
@@ -169,6 +172,7 @@ impl State {
             budget_name: key.to_string(),
             neighbours,
             predicted: None,
+            idle_seconds,
         }
     }
 
@@ -202,6 +206,7 @@ impl State {
         if ev.spike_now {
             h.last_spike = Some(now);
         }
+        h.idle_since = ev.idle.then(|| h.idle_since.unwrap_or(now));
         let old_pool = std::mem::replace(&mut h.pool, pool.map(str::to_string));
         if let Some(old) = old_pool.filter(|o| Some(o.as_str()) != pool) {
             remove_claim(&mut inner.ledgers, &old, key);

@@ -343,6 +343,9 @@ fn decided_conditions(mode: Mode, readings: &[SignalReading], d: &Decision) -> V
         Limit::ScalingDisabled => {
             condition("ScalingActive", false, "ScalingDisabled", d.reason.clone())
         }
+        Limit::Idle if d.desired_replicas == 0 => {
+            condition("ScalingActive", true, "Idle", d.reason.clone())
+        }
         _ if mode == Mode::Recommend => condition(
             "ScalingActive",
             true,

@@ -56,6 +56,8 @@ struct MemoryInput {
     predicted_level: Option<f64>,
     /// The pattern's period, for the message (default "learned").
     predicted_pattern: Option<String>,
+    /// minReplicas 0: how long the evaluations before this one have seen no demand.
+    idle_seconds: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +211,7 @@ pub fn decide_policy(policy: &str, observation: &str) -> Result<PolicyDecision, 
         budget_name: p.metadata.name.clone().unwrap_or_else(|| "policy".into()),
         neighbours,
         predicted,
+        idle_seconds: m.idle_seconds,
     };
     let at = Moment {
         unix,

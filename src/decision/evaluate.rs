@@ -7,7 +7,7 @@ use super::guardrails::{
     ForecastSeries, GuardrailInput, PanicInput, PredictedPeak, PredictedRise, ShortReading,
     Verdict, latency_trend, trend, usable,
 };
-use super::{Decision, History, Input, Limit, SignalValue};
+use super::{Decision, History, Input, Limit, SignalValue, idle};
 use crate::api::IndicatorStatus;
 use crate::plan::{MaxConnections, Observation, Plan, QueryError, defaults};
 
@@ -31,6 +31,8 @@ pub struct Memory {
     pub neighbours: Vec<Claim>,
     /// The learned pattern's peak ahead, when predictive scaling is on and trusts it.
     pub predicted: Option<PredictedPeak>,
+    /// minReplicas 0: seconds the evaluations before this one have been idle without a break.
+    pub idle_seconds: Option<f64>,
 }
 
 /// One signal's reading this round, for status.
@@ -58,6 +60,8 @@ pub struct Evaluation {
     pub budget_claim: Option<Claim>,
     /// The replicas the predicted rise asks for, set or (in Observe) only reported.
     pub predicted: Option<i32>,
+    /// minReplicas 0: this evaluation saw no demand on valid readings (remember since when).
+    pub idle: bool,
 }
 
 impl Evaluation {
@@ -74,6 +78,7 @@ impl Evaluation {
             spike_now: false,
             budget_claim: None,
             predicted: None,
+            idle: false,
         }
     }
 }
@@ -137,7 +142,7 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
         history: memory.history.clone(),
         downscale_stabilization_seconds: plan.downscale_stabilization_seconds,
     };
-    let mut decision = super::decide(&input);
+    let (mut decision, idle_now) = decide(plan, &input, &readings, memory);
     // Through an outage the window keeps the count that is running, so the first readings
     // after it cannot scale down at once.
     if decision.limited_by == Limit::MetricsUnavailable && decision.recommendation.is_none() {
@@ -176,6 +181,7 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
     let mut audit = audit(ind.config.as_ref(), &r);
 
     let mut out = Evaluation::new(decision.clone(), readings);
+    out.idle = idle_now;
     if plan.guardrails.is_some() || memory.predicted.is_some() {
         let mut g = guardrail_input(plan, obs, memory, at, audit.database.clone(), &mut errors);
         g.predicted = predicted_rise(plan, obs, memory, &mut errors);
@@ -209,6 +215,34 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
     out.verdict = audit.verdict;
     out.errors = errors;
     out
+}
+
+/// The HPA's decision, or with minReplicas 0, the start from zero and the return to it (the
+/// HPA's decision over one replica and more in between). Also whether this evaluation is idle.
+fn decide(
+    plan: &Plan,
+    input: &Input,
+    readings: &[SignalReading],
+    memory: &Memory,
+) -> (Decision, bool) {
+    let Some(idle_plan) = plan.idle else {
+        return (super::decide(input), false);
+    };
+    let demand = idle::demand(&plan.signals, readings);
+    if input.current_replicas == 0 {
+        let proposals = super::proposals(input);
+        return (
+            idle::from_zero(&demand, proposals, input.max_replicas),
+            demand == idle::Demand::None,
+        );
+    }
+    let mut decision = super::decide(&Input {
+        min_replicas: input.min_replicas.max(1),
+        ..input.clone()
+    });
+    let idle_now = idle::is_idle(&demand, readings, &decision.proposals);
+    idle::deactivate(&mut decision, idle_plan, idle_now, memory.idle_seconds);
+    (decision, idle_now)
 }
 
 /// The invariants every rule answers to: within [min, max] unless scaling is disabled, and

@@ -8,11 +8,14 @@
 mod audit;
 mod evaluate;
 pub mod guardrails;
+mod idle;
 mod input;
 mod normalize;
 mod proposal;
 mod rules;
 
+#[cfg(test)]
+mod idle_tests;
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
@@ -48,6 +51,10 @@ pub enum Limit {
     DatabaseBound,
     ConnectionBudget,
     CostCeiling,
+    /// minReplicas 0: no demand for the idle cooldown, or none yet at zero.
+    Idle,
+    /// minReplicas 0: demand seen at zero; started in one step.
+    Activated,
 }
 
 impl Limit {
@@ -69,6 +76,8 @@ impl Limit {
             Limit::DatabaseBound => "DatabaseBound",
             Limit::ConnectionBudget => "ConnectionBudget",
             Limit::CostCeiling => "CostCeiling",
+            Limit::Idle => "Idle",
+            Limit::Activated => "Activated",
         }
     }
 }
@@ -191,6 +200,26 @@ pub fn decide(input: &Input) -> Decision {
     };
     let reason = explain(current, &combined, prenormalized, &n);
     done(n.desired, n.limit, reason, Some(prenormalized))
+}
+
+/// What each signal asks for.
+pub(crate) fn proposals(input: &Input) -> Vec<Proposal> {
+    let (current, ready) = (input.current_replicas, input.ready_replicas);
+    input
+        .signals
+        .iter()
+        .map(|s| {
+            proposal::propose(
+                s,
+                current,
+                ready,
+                input.tolerance,
+                input
+                    .history
+                    .fleet_in_reading(s.lookback_seconds, current, ready),
+            )
+        })
+        .collect()
 }
 
 fn explain(current: i32, c: &Combined, prenormalized: i32, n: &normalize::Normalized) -> String {

@@ -42,3 +42,6 @@ pub const SCHEDULE_RELEASE_SECONDS: u64 = 600;
 
 /// History the headroom estimate fits (a few hours of a normal day).
 pub const CALIBRATION_WINDOW_SECONDS: u64 = 3 * 3600;
+/// How long a target with minReplicas 0 must be idle before it goes to zero (KEDA's
+/// cooldownPeriod).
+pub const IDLE_COOLDOWN_SECONDS: u64 = 300;

@@ -70,6 +70,16 @@ pub struct PlannedSignal {
     pub short_key: Option<String>,
     /// Query key of its recent history, for the forecast.
     pub forecast_key: Option<String>,
+    /// A reading that sees demand while no pod runs: over this value a target at zero is
+    /// started; at or under it the signal is idle. None for readings taken on the pods.
+    pub activation: Option<f64>,
+}
+
+/// Scale to zero (`minReplicas: 0`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct IdlePlan {
+    /// How long every signal must show no demand before the target goes to zero.
+    pub cooldown_seconds: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -163,6 +173,8 @@ pub struct Plan {
     pub calibration_window: PromDuration,
     /// Predictive scaling, when it is not off.
     pub predictive: Option<PredictivePlan>,
+    /// Scale to zero, when minReplicas is 0.
+    pub idle: Option<IdlePlan>,
     queries: Vec<Query>,
 }
 
@@ -251,6 +263,9 @@ impl Plan {
         let mut p = self.clone();
         p.guardrails = None;
         p.predictive = None;
+        // The HPA refuses minReplicas 0 without its alpha gate.
+        p.min_replicas = p.min_replicas.max(1);
+        p.idle = None;
         p.indicators = IndicatorPlan::default();
         for s in &mut p.signals {
             s.up_only = false;
@@ -313,6 +328,11 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
     let mut arrivals = vec![];
     for (i, s) in spec.signals.iter().enumerate() {
         let Some(kind) = s.kind() else { continue };
+        let activation = match kind {
+            SignalKind::Queue(q) => Some(q.activation_threshold.unwrap_or(0.0)),
+            SignalKind::Custom(c) => Some(c.activation_threshold.unwrap_or(0.0)),
+            _ => None,
+        };
         let (field, measure, target_type, target, lookback) = match kind {
             SignalKind::Latency(l) => (
                 "latency",
@@ -397,15 +417,18 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
             lookback_seconds: lookback,
             short_key,
             forecast_key,
+            activation,
         });
         // Queues with an arrival rate get a second, sizing reading: replicas to keep up.
         if let Some(q) = &s.queue
             && let (Some(query), Some(rate)) = (&q.arrival_rate_query, q.rate_per_replica)
         {
-            arrivals.push((i, s.name.clone(), query.clone(), rate));
+            // Any arrival is demand, unless the user set the backlog that is.
+            let activation = q.activation_threshold.is_none().then_some(0.0);
+            arrivals.push((i, s.name.clone(), query.clone(), rate, activation));
         }
     }
-    for (i, name, query, rate) in arrivals {
+    for (i, name, query, rate, activation) in arrivals {
         let name = format!("{name}-arrivals");
         let measure = Measure::ArrivalRate(query);
         let key = add(
@@ -432,6 +455,7 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
             up_only: false,
             lookback_seconds: None,
             forecast_key,
+            activation,
         });
     }
 
@@ -587,6 +611,10 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
             defaults::CALIBRATION_WINDOW_SECONDS,
         ),
         predictive: None,
+        idle: (spec.min_replicas == 0).then(|| IdlePlan {
+            cooldown_seconds: or_secs(spec.idle_cooldown, defaults::IDLE_COOLDOWN_SECONDS)
+                .as_secs_f64(),
+        }),
         queries,
     }
 }

@@ -130,6 +130,7 @@ pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
         );
     }
     c.duration("spec.interval", spec.interval, 1000, MAX_INTERVAL_SECONDS);
+    idle(&mut c, spec);
     if let Some(w) = spec.headroom.as_ref().and_then(|h| h.calibration_window) {
         c.duration(
             "spec.headroom.calibrationWindow",
@@ -360,6 +361,9 @@ fn signal(c: &mut Check, i: usize, s: &Signal) {
                     "arrivalRateQuery and ratePerReplica go together",
                 ),
             }
+            if let Some(t) = q.activation_threshold {
+                c.non_negative(&f("queue.activationThreshold"), t);
+            }
         }
         SignalKind::Concurrency(cc) => {
             if !is_metric_name(&cc.metric) {
@@ -384,7 +388,32 @@ fn signal(c: &mut Check, i: usize, s: &Signal) {
                 c.fail(f("custom.query"), "must not be empty");
             }
             c.positive(&f("custom.target"), cu.target);
+            if let Some(t) = cu.activation_threshold {
+                c.non_negative(&f("custom.activationThreshold"), t);
+            }
         }
+    }
+}
+
+/// Scale to zero needs a signal that sees demand while no pod runs.
+fn idle(c: &mut Check, spec: &ScalingPolicySpec) {
+    if spec.min_replicas == 0
+        && !spec
+            .signals
+            .iter()
+            .any(|s| matches!(s.kind(), Some(SignalKind::Queue(_) | SignalKind::Custom(_))))
+    {
+        c.fail(
+            "spec.minReplicas",
+            "0 needs a queue or custom signal, which sees demand while no pod runs \
+             (cpu, latency and concurrency are measured on running pods)",
+        );
+    }
+    if let Some(d) = spec.idle_cooldown {
+        if spec.min_replicas != 0 {
+            c.fail("spec.idleCooldown", "applies only with spec.minReplicas: 0");
+        }
+        c.duration("spec.idleCooldown", d, 1000, MAX_WINDOW_SECONDS);
     }
 }
 

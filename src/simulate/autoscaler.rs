@@ -80,6 +80,8 @@ pub struct Scaler {
     /// The calendar time (Unix seconds) of scenario second 0; schedules apply only with one.
     clock: Option<i64>,
     caught_up: Option<usize>,
+    /// minReplicas 0: since when the evaluations have been idle.
+    idle_since: Option<usize>,
     /// Knative's own algorithm, for the KPA on a web tier.
     kpa: Option<Kpa>,
     /// Seconds of the autoscaler's own clock per simulated second: the HPA's syncs are
@@ -173,6 +175,7 @@ impl Scaler {
             creeping_at: None,
             clock: None,
             caught_up: None,
+            idle_since: None,
             kpa,
             clock_rate,
             predictor,
@@ -269,6 +272,7 @@ impl Scaler {
                 .predictor
                 .as_mut()
                 .and_then(|p| p.peak(now, self.clock.unwrap_or(0), obs)),
+            idle_seconds: self.idle_since.map(age),
         };
         let at = Moment {
             unix: self.clock.map(|start| start + now as i64),
@@ -282,6 +286,7 @@ impl Scaler {
         if ev.spike_now {
             self.last_spike = Some(now);
         }
+        self.idle_since = ev.idle.then(|| self.idle_since.unwrap_or(now));
         if ev.decision.limited_by == Limit::Predicted && ev.decision.desired_replicas > current {
             self.predicted_at.push(now);
         }

@@ -308,6 +308,19 @@ pub fn curl_json(url: &str, body: &str) {
 }
 
 /// One instant query; None when Prometheus is unreachable or returns nothing.
+/// When Prometheus first answers `q` with a value `want` accepts (within a minute).
+pub fn wait_prom(url: &str, q: &str, want: impl Fn(f64) -> bool) -> Instant {
+    wait_until(
+        &format!("Prometheus to return the new value of {q}"),
+        Duration::from_secs(60),
+        || {
+            prom_query(url, q)
+                .filter(|v| want(*v))
+                .map(|_| Instant::now())
+        },
+    )
+}
+
 pub fn prom_query(prometheus: &str, q: &str) -> Option<f64> {
     let out = Command::new("curl")
         .args([
@@ -726,6 +739,14 @@ pub fn event_reporters(ns: &str, reason: &str) -> Vec<String> {
 }
 
 /// The notes of the Events with `reason`.
+/// What limited the policy's last decision (`status.limitedBy`).
+pub fn limited_by(ns: &str, name: &str) -> String {
+    policy(ns, name)["status"]["limitedBy"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 pub fn events(ns: &str, reason: &str) -> Vec<String> {
     event_field(ns, reason, "note")
 }
