@@ -8,3 +8,6 @@ cargo build --release --quiet --bin headroom
 ./target/release/headroom simulate --report target/bench/decision-quality.md --out-dir target/bench/plots "$@"
 # Generalization: 105 generated traces (15 of each family), against the HPA, KEDA and Knative's KPA.
 ./target/release/headroom simulate --family all --count 105 --seed 1 --report target/bench/generalization.md "$@"
+# Scale to zero: 60 idle-queue traces (nightly batches, retry bursts, trickles), the worker
+# policy deploy/examples/worker-idle.yaml against KEDA at its defaults and the HPA.
+./target/release/headroom simulate --family idle --count 60 --seed 1 --report target/bench/idle-queues.md

@@ -9,6 +9,7 @@ use crate::decision::{
 };
 use crate::plan::{Measure, Observation, Plan, Query, QueryError, Sample, Shape};
 
+use super::keda::KedaZero;
 use super::kpa::Kpa;
 use super::model::Snapshot;
 use super::observe::Observer;
@@ -91,6 +92,8 @@ pub struct Scaler {
     predictor: Option<Predictor>,
     /// When a predicted rise raised the count.
     pub predicted_at: Vec<usize>,
+    /// KEDA's loop to and from zero, for a policy with minReplicas 0.
+    zero: Option<KedaZero>,
 }
 
 /// The real HPA controller's period between two syncs of one HPA, measured on the test
@@ -148,10 +151,28 @@ fn answer(q: &Query, obs: &Observer, now: usize, n: &Neighbours) -> Result<Sampl
     value.map(Sample::Value).ok_or(QueryError::Empty)
 }
 
+/// Whether any KEDA trigger is active (over its activation threshold); None when none is and
+/// one could not be read.
+fn activity(plan: &Plan, o: &Observation) -> Option<bool> {
+    let mut unread = false;
+    for s in &plan.signals {
+        let Some(threshold) = s.activation else {
+            continue;
+        };
+        match o.value(&s.key) {
+            Ok(v) if v > threshold => return Some(true),
+            Ok(_) => {}
+            Err(_) => unread = true,
+        }
+    }
+    (!unread).then_some(false)
+}
+
 impl Scaler {
     /// The HPA and KEDA run the plan without guardrails, as the HPA would size it. The KPA
     /// scales a web tier (one with a latency or CPU signal) with `container_concurrency`.
     pub fn new(kind: Kind, plan: &Plan, fixed: i32, container_concurrency: u32) -> Self {
+        let zero = (kind == Kind::Keda && plan.idle.is_some()).then(KedaZero::new);
         let (plan, interval, clock_rate) = match kind {
             Kind::Headroom => (plan.clone(), secs(plan.interval), 1.0),
             _ => (plan.as_hpa(), 15, HPA_SYNC_SECONDS / 15.0),
@@ -180,7 +201,13 @@ impl Scaler {
             clock_rate,
             predictor,
             predicted_at: vec![],
+            zero,
         }
+    }
+
+    /// Whether the target starts at zero: where this autoscaler can scale to zero.
+    pub fn starts_at_zero(&self, plan: &Plan) -> bool {
+        plan.idle.is_some() && (self.kind == Kind::Headroom || self.zero.is_some())
     }
 
     /// What predictive scaling learned last, where it is on.
@@ -228,6 +255,21 @@ impl Scaler {
             let desired = k.step(now, current, ready)?;
             self.events.push((now, desired - current));
             return Some(desired);
+        }
+        if self.zero.as_mut().is_some_and(|z| z.polls(now)) {
+            let active = activity(&self.plan, &self.observe(obs, now, neighbours));
+            if let Some(n) = self
+                .zero
+                .as_mut()
+                .and_then(|z| z.after_poll(now, active, current))
+            {
+                self.events.push((now, n - current));
+                return Some(n);
+            }
+        }
+        // At zero the HPA does nothing; KEDA's loop alone starts the target.
+        if self.zero.is_some() && current == 0 {
+            return None;
         }
         if now < self.next {
             return None;

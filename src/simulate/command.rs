@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{
-    EXAMPLE_WEB, EXAMPLE_WORKER, Kind, LAUNCH_STEP_SECONDS, Outcome, Policy, SCENARIOS, Trace,
-    latency_target, parse_policy, read_trace, report, run, scenario, setup,
+    EXAMPLE_WEB, EXAMPLE_WORKER, EXAMPLE_WORKER_IDLE, Kind, LAUNCH_STEP_SECONDS, Outcome, Policy,
+    SCENARIOS, Trace, latency_target, parse_policy, read_trace, report, run, scenario, setup,
 };
 use crate::api::SignalKind;
 use crate::plan::parse_time;
@@ -155,6 +155,9 @@ fn family_command(
     if !(1..=10_000).contains(&o.count) {
         return Err(format!("--count: must be 1..10000, got {}", o.count));
     }
+    if family == "idle" {
+        return idle_command(o, web, worker);
+    }
     if let Some(index) = o.case {
         return replay_case(o, family, index, web, worker);
     }
@@ -174,6 +177,31 @@ fn family_command(
         ));
     }
     Ok(super::generalize::table(&results))
+}
+
+/// `--family idle`: queue workers idle most of the day, from and to zero against KEDA. The
+/// worker policy is deploy/examples/worker-idle.yaml unless `--policy` names one.
+fn idle_command(o: &Options, web: &Policy, worker: &Policy) -> Result<String, String> {
+    let idle_example;
+    let worker = if o.policies.is_empty() {
+        idle_example = parse_policy(EXAMPLE_WORKER_IDLE, "deploy/examples/worker-idle.yaml")?;
+        &idle_example
+    } else {
+        worker
+    };
+    let rows: Vec<super::idle::Row> = (0..o.count)
+        .map(|i| super::idle::run_case(o.seed, i, web, worker))
+        .collect();
+    let table = super::idle::table(&rows);
+    if let Some(path) = &o.report {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::fs::write(path, super::idle::report(&rows, o.seed))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(format!("{table}wrote {}\n", path.display()));
+    }
+    Ok(table)
 }
 
 /// `--family F --case I`: one generated trace, as a scenario is shown.

@@ -8,6 +8,8 @@ pub mod breaking;
 mod command;
 pub mod family;
 mod generalize;
+mod idle;
+mod keda;
 mod kpa;
 mod model;
 mod observe;
@@ -35,6 +37,7 @@ use observe::Observer;
 /// The example policies from deploy/examples, used when no `--policy` is given.
 pub const EXAMPLE_WEB: &str = include_str!("../../deploy/examples/web.yaml");
 pub const EXAMPLE_WORKER: &str = include_str!("../../deploy/examples/worker.yaml");
+pub const EXAMPLE_WORKER_IDLE: &str = include_str!("../../deploy/examples/worker-idle.yaml");
 
 /// A policy as written and as planned.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +74,8 @@ pub struct Outcome {
     pub slo_violation_minutes: f64,
     pub error_minutes: f64,
     pub replica_minutes: f64,
+    /// The worker tier's share of `replica_minutes`.
+    pub worker_replica_minutes: f64,
     pub peak_replicas: i32,
     pub scale_events: u32,
     pub reversals: u32,
@@ -100,6 +105,7 @@ impl Outcome {
             slo_violation_minutes: 0.0,
             error_minutes: 0.0,
             replica_minutes: 0.0,
+            worker_replica_minutes: 0.0,
             peak_replicas: 0,
             scale_events: 0,
             reversals: 0,
@@ -175,16 +181,6 @@ pub fn run_probed(
     let started = cpu_time();
     let p = &setup.params;
     let (fixed_web, fixed_workers) = static_replicas(trace, p, &setup.web.plan, &setup.worker.plan);
-    let (web0, workers0) = if kind == Kind::Static {
-        (fixed_web, fixed_workers)
-    } else {
-        (
-            setup.web.plan.min_replicas.max(1),
-            setup.worker.plan.min_replicas.max(1),
-        )
-    };
-    let mut app = App::new(p.clone(), web0, workers0);
-    let mut obs = Observer::new(setup.scrape_seconds, setup.window_seconds, 3600);
     let slots = p.concurrency;
     // As the operator does with --scrape-interval.
     let scrape = std::time::Duration::from_secs(setup.scrape_seconds as u64);
@@ -193,6 +189,20 @@ pub fn run_probed(
     let mut web = Scaler::new(kind, &web_plan, fixed_web, slots).starting_at(setup.start_unix);
     let mut workers =
         Scaler::new(kind, &worker_plan, fixed_workers, slots).starting_at(setup.start_unix);
+    let start = |s: &Scaler, plan: &Plan| {
+        if s.starts_at_zero(plan) {
+            0
+        } else {
+            plan.min_replicas.max(1)
+        }
+    };
+    let (web0, workers0) = if kind == Kind::Static {
+        (fixed_web, fixed_workers)
+    } else {
+        (start(&web, &web_plan), start(&workers, &worker_plan))
+    };
+    let mut app = App::new(p.clone(), web0, workers0);
+    let mut obs = Observer::new(setup.scrape_seconds, setup.window_seconds, 3600);
     let target = latency_target(&setup.web.spec);
 
     let mut out = Outcome::empty(kind.name());
@@ -233,6 +243,7 @@ pub fn run_probed(
             out.connection_overflow_minutes += 1.0 / 60.0;
         }
         out.replica_minutes += f64::from(app.web.replicas() + app.workers.replicas()) / 60.0;
+        out.worker_replica_minutes += f64::from(app.workers.replicas()) / 60.0;
         out.peak_replicas = out.peak_replicas.max(app.web.replicas());
         out.max_queue_age_seconds = out.max_queue_age_seconds.max(snap.oldest_age);
         if now % every == 0 {
