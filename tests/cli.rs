@@ -225,11 +225,17 @@ fn simulate_places_a_planned_launch_on_the_calendar() {
 }
 
 fn decide_policy(observation: &str) -> (i32, serde_json::Value, String) {
+    decide_with(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/web.yaml"),
+        observation,
+    )
+}
+
+fn decide_with(policy: &str, observation: &str) -> (i32, serde_json::Value, String) {
     let dir = std::env::temp_dir().join(format!("headroom-why-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let f = dir.join(format!("obs-{}.json", observation.len()));
     std::fs::write(&f, observation).expect("write");
-    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples/web.yaml");
     let (code, out, err) = headroom(
         &[
             "decide",
@@ -299,6 +305,32 @@ fn decide_explains_a_connection_budget_cap_for_a_policy() {
     // With the budget to spare, CPU sizes the fleet.
     let (_, v, _) = decide_policy(&busy_web(0.3, 0.0, 1000.0, worker));
     assert_eq!(v["desiredReplicas"], 11, "{v}");
+}
+
+#[test]
+fn decide_explains_a_start_from_zero_and_an_idle_return_to_it() {
+    let idle = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/examples/worker-idle.yaml"
+    );
+    let at = |current: i32, backlog: f64, idle_seconds: f64| {
+        let obs = format!(
+            r#"{{"currentReplicas": {current}, "values": {{"backlog": {backlog}, "backlog-arrivals": 0}},
+                "memory": {{"idleSeconds": {idle_seconds}}}}}"#
+        );
+        let (code, v, err) = decide_with(idle, &obs);
+        assert_eq!(code, 0, "{err}");
+        (
+            v["desiredReplicas"].as_i64(),
+            v["limitedBy"].as_str().map(String::from),
+        )
+    };
+    // 400 messages at 100 per replica: 4 workers in one step from zero.
+    assert_eq!(at(0, 400.0, 0.0), (Some(4), Some("Activated".into())));
+    assert_eq!(at(0, 0.0, 0.0), (Some(0), Some("Idle".into())));
+    // Empty for 4 minutes: still one; for the 5-minute cooldown: zero.
+    assert_eq!(at(2, 0.0, 240.0).0, Some(1));
+    assert_eq!(at(2, 0.0, 300.0), (Some(0), Some("Idle".into())));
 }
 
 #[test]

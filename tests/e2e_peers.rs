@@ -71,6 +71,46 @@ spec:
     )
 }
 
+/// Headroom on the backlog of queue `q`, 10 messages per replica, every 15 s.
+fn by_headroom(ns: &str, floor: &str) -> String {
+    format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: by-headroom, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: by-headroom}}
+  {floor}
+  maxReplicas: 10
+  interval: 15s
+  signals:
+    - name: backlog
+      queue: {{query: '{q}', targetPerReplica: 10}}
+"#,
+        q = backlog_query(ns, "q")
+    )
+}
+
+/// KEDA on the backlog of queue `q` from Prometheus, 10 messages per replica, polling every 30 s.
+fn by_keda(ns: &str, prometheus: &str, floor: &str) -> String {
+    format!(
+        r#"apiVersion: keda.sh/v1alpha1
+kind: ScaledObject
+metadata: {{name: by-keda, namespace: {ns}}}
+spec:
+  scaleTargetRef: {{name: by-keda}}
+  {floor}
+  maxReplicaCount: 10
+  triggers:
+    - type: prometheus
+      metadata:
+        serverAddress: {prometheus}
+        query: '{q}'
+        threshold: "10"
+"#,
+        q = backlog_query(ns, "q")
+    )
+}
+
 #[test]
 fn e2e_peers_the_hpa_and_headroom_scale_the_same_backlog_step() {
     cluster_with_peers();
@@ -96,23 +136,7 @@ fn e2e_peers_the_hpa_and_headroom_scale_the_same_backlog_step() {
     ))
     .expect("the HPA");
     let _operator = Operator::start(&ns.0);
-    apply(&format!(
-        r#"apiVersion: headroom.dev/v1alpha1
-kind: ScalingPolicy
-metadata: {{name: by-headroom, namespace: {ns}}}
-spec:
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: by-headroom}}
-  minReplicas: 1
-  maxReplicas: 10
-  interval: 15s
-  signals:
-    - name: backlog
-      queue: {{query: '{q}', targetPerReplica: 10}}
-"#,
-        ns = ns.0,
-        q = backlog_query(&ns.0, "q")
-    ))
-    .expect("the policy");
+    apply(&by_headroom(&ns.0, "minReplicas: 1")).expect("the policy");
     // Both settle at 1 (5 messages) and report the reading before the step.
     wait_until(
         "the HPA reading the metric",
@@ -190,24 +214,10 @@ fn e2e_peers_keda_scales_the_backlog_step_through_its_own_adapter() {
     apply(&deployment("by-keda", &ns.0, 1)).expect("Deployment by-keda");
     // KEDA at its defaults (pollingInterval 30), a replica floor of 1 so that its HPA scales,
     // 10 messages per replica as above.
-    apply(&format!(
-        r#"apiVersion: keda.sh/v1alpha1
-kind: ScaledObject
-metadata: {{name: by-keda, namespace: {ns}}}
-spec:
-  scaleTargetRef: {{name: by-keda}}
-  minReplicaCount: 1
-  maxReplicaCount: 10
-  triggers:
-    - type: prometheus
-      metadata:
-        serverAddress: {prometheus}
-        query: '{q}'
-        threshold: "10"
-"#,
-        ns = ns.0,
-        prometheus = cluster.prometheus_url,
-        q = backlog_query(&ns.0, "q")
+    apply(&by_keda(
+        &ns.0,
+        &cluster.prometheus_url,
+        "minReplicaCount: 1",
     ))
     .expect("the ScaledObject");
     // KEDA creates the HPA, which reads `s0-prometheus` through route.py and KEDA's adapter.
@@ -237,4 +247,81 @@ spec:
     println!("step 5 -> 100 messages: KEDA first change {first:?}s, at 10 {ten:?}s");
     println!("{}", kubectl_ok(&["get", "scaledobject,hpa", "-n", &ns.0]));
     assert!(ten.is_some(), "KEDA did not reach 10 replicas within 150s");
+}
+
+#[test]
+fn e2e_peers_keda_and_headroom_start_the_same_queue_from_zero_and_return_to_it() {
+    let cluster = cluster_with_peers();
+    let ns = Namespace::new("e2e-peers-zero");
+    set_backlog(&ns.0, "q", 0.0);
+    apply(&deployment("by-keda", &ns.0, 0)).expect("Deployment by-keda");
+    apply(&deployment("by-headroom", &ns.0, 0)).expect("Deployment by-headroom");
+    // Both at their usual intervals (KEDA polls every 30 s, Headroom evaluates every 15 s),
+    // 10 messages per replica, back to zero 30 s after the queue is empty.
+    apply(&by_keda(
+        &ns.0,
+        &cluster.prometheus_url,
+        "minReplicaCount: 0\n  cooldownPeriod: 30",
+    ))
+    .expect("the ScaledObject");
+    let _operator = Operator::start(&ns.0);
+    apply(&by_headroom(&ns.0, "minReplicas: 0\n  idleCooldown: 30s")).expect("the policy");
+    wait_until(
+        "KEDA's HPA for the ScaledObject",
+        Duration::from_secs(90),
+        || {
+            kubectl(&["get", "hpa", "keda-hpa-by-keda", "-n", &ns.0])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    wait_until("the policy idle at zero", Duration::from_secs(60), || {
+        (limited_by(&ns.0, "by-headroom") == "Idle").then_some(())
+    });
+
+    set_backlog(&ns.0, "q", 30.0);
+    let seen = wait_prom(&cluster.prometheus_url, &backlog_query(&ns.0, "q"), |v| {
+        v > 0.0
+    });
+    let timeout = Duration::from_secs(150);
+    let (keda, headroom) = std::thread::scope(|s| {
+        let keda = s.spawn(|| watch_replicas(&ns.0, "by-keda", 0, 3, seen, timeout));
+        let headroom = watch_replicas(&ns.0, "by-headroom", 0, 3, seen, timeout);
+        (keda.join().unwrap_or((None, None)), headroom)
+    });
+    set_backlog(&ns.0, "q", 0.0);
+    let empty = wait_prom(&cluster.prometheus_url, &backlog_query(&ns.0, "q"), |v| {
+        v == 0.0
+    });
+    let (keda_zero, headroom_zero) = std::thread::scope(|s| {
+        let keda = s.spawn(|| watch_replicas(&ns.0, "by-keda", 3, 0, empty, timeout));
+        let headroom = watch_replicas(&ns.0, "by-headroom", 3, 0, empty, timeout);
+        (keda.join().unwrap_or((None, None)).1, headroom.1)
+    });
+    let fmt = |v: Option<f64>| v.map_or("never".to_string(), |s| format!("{s:.1}s"));
+    let report = format!(
+        "# From zero, beside real KEDA\n\n0 -> 30 messages (10 per replica), seconds after Prometheus first shows them; then empty, seconds after Prometheus shows 0 (both cool down 30 s).\n\n| | first replica | at 3 | back at 0 |\n|---|---|---|---|\n| KEDA (polling 30 s) | {} | {} | {} |\n| Headroom (interval 15 s) | {} | {} | {} |\n",
+        fmt(keda.0),
+        fmt(keda.1),
+        fmt(keda_zero),
+        fmt(headroom.0),
+        fmt(headroom.1),
+        fmt(headroom_zero)
+    );
+    println!("{report}");
+    let dir = repo().join("target/bench");
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::write(dir.join("peers-from-zero.md"), &report)
+        .expect("write target/bench/peers-from-zero.md");
+    assert!(keda.0.is_some(), "KEDA did not start from zero within 150s");
+    // Headroom: within one interval and 2 s of the messages, straight to 3.
+    let first = headroom.0.unwrap_or(f64::INFINITY);
+    assert!(first <= 17.0, "Headroom started after {first:.1}s");
+    assert_eq!(headroom.0, headroom.1, "Headroom went to 3 in one step");
+    let back = headroom_zero.unwrap_or(f64::INFINITY);
+    assert!(
+        (27.0..=60.0).contains(&back),
+        "Headroom back at zero after {back:.1}s (cooldown 30s)"
+    );
 }
