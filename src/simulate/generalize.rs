@@ -370,6 +370,10 @@ pub fn report(results: &[CaseResult], family: &str, seed: u64, cpu_seconds: f64)
         let f = |k: Kind, g: fn(&Outcome) -> f64| of(r, k).map_or(f64::NAN, g);
         let learned = of(r, Kind::Headroom).map_or(String::new(), |o| o.learned.join("; "));
         let raises = of(r, Kind::Headroom).map_or(0, |o| o.predicted_at.len());
+        let raises = match r.stale_raises {
+            Some(n) if n > 0 => format!("{raises} ({n} stale)"),
+            _ => raises.to_string(),
+        };
         let _ = writeln!(
             md,
             "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {raises} | {learned} |",
