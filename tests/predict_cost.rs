@@ -33,13 +33,7 @@ fn week(i: usize) -> History {
         let day = (t % 288) as f64 / 288.0;
         let shape = match i % 3 {
             0 => 0.3 + 0.7 * (0.5 - 0.5 * (std::f64::consts::TAU * day).cos()),
-            1 => {
-                if t % 12 < 2 {
-                    3.0
-                } else {
-                    1.0
-                }
-            }
+            1 if t % 12 < 2 => 3.0,
             _ => 1.0,
         };
         let noise = 1.0 + 0.2 * (rng.next() - 0.5);
