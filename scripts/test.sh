@@ -8,7 +8,7 @@ t0=$(date +%s)
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Targets with `test = false` (the peer tests and the peers benchmark) are linted too.
-cargo clippy --locked --test e2e_peers --test peers_bench --test reality_bench -- -D warnings
+cargo clippy --locked --test e2e_peers --test e2e_real --test peers_bench --test reality_bench -- -D warnings
 cargo build --all-targets --locked
 bash tests/cluster/up.sh
 trap 'bash tests/cluster/down.sh' EXIT
@@ -32,4 +32,12 @@ bash tests/image_check.sh
 # The install path: `kubectl apply -k` of deploy/ runs that image as two pods on a real node
 # (kubelet, containerd, runc), one leading; the other takes over (tests/install_check.sh).
 bash tests/install_check.sh
+
+# Real pods, real signals (tests/e2e_real.rs): the real app under a CPU limit on the real node,
+# the kubelet's cAdvisor and kube-state-metrics scraped, real load through its Service.
+HEADROOM_REAL_NODE=1 bash tests/cluster/up.sh
+trap 'bash tests/cluster/down.sh' EXIT
+HEADROOM_REAL_NODE=1 cargo test --locked --test e2e_real -- --test-threads 1
+bash tests/cluster/down.sh
+trap - EXIT
 echo "all checks and tests passed in $(( $(date +%s) - t0 ))s"

@@ -73,12 +73,29 @@ pub fn cluster_with_peers() -> &'static Cluster {
     c
 }
 
+/// Whether this test binary's cluster has the real node (kubelet, containerd, runc).
+static REAL_NODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The local cluster with a real node joined (`HEADROOM_REAL_NODE=1 tests/cluster/up.sh`):
+/// pods that really run, and the kubelet's cAdvisor scraped. Call it before anything else.
+pub fn cluster_with_real_node() -> &'static Cluster {
+    REAL_NODE.store(true, std::sync::atomic::Ordering::SeqCst);
+    let c = cluster();
+    assert!(
+        c.state.join("node").join("containerd.sock").exists(),
+        "this binary's cluster was started without the real node: call cluster_with_real_node() first"
+    );
+    c
+}
+
 pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| {
         let peers = PEERS.load(std::sync::atomic::Ordering::SeqCst);
+        let real = REAL_NODE.load(std::sync::atomic::Ordering::SeqCst);
         let up = Command::new("bash")
             .arg(repo().join("tests/cluster/up.sh"))
             .env("HEADROOM_PEERS", if peers { "1" } else { "0" })
+            .env("HEADROOM_REAL_NODE", if real { "1" } else { "0" })
             .status()
             .expect("run tests/cluster/up.sh");
         let state = std::env::var("HEADROOM_CLUSTER_DIR")
@@ -441,7 +458,7 @@ pub struct Operator {
     extra: Vec<String>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -145,13 +145,31 @@ evictionHard: {memory.available: "1Mi", nodefs.available: "200Mi", nodefs.inodes
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 YAML
+# --containerd: cAdvisor's own connection to containerd, which gives its series their
+# namespace, pod and container labels (at the default socket path it finds none here).
 start kubelet "$BIN/kubelet" --config "$node/kubelet.yaml" --kubeconfig "$node/kubelet.kubeconfig" \
   --root-dir "$node/kubelet" --cert-dir "$node/certs" --hostname-override "$NODE_NAME" \
-  --node-ip "$NODE_IP" --node-labels "headroom.dev/test-node=real" -v 1
+  --node-ip "$NODE_IP" --node-labels "headroom.dev/test-node=real" -v 1 \
+  --containerd "$sock"
 start kube-proxy "$BIN/kube-proxy" --kubeconfig "$node/kube-proxy.kubeconfig" \
   --hostname-override "$NODE_NAME" --cluster-cidr "$POD_CIDR" --proxy-mode iptables \
   --conntrack-max-per-core 0 --healthz-bind-address "127.0.0.1:$proxy_health" \
   --metrics-bind-address "127.0.0.1:$proxy_metrics" -v 1
 wait_for "node $NODE_NAME Ready" 120 bash -c "kubectl get node '$NODE_NAME' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -q True"
 wait_for "kube-proxy healthy" 60 curl -sf "http://127.0.0.1:$proxy_health/healthz"
+# --- cAdvisor: the kubelet's own endpoint, scraped as kube-prometheus scrapes it -------------
+# (https with a client certificate the kubelet's webhook authorizes; its series keep their
+# namespace, pod and container labels.)
+cat >>"$state/prometheus/prometheus.yml" <<YAML
+  - job_name: kubelet
+    scrape_interval: 2s
+    scheme: https
+    metrics_path: /metrics/cadvisor
+    honor_labels: true
+    tls_config: {ca_file: $pki/ca.crt, cert_file: $pki/admin.crt, key_file: $pki/admin.key}
+    static_configs:
+      - targets: ['$NODE_IP:$kubelet_port']
+        labels: {node: $NODE_NAME, metrics_path: /metrics/cadvisor}
+YAML
+kill -HUP "$(cat "$state/pids/prometheus.pid")"
 log "real node $NODE_NAME Ready at $NODE_IP (pods in $POD_CIDR)"
