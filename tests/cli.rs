@@ -119,6 +119,7 @@ fn simulate_prints_the_json_contract_and_writes_a_plot() {
         "sloViolationMinutes",
         "errorMinutes",
         "replicaMinutes",
+        "workerReplicaMinutes",
         "peakReplicas",
         "scaleEvents",
         "reversals",
