@@ -17,22 +17,27 @@ use support::*;
 
 const IMAGE: &str = "localhost/headroom-real-app:check";
 
+/// Runs a repository script; its last line of output (a path it made).
+fn script(path: &str, args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .arg(repo().join(path))
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run {path}: {e}"));
+    assert!(out.status.success(), "{path} failed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The app's image, built once and loaded into the node's containerd.
 fn app_image() {
     static LOADED: OnceLock<()> = OnceLock::new();
     LOADED.get_or_init(|| {
-        let out = Command::new("bash")
-            .arg(repo().join("tests/cluster/real/app-image.sh"))
-            .arg(IMAGE)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run app-image.sh");
-        assert!(out.status.success(), "the app image could not be built");
-        let archive = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_string();
+        let archive = script("tests/cluster/real/app-image.sh", &[IMAGE]);
         let load = Command::new("bash")
             .arg(repo().join("tests/cluster/node/load-image.sh"))
             .args([repo().join(&archive).to_str().unwrap_or_default(), IMAGE])
@@ -48,17 +53,7 @@ fn kube_state_metrics() {
     static STARTED: OnceLock<()> = OnceLock::new();
     STARTED.get_or_init(|| {
         let c = cluster();
-        let out = Command::new("bash")
-            .arg(repo().join("tests/cluster/real/build.sh"))
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run real/build.sh");
-        assert!(out.status.success(), "kube-state-metrics could not be built");
-        let bin = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_string();
+        let bin = script("tests/cluster/real/build.sh", &[]);
         let port = free_port();
         let log = std::fs::File::create(c.state.join("logs/kube-state-metrics.log"))
             .expect("kube-state-metrics log");
