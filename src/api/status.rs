@@ -56,7 +56,7 @@ pub struct PredictiveStatus {
     /// Observe or Enforce.
     pub mode: String,
     /// Whether the forecast may act: a period was found and its backtest beat the naive
-    /// forecast by minSkill, the last period included.
+    /// forecast by minSkill, and the latest period that told it apart from naive was no worse.
     pub acting: bool,
     /// What was found, how well it forecast, or why it is off.
     pub summary: String,

@@ -7,14 +7,18 @@ use super::forecast::Forecaster;
 /// A rise smaller than this share is not one (noise, not a pattern).
 pub const RISE: f64 = 0.1;
 
+/// A period's skill closer to 0 than this says nothing either way.
+const TELLS: f64 = 0.005;
+
 /// How the forecast did over the held-back span, against the naive one.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Backtest {
     /// 1 - forecast error / naive error over the moments that matter: 1 is perfect, 0 no
     /// better than naive, negative worse.
     pub skill: f64,
-    /// The same over the last period of the span alone: a pattern that changed shows here
-    /// first.
+    /// The same over the newest period of the span where the forecast differed from the
+    /// naive one: a pattern that changed shows here first, and a period that says nothing
+    /// (no rise forecast or seen, or the forecast no different) does not clear it.
     pub recent_skill: Option<f64>,
     /// Moments that mattered.
     pub moments: usize,
@@ -24,14 +28,18 @@ pub struct Backtest {
 
 /// Forecasts each step of the last `span` steps (each from the steps up to it), scoring log
 /// errors of the busiest load ahead against the naive forecast.
-pub fn backtest(f: &Forecaster, span: usize) -> Option<Backtest> {
+/// A period tells only through moments where the forecast or the load rose by more than
+/// `noise` (a ratio): smaller rises are the history's noise, and the forecast's luck on them
+/// says nothing about whether the pattern holds.
+pub fn backtest(f: &Forecaster, span: usize, noise: f64) -> Option<Backtest> {
     let values = f.values;
     let n = values.len();
     let first = n.checked_sub(span)?;
-    let recent_from = n.saturating_sub(f.period + f.ahead);
+    let last = n.saturating_sub(f.ahead);
     let (mut forecast_err, mut naive_err, mut moments) = (0.0, 0.0, 0usize);
-    let (mut recent_f, mut recent_n, mut recent_moments) = (0.0, 0.0, 0usize);
-    for at in first..n.saturating_sub(f.ahead) {
+    // Per period of the span, newest first: forecast and naive errors.
+    let mut periods = vec![(0.0, 0.0); span.div_ceil(f.period.max(1)) + 1];
+    for at in first..last {
         let Some(now) = values[at].is_finite().then(|| values[at].max(f.floor)) else {
             continue;
         };
@@ -51,10 +59,13 @@ pub fn backtest(f: &Forecaster, span: usize) -> Option<Backtest> {
         forecast_err += ef;
         naive_err += en;
         moments += 1;
-        if at >= recent_from {
-            recent_f += ef;
-            recent_n += en;
-            recent_moments += 1;
+        let tells = actual.max(predicted) > now * noise;
+        if let Some(p) = periods
+            .get_mut((last - 1 - at) / f.period.max(1))
+            .filter(|_| tells)
+        {
+            p.0 += ef;
+            p.1 += en;
         }
     }
     if moments == 0 {
@@ -71,7 +82,10 @@ pub fn backtest(f: &Forecaster, span: usize) -> Option<Backtest> {
     };
     Some(Backtest {
         skill: skill(forecast_err, naive_err),
-        recent_skill: (recent_moments > 0).then(|| skill(recent_f, recent_n)),
+        recent_skill: periods
+            .iter()
+            .map(|(f, n)| skill(*f, *n))
+            .find(|s| s.abs() > TELLS),
         moments,
         span,
     })

@@ -207,7 +207,8 @@ pub fn learn(history: &History, settings: &Settings) -> Learned {
         learned.summary = format!("{found}: needs three periods of history to backtest");
         return learned;
     }
-    let Some(bt) = backtest::backtest(&f, span) else {
+    let min_rise = (3.0 * step_noise(&values, floor)).exp().max(1.0 + RISE);
+    let Some(bt) = backtest::backtest(&f, span, min_rise) else {
         learned.summary = format!(
             "{found}: no rise in the last {} to forecast",
             human(span as f64 * step)
@@ -215,7 +216,7 @@ pub fn learn(history: &History, settings: &Settings) -> Learned {
         return learned;
     };
     learned.backtest = Some(bt);
-    learned.min_rise = (3.0 * step_noise(&values, floor)).exp().max(1.0 + RISE);
+    learned.min_rise = min_rise;
     let recent_ok = bt.recent_skill.is_none_or(|s| s >= 0.0);
     learned.trusted = bt.skill >= settings.min_skill && recent_ok;
     let verdict = if learned.trusted {
@@ -226,7 +227,7 @@ pub fn learn(history: &History, settings: &Settings) -> Learned {
         format!("off: skill under {:.2}", settings.min_skill)
     };
     learned.summary = format!(
-        "{found}; backtest skill {:.2} over {} rises in {} (last period {}); {verdict}",
+        "{found}; backtest skill {:.2} over {} rises in {} (latest telling period {}); {verdict}",
         bt.skill,
         bt.moments,
         human(span as f64 * step),

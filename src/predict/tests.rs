@@ -128,6 +128,27 @@ fn hourly_batches_that_stopped_stop_driving_scale_ups() {
 }
 
 #[test]
+fn quiet_hours_after_the_batches_stopped_do_not_switch_it_back_on() {
+    let batches = |t: usize| if t.is_multiple_of(12) { 500.0 } else { 100.0 };
+    // The batches stop, then 1 to 8 quiet hours pass: the periods after the break forecast
+    // nothing and see nothing, and must not clear the break they follow.
+    for quiet in 1..=8 {
+        let end = 3 * DAY + quiet * 12;
+        let stopped = |t: usize| if t < 3 * DAY - 6 { batches(t) } else { 100.0 };
+        let mut rng = Rng::new(10);
+        let mut h = History::new(STEP, DAY * 28);
+        for t in 0..end {
+            h.record(
+                t as i64 * i64::from(STEP),
+                stopped(t) * (0.05 * rng.normal()).exp(),
+            );
+        }
+        let l = learn(&h, &Settings::default());
+        assert!(!l.trusted, "{quiet} h after: {}", l.summary);
+    }
+}
+
+#[test]
 fn too_little_history_says_so() {
     let l = learn(&history(2, 8, business), &Settings::default());
     assert!(!l.trusted, "{}", l.summary);
