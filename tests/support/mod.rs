@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod real;
 mod token_gate;
 #[allow(unused_imports)]
 pub use token_gate::TokenGate;
@@ -86,6 +87,13 @@ pub fn cluster_with_real_node() -> &'static Cluster {
         "this binary's cluster was started without the real node: call cluster_with_real_node() first"
     );
     c
+}
+
+/// Both: the peers (the HPA controller, prometheus-adapter) and the real node.
+pub fn cluster_with_peers_and_real_node() -> &'static Cluster {
+    PEERS.store(true, std::sync::atomic::Ordering::SeqCst);
+    cluster_with_real_node();
+    cluster_with_peers()
 }
 
 pub fn cluster() -> &'static Cluster {

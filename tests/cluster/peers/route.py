@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """One owner for external.metrics.k8s.io with two adapters behind it.
 
+(metrics.k8s.io, the resource metrics API, comes through here too and goes to
+prometheus-adapter, which serves it from the kubelet's cAdvisor on a cluster with the real node.)
+
 Only one APIService can own the group, and both prometheus-adapter and KEDA's adapter serve
 it. This TLS proxy sits where the aggregation layer sends the group's requests and routes each
 by metric name: KEDA names its metrics `s<trigger>-<scaler>` (`s0-prometheus`), everything else

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The peers beside Headroom on the local cluster (HEADROOM_PEERS=1 tests/cluster/up.sh):
 # prometheus-adapter and KEDA (operator and metrics adapter), both serving external metrics
-# from the test Prometheus to the HPA controller through the aggregation layer. Called by up.sh
+# from the test Prometheus to the HPA controller through the aggregation layer, and
+# prometheus-adapter the resource metrics API (CPU and memory from cAdvisor, real node only). Called by up.sh
 # with BIN (peers), KUBECONFIG, PROMETHEUS_URL. They run on this machine; the APIService
 # reaches them through an ExternalName Service pointing at localhost, where route.py sends
 # KEDA's metrics to KEDA's adapter and the rest to prometheus-adapter.
@@ -32,6 +33,20 @@ externalRules:
     resources: {overrides: {namespace: {resource: namespace}}}
     name: {matches: "^(.*)_bucket$", as: "${1}_p95"}
     metricsQuery: 'histogram_quantile(0.95, sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (le))'
+# The resource metrics API (what `kubectl top` and an HPA on CPU read), from the kubelet's
+# cAdvisor as kube-prometheus configures prometheus-adapter; only the real node has them.
+resourceRules:
+  cpu:
+    containerQuery: 'sum by (<<.GroupBy>>) (irate(container_cpu_usage_seconds_total{<<.LabelMatchers>>,container!="",pod!=""}[120s]))'
+    nodeQuery: 'sum by (<<.GroupBy>>) (irate(container_cpu_usage_seconds_total{<<.LabelMatchers>>,id="/"}[120s]))'
+    resources: {overrides: {node: {resource: node}, namespace: {resource: namespace}, pod: {resource: pod}}}
+    containerLabel: container
+  memory:
+    containerQuery: 'sum by (<<.GroupBy>>) (container_memory_working_set_bytes{<<.LabelMatchers>>,container!="",pod!=""})'
+    nodeQuery: 'sum by (<<.GroupBy>>) (container_memory_working_set_bytes{<<.LabelMatchers>>,id="/"})'
+    resources: {overrides: {node: {resource: node}, namespace: {resource: namespace}, pod: {resource: pod}}}
+    containerLabel: container
+  window: 5m
 YAML
 adapter_port=$(free_port)
 start prometheus-adapter "$BIN/prometheus-adapter" \
@@ -86,12 +101,23 @@ spec:
   groupPriorityMinimum: 100
   versionPriority: 100
 ---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  service: {name: external-metrics, namespace: headroom-peers, port: $port}
+  insecureSkipTLSVerify: true
+  groupPriorityMinimum: 100
+  versionPriority: 100
+---
 # What the HPA controller needs to read them, were it running under its own ServiceAccount.
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {name: headroom-peers:external-metrics-reader}
 rules:
-  - apiGroups: [external.metrics.k8s.io]
+  - apiGroups: [external.metrics.k8s.io, metrics.k8s.io]
     resources: ["*"]
     verbs: [get, list, watch]
 ---
@@ -103,5 +129,6 @@ subjects:
   - {kind: ServiceAccount, name: horizontal-pod-autoscaler, namespace: kube-system}
 YAML
 wait_for "external metrics API available" 90 bash -c "kubectl --kubeconfig '$KUBECONFIG' get apiservice v1beta1.external.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}' | grep -q True"
+wait_for "resource metrics API available" 90 bash -c "kubectl --kubeconfig '$KUBECONFIG' get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}' | grep -q True"
 wait_for "KEDA's operator watching ScaledObjects" 90 grep -qi "Starting workers.*scaledobject" "$state/logs/keda-operator.log"
 log "peers up: external.metrics.k8s.io on 127.0.0.1:$port routes to prometheus-adapter (:$adapter_port) and KEDA's adapter (:$keda_port)"
