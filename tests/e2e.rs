@@ -138,6 +138,11 @@ fn e2e_invalid_policies_are_rejected_with_cel_messages() {
         let err = apply(&base(&spec)).expect_err("the API server accepted an invalid policy");
         assert!(err.contains(message), "expected {message:?} in:\n{err}");
     }
+    // The target's name goes into the /scale request's path: only a DNS subdomain gets in.
+    let injected = base(&format!("  maxReplicas: 3\n  signals:\n{queue}"))
+        .replace("name: web}", "name: 'web?dryRun=All'}");
+    let err = apply(&injected).expect_err("a target name with a query string was accepted");
+    assert!(err.contains("spec.targetRef.name"), "{err}");
     let both = "  maxReplicas: 3\n  signals:\n    - name: q\n      queue: {query: 'sum(x)', targetPerReplica: 100}\n  guardrails:\n    schedule: [{start: '2026-12-01T09:00:00Z', end: '2026-12-01T10:00:00Z', cron: '0 9 * * *', minReplicas: 2}]\n";
     let err = apply(&base(both)).expect_err("a schedule window with both forms was accepted");
     assert!(

@@ -106,12 +106,19 @@ pub struct HeadroomSpec {
 #[serde(rename_all = "camelCase")]
 pub struct TargetRef {
     /// e.g. apps/v1
-    #[schemars(length(min = 1))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?$")
+    )]
     pub api_version: String,
     /// e.g. Deployment
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[A-Z][A-Za-z0-9]*$"))]
     pub kind: String,
-    #[schemars(length(min = 1))]
+    /// The target's name: a DNS subdomain, as Kubernetes names its objects.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
     pub name: String,
 }
 

@@ -229,3 +229,65 @@ fn predictive_scaling_is_planned_with_its_step_and_its_load_or_refused_by_field(
         "{e:?}"
     );
 }
+
+#[test]
+fn a_target_named_outside_what_kubernetes_accepts_is_refused_by_field() {
+    let with = |target: &str| {
+        let text = format!(
+            "apiVersion: headroom.dev/v1alpha1\nkind: ScalingPolicy\nmetadata: {{name: x}}\nspec:\n  targetRef: {target}\n  maxReplicas: 5\n  signals:\n    - name: cpu\n      cpu: {{targetUtilization: 60}}\n"
+        );
+        match Plan::resolve(&spec(&text)) {
+            Ok(_) => vec![],
+            Err(e) => e.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        }
+    };
+    for ok in [
+        "{apiVersion: apps/v1, kind: Deployment, name: web}",
+        "{apiVersion: v1, kind: ReplicationController, name: web.v2-0}",
+        "{apiVersion: argoproj.io/v1alpha1, kind: Rollout, name: a}",
+        "{apiVersion: example.com/v2beta3, kind: Web2, name: web}",
+    ] {
+        assert_eq!(with(ok), Vec::<String>::new(), "{ok}");
+    }
+    for (bad, field) in [
+        (
+            "{apiVersion: apps/v1, kind: Deployment, name: 'web?dryRun=All'}",
+            "spec.targetRef.name",
+        ),
+        (
+            "{apiVersion: apps/v1, kind: Deployment, name: '../secrets/x'}",
+            "spec.targetRef.name",
+        ),
+        (
+            "{apiVersion: apps/v1, kind: Deployment, name: Web}",
+            "spec.targetRef.name",
+        ),
+        (
+            "{apiVersion: apps/v1, kind: Deployment, name: ''}",
+            "spec.targetRef.name",
+        ),
+        (
+            "{apiVersion: apps/v1, kind: 'deployments/x', name: web}",
+            "spec.targetRef.kind",
+        ),
+        (
+            "{apiVersion: apps/v1, kind: deployment, name: web}",
+            "spec.targetRef.kind",
+        ),
+        (
+            "{apiVersion: 'apps/v1/../x', kind: Deployment, name: web}",
+            "spec.targetRef.apiVersion",
+        ),
+        (
+            "{apiVersion: apps/1, kind: Deployment, name: web}",
+            "spec.targetRef.apiVersion",
+        ),
+        (
+            "{apiVersion: apps/v1gamma1, kind: Deployment, name: web}",
+            "spec.targetRef.apiVersion",
+        ),
+    ] {
+        let e = with(bad);
+        assert!(e.iter().any(|e| e.starts_with(field)), "{bad}: {e:?}");
+    }
+}

@@ -3,7 +3,8 @@
 
 use super::FieldError;
 use crate::api::{
-    Behavior, PromDuration, ScalingPolicySpec, ScalingRules, Signal, SignalKind, Thresholds,
+    Behavior, PromDuration, ScalingPolicySpec, ScalingRules, Signal, SignalKind, TargetRef,
+    Thresholds,
 };
 
 /// Most replicas a policy may name (the CRD's bound too).
@@ -100,6 +101,73 @@ fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// A DNS subdomain (RFC 1123): what Kubernetes accepts as most objects' names.
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars()
+            .all(|c| matches!(c, '-' | '.' | 'a'..='z' | '0'..='9'))
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// v1, v2beta1, v1alpha3.
+fn is_api_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else {
+        return false;
+    };
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let tail = &rest[digits..];
+    let numbered = |d: &str| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit());
+    digits > 0
+        && (tail.is_empty()
+            || ["alpha", "beta"]
+                .iter()
+                .any(|l| tail.strip_prefix(l).is_some_and(numbered)))
+}
+
+/// The target is named in the `/scale` request's path: only what Kubernetes itself accepts
+/// there gets through (the CRD refuses the rest; this holds where it was loosened).
+fn target_ref(c: &mut Check, t: &TargetRef) {
+    if !is_dns_subdomain(&t.name) {
+        c.fail(
+            "spec.targetRef.name",
+            format!(
+                "must be a DNS subdomain (a-z, 0-9, '-', '.'; at most 253), got {:?}",
+                t.name
+            ),
+        );
+    }
+    let kind_ok = t.kind.len() <= 63
+        && t.kind.starts_with(|c: char| c.is_ascii_uppercase())
+        && t.kind.chars().all(|c| c.is_ascii_alphanumeric());
+    if !kind_ok {
+        c.fail(
+            "spec.targetRef.kind",
+            format!(
+                "must be a kind such as Deployment (A-Z first, then letters and digits), got {:?}",
+                t.kind
+            ),
+        );
+    }
+    let (group, version) = t
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", &t.api_version));
+    let version_ok = is_api_version(version);
+    if !version_ok || !(group.is_empty() || is_dns_subdomain(group)) || t.api_version.len() > 253 {
+        c.fail(
+            "spec.targetRef.apiVersion",
+            format!(
+                "must be group/version or version, such as apps/v1, got {:?}",
+                t.api_version
+            ),
+        );
+    }
+}
+
 pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
     let mut c = Check { errors: vec![] };
     if spec.max_replicas < 1 {
@@ -142,15 +210,7 @@ pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
     if let Some(t) = spec.tolerance {
         c.non_negative("spec.tolerance", t);
     }
-    for (field, v) in [
-        ("spec.targetRef.kind", &spec.target_ref.kind),
-        ("spec.targetRef.name", &spec.target_ref.name),
-        ("spec.targetRef.apiVersion", &spec.target_ref.api_version),
-    ] {
-        if v.is_empty() {
-            c.fail(field, "must not be empty");
-        }
-    }
+    target_ref(&mut c, &spec.target_ref);
     if spec.signals.is_empty() || spec.signals.len() > 16 {
         c.fail(
             "spec.signals",
