@@ -8,12 +8,17 @@ t0=$(date +%s)
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 # Targets with `test = false` (the peer tests and the peers benchmark) are linted too.
-cargo clippy --locked --test e2e_peers --test e2e_real --test peers_bench --test reality_bench -- -D warnings
+cargo clippy --locked --test e2e_peers --test e2e_real --test peers_bench --test reality_bench --test real_bench -- -D warnings
 cargo build --all-targets --locked
+# The alerts' unit tests (deploy/monitoring/headroom.rules.test.yaml) with Debian's promtool.
+promtool check rules deploy/monitoring/headroom.rules.yaml
+promtool test rules deploy/monitoring/headroom.rules.test.yaml
 bash tests/cluster/up.sh
 trap 'bash tests/cluster/down.sh' EXIT
 # The end-to-end tests mostly wait on the cluster, so they run more threads than cores.
 cargo test --all-targets --locked --no-fail-fast -- --test-threads 8
+# The Helm chart against deploy/ and the API server (tests/helm_check.sh).
+bash tests/helm_check.sh
 bash tests/cluster/down.sh
 
 # Beside the peers: the real HPA controller reading prometheus-adapter's external metrics, and

@@ -18,6 +18,7 @@ pub struct Metrics {
     errors: Family<Labels, Counter>,
     decisions: Family<Labels, Counter>,
     scales: Family<Labels, Counter>,
+    scale_failures: Counter,
     signal_errors: Family<Labels, Counter>,
     duration: Histogram,
     leader: Gauge,
@@ -60,6 +61,12 @@ impl Default for Metrics {
             "scale_operations",
             "Replica changes written, by direction",
             scales.clone(),
+        );
+        let scale_failures = Counter::default();
+        registry.register(
+            "scale_failures",
+            "Replica changes the API server refused or that failed",
+            scale_failures.clone(),
         );
         registry.register(
             "signal_errors",
@@ -104,7 +111,7 @@ impl Default for Metrics {
         );
         let calibrations = Family::<Labels, Counter>::default();
         registry.register(
-            "headroom_calibrations",
+            "calibrations",
             "Traffic headroom calibrations (three range queries each) by result",
             calibrations.clone(),
         );
@@ -119,6 +126,7 @@ impl Default for Metrics {
             errors,
             decisions,
             scales,
+            scale_failures,
             signal_errors,
             duration,
             leader,
@@ -150,6 +158,10 @@ impl Metrics {
         self.scales
             .get_or_create(&vec![("direction", direction)])
             .inc();
+    }
+
+    pub fn scale_failed(&self) {
+        self.scale_failures.inc();
     }
 
     pub fn signal_error(&self, kind: &'static str) {

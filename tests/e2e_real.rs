@@ -116,7 +116,7 @@ fn policy_series(ns: &str) {
         "desired_replicas",
         "min_replicas",
         "max_replicas",
-        "limited_by",
+        "limited_by_info",
         "condition",
         "signal_value",
         "signal_target",

@@ -131,14 +131,16 @@ backlog() { # value
     -d "{\"name\": \"rabbitmq_queue_messages_ready\", \"labels\": {\"queue\": \"jobs\", \"namespace\": \"$ns\"}, \"value\": $1}" >/dev/null
 }
 backlog 30
-kubectl apply -f - >/dev/null <<YAML
+# A kwok worker and its queue policy, in a new namespace $1.
+worker_with_policy() {
+  kubectl apply -f - >/dev/null <<YAML
 apiVersion: v1
 kind: Namespace
-metadata: {name: $ns}
+metadata: {name: $1}
 ---
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: worker, namespace: $ns}
+metadata: {name: worker, namespace: $1}
 spec:
   replicas: 1
   selector: {matchLabels: {app: worker}}
@@ -153,7 +155,7 @@ spec:
 ---
 apiVersion: headroom.dev/v1alpha1
 kind: ScalingPolicy
-metadata: {name: worker, namespace: $ns}
+metadata: {name: worker, namespace: $1}
 spec:
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: worker}
   minReplicas: 1
@@ -165,6 +167,8 @@ spec:
         query: sum(rabbitmq_queue_messages_ready{queue="jobs"})
         targetPerReplica: 10
 YAML
+}
+worker_with_policy "$ns"
 replicas() { kubectl get deployment worker -n "$ns" -o jsonpath='{.spec.replicas}'; }
 wait_for "the leader to scale the worker to 3" 90 bash -c "[ \"\$(kubectl get deployment worker -n $ns -o jsonpath='{.spec.replicas}')\" = 3 ]"
 reporter=$(kubectl get events.events.k8s.io -n "$ns" -o json |
@@ -193,4 +197,27 @@ kubectl get sp -A >&2
 # Uninstall as a user would, so the node's pods are torn down through the kubelet.
 kubectl delete namespace "$ns" --wait=false >/dev/null
 kubectl delete -k "$overlay" --wait=true --timeout 120s >/dev/null
+
+# --- the same, installed with Helm ---------------------------------------------------------
+# charts/headroom renders deploy/ at its defaults (tests/helm_check.sh); here `helm install`
+# runs it on the real node, and its leader scales a workload.
+helm="$(bash tests/cluster/helm/build.sh | tail -n 1)/helm"
+ns=install-helm
+"$helm" install headroom charts/headroom -n headroom-system --create-namespace \
+  --set image.repository="${image%:*}" --set image.tag="${image##*:}" \
+  --set prometheus.url="$PROMETHEUS_URL" --wait --timeout 180s >&2 ||
+  fail "helm install did not make the operator available"
+read -r -a names <<<"$(ready_pods)"
+[ "${#names[@]}" = 2 ] || fail "helm install: expected 2 Ready operator pods, got: ${names[*]:-none}"
+wait_for "a leader (helm)" 60 bash -c "[ -n \"\$(kubectl get lease headroom -n headroom-system -o jsonpath='{.spec.holderIdentity}')\" ]"
+leader=$(holder)
+[[ " ${names[*]} " == *" $leader "* ]] || fail "helm install: the Lease is held by '$leader', not by an operator pod"
+backlog 40
+worker_with_policy "$ns"
+wait_for "the Helm-installed leader to scale the worker to 4" 90 bash -c "[ \"\$(kubectl get deployment worker -n $ns -o jsonpath='{.spec.replicas}')\" = 4 ]"
+echo "install_check: helm install: 2 pods Ready, $leader leads and scaled the worker 1 -> 4 ($(( $(date +%s) - t0 ))s)" >&2
+kubectl delete namespace "$ns" --wait=false >/dev/null
+"$helm" uninstall headroom -n headroom-system --wait --timeout 120s >/dev/null || fail "helm uninstall"
+# Helm never deletes what a chart's crds/ installed.
+kubectl delete -f charts/headroom/crds/scalingpolicy.yaml --wait=true --timeout 60s >/dev/null
 echo "install_check: passed in $(( $(date +%s) - t0 ))s" >&2

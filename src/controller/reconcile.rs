@@ -307,6 +307,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
             .scale(&ctx.client, &ns, t, d.desired_replicas)
             .await
         {
+            ctx.metrics.scale_failed();
             publish(
                 ctx,
                 policy,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local cluster needs and is not built from Go: Prometheus from Debian's
-# packages, openssl for certificates, curl and python3 for the scripts. Safe to run again.
+# packages (and its promtool), openssl for certificates, curl, python3 and PyYAML for the
+# scripts. Safe to run again.
 # (etcd is built from its Go module: Debian's 3.4 is too old for kube-apiserver 1.34's watch-lists.)
 set -euo pipefail
 need=()
@@ -8,6 +9,9 @@ command -v curl >/dev/null || need+=(curl)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v openssl >/dev/null || need+=(openssl)
 command -v python3 >/dev/null || need+=(python3)
+# promtool (Debian ships it with Prometheus) tests the alerts; PyYAML reads the Helm chart's output.
+command -v promtool >/dev/null || need+=(prometheus)
+python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
 if [ ${#need[@]} -gt 0 ]; then
   echo "[deps] installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

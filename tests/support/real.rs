@@ -59,7 +59,7 @@ pub fn kube_state_metrics() {
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--telemetry-host", "127.0.0.1"])
             .args(["--telemetry-port", &free_port().to_string()])
-            .args(["--resources", "pods,deployments,nodes,scalingpolicies"])
+            .args(["--resources", "pods,deployments,nodes"])
             // Per-policy series from each ScalingPolicy's status, as deploy/monitoring/ ships it.
             .args(["--custom-resource-state-config-file"])
             .arg(repo().join("deploy/monitoring/kube-state-metrics.yaml"))
