@@ -36,7 +36,7 @@ pub struct Indicators {
 #[serde(rename_all = "camelCase")]
 pub struct QueueAgeIndicator {
     /// PromQL returning seconds: the oldest message's age, or backlog / completion rate.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 4096))]
     pub query: String,
     /// Jobs should be done within this (default 5m): Healthy under it, Act over it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,7 +58,7 @@ pub struct Thresholds {
 #[serde(rename_all = "camelCase")]
 pub struct QueryIndicator {
     /// PromQL returning one number.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 4096))]
     pub query: String,
     #[serde(default, flatten)]
     pub thresholds: Thresholds,
@@ -68,7 +68,7 @@ pub struct QueryIndicator {
 #[serde(rename_all = "camelCase")]
 pub struct DatabaseCpuIndicator {
     /// PromQL returning the database's CPU utilization as a fraction 0..1.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 4096))]
     pub query: String,
     #[serde(default, flatten)]
     pub thresholds: Thresholds,
@@ -139,7 +139,7 @@ pub struct ForecastRule {
 #[serde(rename_all = "camelCase")]
 pub struct CreepingLatencyRule {
     /// PromQL of the request rate, to tell a regression from more traffic.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 4096))]
     pub request_rate_query: String,
     /// Trend window (default 30m).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,6 +192,7 @@ pub struct ConnectionBudget {
     #[schemars(range(min = 1, max = 10000000))]
     pub max_connections: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
     pub max_connections_query: Option<String>,
     /// Fraction kept free for admins and migrations (default 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]

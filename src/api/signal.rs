@@ -118,7 +118,7 @@ pub struct CpuSignal {
     .message("ratePerReplica must be greater than 0"))]
 pub struct QueueSignal {
     /// PromQL returning the backlog as one number.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 4096))]
     pub query: String,
     /// Backlog each replica should hold.
     #[schemars(range(min = 0.0, max = 1000000000000.0))]
@@ -126,6 +126,7 @@ pub struct QueueSignal {
     /// PromQL returning jobs arriving per second. With ratePerReplica it sizes the fleet to
     /// keep up with arrivals, so an empty backlog is not taken as a reason to shrink.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
     pub arrival_rate_query: Option<String>,
     /// Jobs per second one replica should handle (leave headroom: e.g. 80% of its maximum).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -144,7 +145,7 @@ pub struct QueueSignal {
 #[x_kube(validation = Rule::new("self.target > 0.0").message("target must be greater than 0"))]
 pub struct CustomSignal {
     /// PromQL returning one number.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 4096))]
     pub query: String,
     #[schemars(range(min = 0.0, max = 1000000000000.0))]
     pub target: f64,

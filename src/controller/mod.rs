@@ -2,6 +2,7 @@
 //! when the policy's spec or its target Deployment/StatefulSet's spec changes.
 
 mod backoff;
+mod bounded;
 mod cache;
 mod conflict;
 mod context;

@@ -106,6 +106,7 @@ pub fn to_write(
         next.headroom = headroom;
         next.predictive = predictive;
     }
+    super::bounded::bound(&mut next);
     let unchanged = !changed(prev, &next) || prev.is_some_and(|p| same_but_numbers(p, &next));
     (!unchanged).then_some(next)
 }

@@ -291,3 +291,27 @@ fn a_target_named_outside_what_kubernetes_accepts_is_refused_by_field() {
         assert!(e.iter().any(|e| e.starts_with(field)), "{bad}: {e:?}");
     }
 }
+
+#[test]
+fn a_query_longer_than_the_bound_is_refused_by_its_field() {
+    let long = "x".repeat(super::validate::MAX_QUERY_BYTES + 1);
+    let e = errors(&format!(
+        "  maxReplicas: 5\n  signals:\n    - name: q\n      queue: {{query: 'sum(a)', arrivalRateQuery: '{long}', ratePerReplica: 2, targetPerReplica: 10}}\n"
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e
+                .starts_with("spec.signals[0].queue.arrivalRateQuery: must be at most 4096 bytes")),
+        "{e:?}"
+    );
+    let fits = "x".repeat(super::validate::MAX_QUERY_BYTES);
+    let e = errors(&format!(
+        "  maxReplicas: 5\n  signals:\n    - name: q\n      custom: {{query: 'sum({fits})', target: 1, targetType: Value}}\n"
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("custom.query: must be at most")),
+        "{e:?}"
+    );
+    assert!(errors("  maxReplicas: 5\n  signals:\n    - name: q\n      queue: {query: 'sum(a)', targetPerReplica: 10}\n").is_empty());
+}

@@ -111,6 +111,40 @@ fn is_dns_subdomain(s: &str) -> bool {
         && s.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
+/// Longest raw PromQL a policy may hold (the CRD's bound too): every query is echoed into
+/// requests and errors, and a spec of many long ones outgrew what etcd stores.
+pub const MAX_QUERY_BYTES: usize = 4096;
+
+/// Every field named `query` or `*Query`, wherever it is in the spec.
+fn query_lengths(c: &mut Check, spec: &ScalingPolicySpec) {
+    fn walk(c: &mut Check, path: &str, key: &str, v: &serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    walk(c, &format!("{path}.{k}"), k, v);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(c, &format!("{path}[{i}]"), key, v);
+                }
+            }
+            serde_json::Value::String(s)
+                if (key == "query" || key.ends_with("Query")) && s.len() > MAX_QUERY_BYTES =>
+            {
+                c.fail(
+                    path,
+                    format!("must be at most {MAX_QUERY_BYTES} bytes, got {}", s.len()),
+                );
+            }
+            _ => {}
+        }
+    }
+    if let Ok(v) = serde_json::to_value(spec) {
+        walk(c, "spec", "", &v);
+    }
+}
+
 /// v1, v2beta1, v1alpha3.
 fn is_api_version(v: &str) -> bool {
     let Some(rest) = v.strip_prefix('v') else {
@@ -211,6 +245,7 @@ pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
         c.non_negative("spec.tolerance", t);
     }
     target_ref(&mut c, &spec.target_ref);
+    query_lengths(&mut c, spec);
     if spec.signals.is_empty() || spec.signals.len() > 16 {
         c.fail(
             "spec.signals",
