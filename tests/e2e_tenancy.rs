@@ -268,6 +268,41 @@ fn e2e_two_policies_on_one_target_do_not_fight() {
     );
 }
 
+/// A policy on a Deployment's ReplicaSet would fight the Deployment: it is refused as a
+/// Conflict naming the Deployment, and the ReplicaSet is left alone.
+#[test]
+fn e2e_a_target_another_controller_owns_is_refused_naming_the_owner() {
+    let ns = Namespace::new("e2e-owned");
+    set_backlog(&ns.0, "a", 500.0);
+    apply(&deployment("web", &ns.0, 1)).unwrap();
+    let rs = wait_until("the Deployment's ReplicaSet", MIN, || {
+        let name = kubectl_ok(&[
+            "get",
+            "replicasets",
+            "-n",
+            &ns.0,
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ]);
+        (!name.trim().is_empty()).then(|| name.trim().to_string())
+    });
+    let _op = Operator::start(&ns.0);
+    let yaml = queue_policy(&ns.0, "rs", &rs, &backlog_query(&ns.0, "a"), "")
+        .replace("kind: Deployment,", "kind: ReplicaSet,");
+    apply(&yaml).unwrap();
+    let (status, _, msg) = wait_until("the owner conflict to be reported", MIN, || {
+        status_of(&ns.0, "rs", "Ready").filter(|c| c.1 == "Conflict")
+    });
+    assert_eq!(status, "False");
+    assert!(
+        msg.contains(&format!("ReplicaSet/{rs} is controlled by Deployment/web")),
+        "{msg}"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(spec_replicas(&ns.0, "replicaset", &rs), 1);
+    assert_eq!(spec_replicas(&ns.0, "deployment", "web"), 1);
+}
+
 /// A policy beside an HPA on the same target yields and names the HPA.
 #[test]
 fn e2e_a_policy_beside_an_hpa_yields() {

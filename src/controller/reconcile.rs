@@ -82,6 +82,31 @@ pub fn error_policy(stored: Arc<StoredPolicy>, error: &Error, ctx: Arc<Context>)
 }
 
 /// A target's key for the operator's own writes: `namespace/kind/name`.
+/// Reports a conflict (an Event when it begins) and stands aside.
+async fn conflict(
+    policy: &ScalingPolicy,
+    prev: Option<&crate::api::ScalingPolicyStatus>,
+    ctx: &Context,
+    ns: &str,
+    message: String,
+) -> Result<()> {
+    let was_conflict = prev
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .is_some_and(|c| c.reason == "Conflict");
+    if !was_conflict {
+        publish(
+            ctx,
+            policy,
+            EventType::Warning,
+            "Conflict",
+            "Scale",
+            message.clone(),
+        )
+        .await;
+    }
+    write_status(policy, prev, ctx, ns, &Outcome::Conflict { message }, None).await
+}
+
 pub(crate) fn target_key(ns: &str, kind: &str, name: &str) -> String {
     format!("{ns}/{kind}/{name}")
 }
@@ -194,21 +219,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
         policies.iter().map(AsRef::as_ref),
         hpas.iter().map(AsRef::as_ref),
     ) {
-        let was_conflict = prev
-            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-            .is_some_and(|c| c.reason == "Conflict");
-        if !was_conflict {
-            publish(
-                ctx,
-                policy,
-                EventType::Warning,
-                "Conflict",
-                "Scale",
-                message.clone(),
-            )
-            .await;
-        }
-        write_status(policy, prev, ctx, &ns, &Outcome::Conflict { message }, None).await?;
+        conflict(policy, prev, ctx, &ns, message).await?;
         return Ok(interval);
     }
 
@@ -240,6 +251,17 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
         }
         Err(e) => return Err(e),
     };
+    // A Deployment's ReplicaSet (or any target another controller owns) has its replicas
+    // set by that controller: scaling it would fight the owner, silently.
+    if let Some(owner) = &target.controller {
+        let t = &spec.target_ref;
+        let message = format!(
+            "{}/{} is controlled by {owner}, which sets its replicas: target {owner} instead",
+            t.kind, t.name
+        );
+        conflict(policy, prev, ctx, &ns, message).await?;
+        return Ok(interval);
+    }
 
     super::headroom::refresh(ctx, policy, &ns, &plan);
     super::predictive::refresh(ctx, policy, &ns, &plan);

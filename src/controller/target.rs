@@ -14,7 +14,7 @@ use tokio::sync::OnceCell;
 
 use super::cache::TargetCache;
 pub use super::workload::TargetState;
-use super::workload::ready_replicas;
+use super::workload::{controller_of, ready_replicas};
 use crate::api::TargetRef;
 use crate::error::{Error, Result};
 
@@ -113,15 +113,16 @@ impl Resolver {
         let status = scale.status.unwrap_or_default();
         // Least privilege: the operator may read only /scale of custom kinds; their ready
         // count then falls back to the scale status.
-        let ready = match api.get(&t.name).await {
-            Ok(obj) => ready_replicas(&obj, status.replicas),
-            Err(kube::Error::Api(s)) if s.code == 403 => status.replicas,
+        let (ready, controller) = match api.get(&t.name).await {
+            Ok(obj) => (ready_replicas(&obj, status.replicas), controller_of(&obj)),
+            Err(kube::Error::Api(s)) if s.code == 403 => (status.replicas, None),
             Err(e) => return Err(scale_error(t, e)),
         };
         Ok(TargetState {
             current_replicas: current,
             ready_replicas: ready,
             selector: status.selector.filter(|s| !s.is_empty()),
+            controller,
         })
     }
 

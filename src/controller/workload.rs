@@ -13,6 +13,19 @@ pub struct TargetState {
     pub ready_replicas: i32,
     /// Label selector of the target's pods, from the scale status.
     pub selector: Option<String>,
+    /// The controller that owns the target and sets its replicas itself (`Deployment/web`
+    /// for a Deployment's ReplicaSet): scaling the target would fight it.
+    pub controller: Option<String>,
+}
+
+/// `Kind/name` of the object's controlling owner, if it has one.
+pub fn controller_of(obj: &DynamicObject) -> Option<String> {
+    obj.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true))
+        .map(|o| format!("{}/{}", o.kind, o.name))
 }
 
 /// Ready replicas from the target's status: `readyReplicas` where the kind reports it
@@ -61,6 +74,7 @@ pub fn state_of(obj: &DynamicObject) -> Option<TargetState> {
         current_replicas: i32::try_from(current).ok()?,
         ready_replicas: ready_replicas(obj, i32::try_from(status_replicas).unwrap_or(0)),
         selector: selector.filter(|s| !s.is_empty()),
+        controller: controller_of(obj),
     })
 }
 
@@ -116,6 +130,7 @@ mod tests {
                 current_replicas: 4,
                 ready_replicas: 3,
                 selector: Some("app=web".into()),
+                controller: None,
             })
         );
     }
@@ -132,6 +147,7 @@ mod tests {
                 current_replicas: 2,
                 ready_replicas: 2,
                 selector: Some("app=w".into()),
+                controller: None,
             })
         );
         let elsewhere = object(json!({
@@ -139,5 +155,22 @@ mod tests {
             "spec": {"size": 2}
         }));
         assert_eq!(state_of(&elsewhere), None);
+    }
+
+    #[test]
+    fn a_replica_set_names_the_deployment_that_controls_it() {
+        let rs = object(json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "web-5d9c", "ownerReferences": [
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": "other", "uid": "1"},
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "2",
+                 "controller": true}]},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}},
+            "status": {"replicas": 3, "readyReplicas": 3}
+        }));
+        assert_eq!(
+            state_of(&rs).and_then(|s| s.controller),
+            Some("Deployment/web".into())
+        );
     }
 }
