@@ -14,6 +14,7 @@ mod headroom_status;
 mod history;
 mod leader;
 mod pacer;
+mod permissions;
 mod predictive;
 mod reconcile;
 mod selector;
@@ -165,11 +166,18 @@ pub async fn run(
 ) -> Result<()> {
     let metrics = Metrics::default();
     let ready = Arc::new(AtomicBool::new(false));
+    let lacking = Arc::new(std::sync::Mutex::new(None));
     let health = Health {
         ready: ready.clone(),
+        lacking: lacking.clone(),
         metrics: metrics.clone(),
     };
     let server = tokio::spawn(server::serve(listen, health));
+    tokio::spawn(permissions::watch(
+        client.clone(),
+        namespace.clone(),
+        lacking,
+    ));
 
     let leadership = match &election {
         None => {
