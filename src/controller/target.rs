@@ -51,10 +51,23 @@ impl Resolver {
                     None => (String::new(), t.api_version.clone()),
                 };
                 let gvk = GroupVersionKind::gvk(&group, &version, &t.kind);
-                discovery::pinned_kind(client, &gvk)
+                let (ar, caps) = discovery::pinned_kind(client, &gvk)
                     .await
-                    .map(|(ar, _caps)| ar)
-                    .map_err(|e| target_error(t, format!("cannot resolve {key}: {e}")))
+                    .map_err(|e| target_error(t, format!("cannot resolve {key}: {e}")))?;
+                // Headroom reads and writes replicas only through /scale: a kind without it
+                // is not "not found", it cannot be scaled.
+                if caps
+                    .subresources
+                    .iter()
+                    .any(|(sub, _)| sub.plural == "scale")
+                {
+                    Ok(ar)
+                } else {
+                    Err(target_error(
+                        t,
+                        format!("{key} has no scale subresource, so it cannot be scaled"),
+                    ))
+                }
             })
             .await
             .cloned();
@@ -204,7 +217,12 @@ mod tests {
                 let body = if found {
                     json!({"kind": "APIResourceList", "groupVersion": "apps/v1", "resources": [
                         {"name": "deployments", "singularName": "deployment", "namespaced": true,
-                         "kind": "Deployment", "verbs": ["get", "list", "watch", "patch"]}]})
+                         "kind": "Deployment", "verbs": ["get", "list", "watch", "patch"]},
+                        {"name": "deployments/scale", "singularName": "", "namespaced": true,
+                         "group": "autoscaling", "version": "v1",
+                         "kind": "Scale", "verbs": ["get", "patch", "update"]},
+                        {"name": "configmaps", "singularName": "configmap", "namespaced": true,
+                         "kind": "ConfigMap", "verbs": ["get", "list"]}]})
                 } else {
                     json!({"kind": "Status", "status": "Failure", "code": 404, "reason": "NotFound", "message": "not found"})
                 };
@@ -251,5 +269,21 @@ mod tests {
         assert!(resolver.resource(&client, &t).await.is_err());
         assert_eq!(asked.load(Ordering::SeqCst), 2);
         assert!(resolver.cache.lock().is_ok_and(|c| c.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn a_kind_without_a_scale_subresource_is_reported_as_such() {
+        let client = discovering_client(Arc::new(AtomicUsize::new(0)));
+        let t = TargetRef {
+            kind: "ConfigMap".into(),
+            ..deployment_ref()
+        };
+        let err = Resolver::default()
+            .resource(&client, &t)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("has no scale subresource"), "{err}");
     }
 }
