@@ -576,7 +576,7 @@ pub(crate) async fn prometheus_for(
 }
 
 async fn write_status(
-    object: &impl Resource,
+    object: &impl Resource<DynamicType = ()>,
     prev: Option<&crate::api::ScalingPolicyStatus>,
     ctx: &Context,
     ns: &str,
@@ -613,14 +613,42 @@ async fn write_status(
         "kind": "ScalingPolicy",
         "status": status,
     });
-    api.patch_status(
-        object.meta().name.as_deref().unwrap_or_default(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    ctx.state.wrote_status(&key(object), status);
-    Ok(())
+    let written = api
+        .patch_status(
+            object.meta().name.as_deref().unwrap_or_default(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await;
+    match written {
+        Ok(_) => {
+            ctx.state.wrote_status(&key(object), status);
+            Ok(())
+        }
+        // Refused for what it holds (too large, invalid): the same write would be refused
+        // every interval, so it is reported once, and the evaluation itself stands.
+        Err(kube::Error::Api(e)) if refused_for_good(e.code) => {
+            let why = format!("status not written: {}", e.message);
+            if ctx.state.status_refused(&key(object), &why) {
+                publish(
+                    ctx,
+                    object,
+                    EventType::Warning,
+                    "StatusNotWritten",
+                    "Status",
+                    why,
+                )
+                .await;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A 4xx other than a conflict, a rate limit or a missing object: retrying will not help.
+fn refused_for_good(code: u16) -> bool {
+    (400..500).contains(&code) && !matches!(code, 404 | 408 | 409 | 429)
 }
 
 async fn publish(
@@ -649,6 +677,16 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_refusals_that_a_retry_cannot_mend_stop_the_retries() {
+        for code in [400, 413, 422] {
+            assert!(refused_for_good(code), "{code}");
+        }
+        for code in [404, 408, 409, 429, 500, 503] {
+            assert!(!refused_for_good(code), "{code}");
+        }
+    }
 
     #[test]
     fn the_next_evaluation_starts_one_period_after_this_one_started() {

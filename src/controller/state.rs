@@ -63,6 +63,8 @@ struct Inner {
     /// with, since the watch cache can lag (far, when the API server is overloaded, and then
     /// every evaluation would write again and overload it more).
     written: HashMap<String, ScalingPolicyStatus>,
+    /// Why the API server last refused a policy's status, until a write succeeds.
+    status_refused: HashMap<String, String>,
     /// Who shares each connection budget (`namespace/database`), and who scales each target
     /// (`namespace/kind/name`), from the policy watch.
     sharers: Groups,
@@ -261,6 +263,7 @@ impl State {
         inner.headroom.remove(key);
         inner.predictions.remove(key);
         inner.written.remove(key);
+        inner.status_refused.remove(key);
         inner.sharers.remove(key);
         inner.scalers.remove(key);
     }
@@ -340,7 +343,19 @@ impl State {
 
     /// Notes a status the API server accepted for `key`.
     pub fn wrote_status(&self, key: &str, status: ScalingPolicyStatus) {
-        self.lock().written.insert(key.to_string(), status);
+        let mut inner = self.lock();
+        inner.status_refused.remove(key);
+        inner.written.insert(key.to_string(), status);
+    }
+
+    /// Notes that the API server refused `key`'s status for `why`; whether that is news
+    /// (the first refusal, or another reason than the last).
+    pub fn status_refused(&self, key: &str, why: &str) -> bool {
+        let mut inner = self.lock();
+        inner
+            .status_refused
+            .insert(key.to_string(), why.to_string())
+            != Some(why.to_string())
     }
 
     /// Whether `key` would be due at `now` (nothing is marked).
@@ -491,6 +506,18 @@ fn remove_claim(ledgers: &mut HashMap<String, BTreeMap<String, Claim>>, pool: &s
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_status_is_news_once_until_a_write_succeeds() {
+        let s = State::default();
+        assert!(s.status_refused("ns/web", "status not written: too large"));
+        assert!(!s.status_refused("ns/web", "status not written: too large"));
+        assert!(s.status_refused("ns/web", "status not written: invalid"));
+        s.wrote_status("ns/web", ScalingPolicyStatus::default());
+        assert!(s.status_refused("ns/web", "status not written: invalid"));
+        s.forget("ns/web");
+        assert!(s.status_refused("ns/web", "status not written: invalid"));
+    }
 
     #[test]
     fn groups_leave_with_the_policy() {
