@@ -1,7 +1,8 @@
 //! Targets and their pods from watches, not from reads on every evaluation. A kind is
 //! watched from the first policy that targets it; until its cache has synced, or where the
 //! operator may not watch it, or where an object does not keep its replicas at the usual
-//! paths, the evaluation asks the API server instead.
+//! paths, the evaluation asks the API server instead. A kind's watch stops once no policy
+//! names it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,7 +75,9 @@ type Watched = Arc<RwLock<Targets>>;
 pub struct TargetCache {
     /// The namespace the operator watches, or all.
     namespace: Option<String>,
-    kinds: Mutex<HashMap<String, Watched>>,
+    /// Each watched kind (`apiVersion/kind`) and its watch task, stopped when no policy
+    /// names the kind any more.
+    kinds: Mutex<HashMap<String, (Watched, tokio::task::AbortHandle)>>,
     pods: OnceLock<(Store<PartialObjectMeta<Pod>>, Arc<AtomicBool>)>,
 }
 
@@ -129,7 +132,7 @@ impl TargetCache {
             let targets = Watched::default();
             let into = targets.clone();
             let stream = watcher(api, watcher::Config::default()).backoff(WatchBackoff::default());
-            tokio::spawn(stream.for_each(move |event| {
+            let task = tokio::spawn(stream.for_each(move |event| {
                 match event {
                     Ok(e) => {
                         if let Ok(mut t) = into.write() {
@@ -141,13 +144,41 @@ impl TargetCache {
                 }
                 futures::future::ready(())
             }));
-            targets
+            (targets, task.abort_handle())
         });
-        let targets = watched.read().ok()?;
+        let targets = watched.0.read().ok()?;
         if !targets.synced {
             return None;
         }
         targets.states.get(&format!("{ns}/{name}")).cloned()
+    }
+
+    /// Stops the watches of kinds no policy names any more (`named` holds `apiVersion/kind`):
+    /// policies naming dozens of kinds, then deleted, left as many watches (and, where the
+    /// operator may not list a kind, as many failing LISTs) running until a restart.
+    pub fn retain_kinds(&self, named: &std::collections::HashSet<String>) {
+        if let Ok(mut kinds) = self.kinds.lock() {
+            kinds.retain(|kind, (_, task)| {
+                let keep = named.contains(kind);
+                if !keep {
+                    task.abort();
+                    tracing::debug!(%kind, "no policy names this kind: its watch stops");
+                }
+                keep
+            });
+        }
+    }
+
+    /// The kinds watched now.
+    #[cfg(test)]
+    pub fn watched_kinds(&self) -> Vec<String> {
+        let mut k: Vec<String> = self
+            .kinds
+            .lock()
+            .map(|k| k.keys().cloned().collect())
+            .unwrap_or_default();
+        k.sort();
+        k
     }
 
     /// Names of the live pods in `ns` matched by `selector`; None when the cache cannot
@@ -244,5 +275,39 @@ mod tests {
             (replicas(&t, "web"), replicas(&t, "worker")),
             (None, Some(3))
         );
+    }
+
+    #[tokio::test]
+    async fn a_kind_no_policy_names_stops_being_watched() {
+        // An API server that never answers: the watches wait, as on a slow cluster.
+        let (service, _handle) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        let client = Client::new(service, "default");
+        let cache = TargetCache::new(None);
+        let kind = |group: &str, kind: &str| ApiResource {
+            group: group.into(),
+            version: "v1".into(),
+            api_version: if group.is_empty() {
+                "v1".into()
+            } else {
+                format!("{group}/v1")
+            },
+            kind: kind.into(),
+            plural: format!("{}s", kind.to_lowercase()),
+        };
+        let (deployments, widgets) = (kind("apps", "Deployment"), kind("example.com", "Widget"));
+        assert_eq!(cache.target(&client, &deployments, "a", "web"), None);
+        assert_eq!(cache.target(&client, &widgets, "a", "w"), None);
+        assert_eq!(
+            cache.watched_kinds(),
+            ["apps/v1/Deployment", "example.com/v1/Widget"]
+        );
+        let named = ["apps/v1/Deployment".to_string()].into_iter().collect();
+        cache.retain_kinds(&named);
+        assert_eq!(cache.watched_kinds(), ["apps/v1/Deployment"]);
+        cache.retain_kinds(&Default::default());
+        assert!(cache.watched_kinds().is_empty());
     }
 }

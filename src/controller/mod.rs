@@ -246,7 +246,22 @@ pub async fn run(
         .reflect(writer)
         .inspect(move |event| match event {
             // A policy that leaves takes its memory and its budget claim with it.
-            Ok(watcher::Event::Delete(p)) => forget_ctx.state.forget(&reconcile::key(p)),
+            Ok(watcher::Event::Delete(p)) => {
+                forget_ctx.state.forget(&reconcile::key(p));
+                // The kinds the remaining policies target keep their watches; the rest stop.
+                let named: std::collections::HashSet<String> = known
+                    .state()
+                    .iter()
+                    .filter_map(|s| s.policy.as_ref().ok())
+                    .map(|p| {
+                        format!(
+                            "{}/{}",
+                            p.spec.target_ref.api_version, p.spec.target_ref.kind
+                        )
+                    })
+                    .collect();
+                forget_ctx.resolver.retain_kinds(&named);
+            }
             Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
                 forget_ctx.state.spec_names(
                     &reconcile::key(p),

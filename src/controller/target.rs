@@ -94,6 +94,13 @@ impl Resolver {
         }
     }
 
+    /// Stops watching the kinds that no policy in `named` (`apiVersion/kind`) targets.
+    pub fn retain_kinds(&self, named: &std::collections::HashSet<String>) {
+        if let Some(w) = &self.watches {
+            w.retain_kinds(named);
+        }
+    }
+
     /// Names of the running pods matched by the target's selector.
     pub async fn pods(&self, client: &Client, ns: &str, selector: &str) -> Result<Vec<String>> {
         if let Some(names) = self
