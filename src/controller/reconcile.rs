@@ -171,7 +171,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
     // What this process last wrote is newer than the watch cache's copy, which can lag.
     let written = ctx
         .state
-        .written_status(&key(policy), policy.status.as_ref());
+        .written_status(&key(policy), policy.status.as_ref(), Instant::now());
     let prev = written.as_ref().or(policy.status.as_ref());
 
     let plan = match Plan::resolve(spec) {
@@ -622,7 +622,7 @@ async fn write_status(
         .await;
     match written {
         Ok(_) => {
-            ctx.state.wrote_status(&key(object), status);
+            ctx.state.wrote_status(&key(object), status, Instant::now());
             Ok(())
         }
         // Refused for what it holds (too large, invalid): the same write would be refused

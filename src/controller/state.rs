@@ -62,7 +62,7 @@ struct Inner {
     /// The status this operator last wrote for each policy: what the next one is compared
     /// with, since the watch cache can lag (far, when the API server is overloaded, and then
     /// every evaluation would write again and overload it more).
-    written: HashMap<String, ScalingPolicyStatus>,
+    written: HashMap<String, (ScalingPolicyStatus, Instant)>,
     /// Why the API server last refused a policy's status, until a write succeeds.
     status_refused: HashMap<String, String>,
     /// Who shares each connection budget (`namespace/database`), and who scales each target
@@ -72,6 +72,9 @@ struct Inner {
 }
 
 /// All policies' memory, keyed by namespace/name.
+/// Longest the watch cache is taken to lag behind a status this process wrote.
+const CACHE_LAG_LIMIT: Duration = Duration::from_secs(30);
+
 #[derive(Default, Debug)]
 pub struct State {
     inner: Mutex<Inner>,
@@ -323,6 +326,7 @@ impl State {
         &self,
         key: &str,
         cached: Option<&ScalingPolicyStatus>,
+        now: Instant,
     ) -> Option<ScalingPolicyStatus> {
         let mut inner = self.lock();
         let cached_headroom = cached.and_then(|c| c.headroom.as_ref());
@@ -333,19 +337,26 @@ impl State {
             h.last = None;
         }
         match inner.written.get(key) {
-            Some(w) if Some(w) == cached => {
+            Some((w, _)) if Some(w) == cached => {
                 inner.written.remove(key);
                 None
             }
-            w => w.cloned(),
+            // The cache lags by moments, not this long: another writer changed the status
+            // (forged values), and the cache's copy is what is stored. It is compared with
+            // the next evaluation, which then writes the operator's own values back.
+            Some((_, at)) if now.saturating_duration_since(*at) > CACHE_LAG_LIMIT => {
+                inner.written.remove(key);
+                None
+            }
+            w => w.map(|(w, _)| w.clone()),
         }
     }
 
-    /// Notes a status the API server accepted for `key`.
-    pub fn wrote_status(&self, key: &str, status: ScalingPolicyStatus) {
+    /// Notes a status the API server accepted for `key` at `now`.
+    pub fn wrote_status(&self, key: &str, status: ScalingPolicyStatus, now: Instant) {
         let mut inner = self.lock();
         inner.status_refused.remove(key);
-        inner.written.insert(key.to_string(), status);
+        inner.written.insert(key.to_string(), (status, now));
     }
 
     /// Notes that the API server refused `key`'s status for `why`; whether that is news
@@ -513,7 +524,7 @@ mod tests {
         assert!(s.status_refused("ns/web", "status not written: too large"));
         assert!(!s.status_refused("ns/web", "status not written: too large"));
         assert!(s.status_refused("ns/web", "status not written: invalid"));
-        s.wrote_status("ns/web", ScalingPolicyStatus::default());
+        s.wrote_status("ns/web", ScalingPolicyStatus::default(), Instant::now());
         assert!(s.status_refused("ns/web", "status not written: invalid"));
         s.forget("ns/web");
         assert!(s.status_refused("ns/web", "status not written: invalid"));
@@ -608,21 +619,22 @@ mod tests {
     #[test]
     fn the_last_written_status_is_kept_until_the_cache_has_it_or_the_policy_leaves() {
         let h = State::default();
+        let t0 = Instant::now();
         let s = ScalingPolicyStatus {
             desired_replicas: Some(3),
             ..Default::default()
         };
-        h.wrote_status("ns/p", s.clone());
+        h.wrote_status("ns/p", s.clone(), t0);
         // The cache still shows an older status: the one written here stands.
         let older = ScalingPolicyStatus::default();
-        assert_eq!(h.written_status("ns/p", Some(&older)), Some(s.clone()));
-        assert_eq!(h.written_status("ns/p", None), Some(s.clone()));
+        assert_eq!(h.written_status("ns/p", Some(&older), t0), Some(s.clone()));
+        assert_eq!(h.written_status("ns/p", None, t0), Some(s.clone()));
         h.forget("ns/p");
-        assert_eq!(h.written_status("ns/p", Some(&older)), None);
+        assert_eq!(h.written_status("ns/p", Some(&older), t0), None);
         // Once the cache has caught up, no copy is kept here.
-        h.wrote_status("ns/p", s.clone());
-        assert_eq!(h.written_status("ns/p", Some(&s)), None);
-        assert_eq!(h.written_status("ns/p", Some(&older)), None);
+        h.wrote_status("ns/p", s.clone(), t0);
+        assert_eq!(h.written_status("ns/p", Some(&s), t0), None);
+        assert_eq!(h.written_status("ns/p", Some(&older), t0), None);
         // Nor of the estimate, once the cache carries it.
         let estimate = HeadroomStatus {
             summary: "3.0x app".into(),
@@ -630,14 +642,39 @@ mod tests {
         };
         assert!(h.calibration_due("ns/p", Instant::now(), Duration::from_secs(60)));
         h.calibrated("ns/p", Some(estimate.clone()));
-        h.written_status("ns/p", Some(&older));
+        h.written_status("ns/p", Some(&older), t0);
         assert_eq!(h.headroom("ns/p"), Some(estimate.clone()));
         let carried = ScalingPolicyStatus {
             headroom: Some(estimate),
             ..Default::default()
         };
-        h.written_status("ns/p", Some(&carried));
+        h.written_status("ns/p", Some(&carried), t0);
         assert_eq!(h.headroom("ns/p"), None);
+    }
+
+    #[test]
+    fn a_status_another_writer_changed_is_compared_again_once_the_cache_cannot_be_lagging() {
+        let h = State::default();
+        let t0 = Instant::now();
+        let own = ScalingPolicyStatus {
+            desired_replicas: Some(3),
+            ..Default::default()
+        };
+        let forged = ScalingPolicyStatus {
+            desired_replicas: Some(40),
+            ..Default::default()
+        };
+        h.wrote_status("ns/p", own.clone(), t0);
+        // Moments later the cache may just lag: the own copy stands.
+        assert_eq!(
+            h.written_status("ns/p", Some(&forged), t0 + Duration::from_secs(2)),
+            Some(own.clone())
+        );
+        // Long after, the cache's copy is what is stored: it is what the next write replaces.
+        assert_eq!(
+            h.written_status("ns/p", Some(&forged), t0 + Duration::from_secs(31)),
+            None
+        );
     }
 
     #[test]
