@@ -142,6 +142,37 @@ fn e2e_guardrail_a_deleted_policy_frees_its_budget_share_at_once() {
     eprintln!("freed share taken {:?} after the delete", deleted.elapsed());
 }
 
+/// A policy deleted and re-created while its Deployment keeps running: the replicas keep
+/// their connections, so the other workload never scales into them (160 connections of 100
+/// were reported before).
+#[test]
+fn e2e_guardrail_a_re_created_policy_cannot_push_the_budget_over() {
+    let (ns, _op) = two_policies_sharing_a_budget("e2e-budget-recreate");
+    let total =
+        || spec_replicas(&ns.0, "deployment", "api") + spec_replicas(&ns.0, "deployment", "jobs");
+    wait_until("the budget of 9 replicas shared", MIN, || {
+        (total() == 9 && limited_by(&ns.0, "jobs") == "ConnectionBudget").then_some(())
+    });
+    let tail = "  guardrails:\n    panic: {enabled: false}\n    connectionBudget: {database: orders, poolSizePerReplica: 10, maxConnections: 100}\n";
+    let check_for = |what: &str, seconds: u64| {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while Instant::now() < deadline {
+            let t = total();
+            assert!(
+                t <= 9,
+                "{what}: {t} replicas x 10 connections exceed the budget of 90"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    kubectl_ok(&["delete", "scalingpolicy", "api", "-n", &ns.0]);
+    // jobs (interval 2 s) evaluates several times while api's Deployment runs unmanaged.
+    check_for("after the delete", 6);
+    apply(&policy_yaml(&ns.0, "api", "a", tail)).unwrap();
+    check_for("after the re-creation", 10);
+    assert_eq!(total(), 9, "the budget should still be used");
+}
+
 #[test]
 fn e2e_guardrail_panic_jumps_in_one_step_and_holds() {
     let ns = Namespace::new("e2e-panic");

@@ -122,11 +122,56 @@ spec:
             (b.decision.desired_replicas, b.decision.limited_by),
             (1, Limit::ConnectionBudget)
         );
-        state.forget("shop/a");
+        state.forget("shop/a", None);
         let later = t0 + Duration::from_secs(15);
         let b = busy(&state, "shop/b", &p, pool.as_deref(), later);
         assert_eq!(b.decision.desired_replicas, 9, "{}", b.decision.reason);
         assert_eq!(state.len(), 1);
+    }
+
+    #[test]
+    fn a_deleted_policy_whose_target_still_runs_keeps_holding_its_connections() {
+        let state = State::default();
+        let p = plan(BUDGET);
+        let pool = budget_pool("shop", &p);
+        let pool = pool.as_deref();
+        let t0 = Instant::now();
+        let later = |s| t0 + Duration::from_secs(s);
+        assert_eq!(
+            busy(&state, "shop/a", &p, pool, t0)
+                .decision
+                .desired_replicas,
+            9
+        );
+        // a's policy is deleted (or deleted and re-created) while its Deployment runs 9.
+        let target = crate::api::TargetRef {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: "a".into(),
+        };
+        state.forget("shop/a", Some(&target));
+        assert_eq!(
+            state.orphans_in("shop/orders"),
+            [("shop/a".to_string(), target.clone())]
+        );
+        let b = busy(&state, "shop/b", &p, pool, later(15));
+        assert_eq!(
+            (b.decision.desired_replicas, b.decision.limited_by),
+            (1, Limit::ConnectionBudget),
+            "b scaled into the connections a's replicas still hold"
+        );
+        // The Deployment shrinks to 4 by hand: 5 are free.
+        state.orphan_runs("shop/a", Some(4));
+        let b = busy(&state, "shop/b", &p, pool, later(30));
+        assert_eq!(b.decision.desired_replicas, 5, "{}", b.decision.reason);
+        // A policy of the same name claims again: it is no orphan any more.
+        busy(&state, "shop/a", &p, pool, later(45));
+        assert!(state.orphans_in("shop/orders").is_empty());
+        // Gone: its share is free at once.
+        state.forget("shop/a", Some(&target));
+        state.orphan_runs("shop/a", None);
+        let b = busy(&state, "shop/b", &p, pool, later(60));
+        assert_eq!(b.decision.desired_replicas, 9, "{}", b.decision.reason);
     }
 
     #[test]

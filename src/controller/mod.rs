@@ -247,7 +247,8 @@ pub async fn run(
         .inspect(move |event| match event {
             // A policy that leaves takes its memory and its budget claim with it.
             Ok(watcher::Event::Delete(p)) => {
-                forget_ctx.state.forget(&reconcile::key(p));
+                let target = p.policy.as_ref().ok().map(|p| &p.spec.target_ref);
+                forget_ctx.state.forget(&reconcile::key(p), target);
                 // The kinds the remaining policies target keep their watches; the rest stop.
                 let named: std::collections::HashSet<String> = known
                     .state()

@@ -82,6 +82,19 @@ pub fn error_policy(stored: Arc<StoredPolicy>, error: &Error, ctx: Arc<Context>)
 }
 
 /// A target's key for the operator's own writes: `namespace/kind/name`.
+/// What the targets of deleted policies in `pool` run now: their replicas keep their
+/// connections whether a policy scales them or not, until the target is gone or at zero.
+async fn count_orphans(ctx: &Context, ns: &str, pool: &str) {
+    for (key, target) in ctx.state.orphans_in(pool) {
+        match ctx.resolver.read(&ctx.client, ns, &target).await {
+            Ok(t) => ctx.state.orphan_runs(&key, Some(t.current_replicas)),
+            // Gone (or no longer readable): nothing is known to hold connections.
+            Err(Error::Target { .. }) => ctx.state.orphan_runs(&key, None),
+            Err(e) => tracing::debug!(error = %e, orphan = %key, "orphan's target unread"),
+        }
+    }
+}
+
 /// Reports a conflict (an Event when it begins) and stands aside.
 async fn conflict(
     policy: &ScalingPolicy,
@@ -268,6 +281,9 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
     let observation = observe(policy, ctx, &ns, &plan, &target).await;
     let pkey = key(policy);
     let pool = budget_pool(&ns, &plan);
+    if let Some(pool) = &pool {
+        count_orphans(ctx, &ns, pool).await;
+    }
     let from_status = pool
         .as_ref()
         .map(|_| claims_from_status(ctx, policy, &ns, &plan))

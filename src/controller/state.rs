@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::groups::Groups;
 use super::history::Rings;
 use super::predictive::Prediction;
-use crate::api::{HeadroomStatus, PredictiveStatus, ScalingPolicyStatus};
+use crate::api::{HeadroomStatus, PredictiveStatus, ScalingPolicyStatus, TargetRef};
 use crate::decision::guardrails::{Claim, PredictedPeak};
 use crate::decision::{Evaluation, History, Memory, Recommendation, ScaleEvent, capacity_age};
 use crate::plan::PredictivePlan;
@@ -48,6 +48,10 @@ struct Inner {
     policies: HashMap<String, PolicyMemory>,
     /// By `namespace/database`: each sharing policy's claim.
     ledgers: HashMap<String, BTreeMap<String, Claim>>,
+    /// Claims of deleted policies whose targets may still run (and hold connections): by
+    /// policy key, their pool and target. They keep their `held` and need nothing, until
+    /// the target is gone or at zero, or a policy of that key claims again.
+    orphans: HashMap<String, (String, TargetRef)>,
     /// By target (`namespace/kind/name`): the replica count this operator last wrote, and
     /// for which policy, so that its own write does not trigger another evaluation.
     own_writes: HashMap<String, (String, i32)>,
@@ -217,6 +221,7 @@ impl State {
             remove_claim(&mut inner.ledgers, &old, key);
         }
         if let (Some(p), Some(claim)) = (pool, &ev.budget_claim) {
+            inner.orphans.remove(key);
             inner
                 .ledgers
                 .entry(p.to_string())
@@ -254,11 +259,20 @@ impl State {
         self.lock().policies.get(key)?.last_scale_time.clone()
     }
 
-    /// Drops everything remembered of `key`, its budget claim included.
-    pub fn forget(&self, key: &str) {
+    /// Drops everything remembered of `key`. Its budget claim goes too, unless its `target`
+    /// is given: then the claim stays, needing nothing, as long as the target runs what it
+    /// held (`orphans_in`), since those replicas keep their connections.
+    pub fn forget(&self, key: &str, target: Option<&TargetRef>) {
         let mut inner = self.lock();
         if let Some(pool) = inner.policies.remove(key).and_then(|h| h.pool) {
-            remove_claim(&mut inner.ledgers, &pool, key);
+            let claim = inner.ledgers.get_mut(&pool).and_then(|l| l.get_mut(key));
+            match (claim, target) {
+                (Some(c), Some(t)) if c.held > 0 => {
+                    c.need = 0;
+                    inner.orphans.insert(key.to_string(), (pool, t.clone()));
+                }
+                _ => remove_claim(&mut inner.ledgers, &pool, key),
+            }
         }
         inner.own_writes.retain(|_, (k, _)| k != key);
         inner.due.remove(key);
@@ -269,6 +283,36 @@ impl State {
         inner.status_refused.remove(key);
         inner.sharers.remove(key);
         inner.scalers.remove(key);
+    }
+
+    /// Deleted policies' claims in `pool`: their keys and targets.
+    pub fn orphans_in(&self, pool: &str) -> Vec<(String, TargetRef)> {
+        self.lock()
+            .orphans
+            .iter()
+            .filter(|(_, (p, _))| p == pool)
+            .map(|(k, (_, t))| (k.clone(), t.clone()))
+            .collect()
+    }
+
+    /// A deleted policy's target runs `replicas` now (None: it is gone): its claim holds
+    /// that many, or leaves at zero.
+    pub fn orphan_runs(&self, key: &str, replicas: Option<i32>) {
+        let mut inner = self.lock();
+        let Some((pool, _)) = inner.orphans.get(key).cloned() else {
+            return;
+        };
+        match replicas.filter(|n| *n > 0) {
+            Some(n) => {
+                if let Some(c) = inner.ledgers.get_mut(&pool).and_then(|l| l.get_mut(key)) {
+                    c.held = n;
+                }
+            }
+            None => {
+                inner.orphans.remove(key);
+                remove_claim(&mut inner.ledgers, &pool, key);
+            }
+        }
     }
 
     /// Notes which budget `key` shares and which target it scales, as its spec says.
@@ -491,7 +535,7 @@ impl State {
                 .collect()
         };
         for k in gone {
-            self.forget(&k);
+            self.forget(&k, None);
         }
     }
 
@@ -526,7 +570,7 @@ mod tests {
         assert!(s.status_refused("ns/web", "status not written: invalid"));
         s.wrote_status("ns/web", ScalingPolicyStatus::default(), Instant::now());
         assert!(s.status_refused("ns/web", "status not written: invalid"));
-        s.forget("ns/web");
+        s.forget("ns/web", None);
         assert!(s.status_refused("ns/web", "status not written: invalid"));
     }
 
@@ -561,7 +605,7 @@ mod tests {
         h.record("ns/a", Some("ns/orders"), Instant::now(), &ev, KEEP);
         assert!(h.unledgered_sharers("ns/orders", "ns/b").is_empty());
         assert_eq!(h.scalers("ns/Deployment/web"), ["ns/a", "ns/b"]);
-        h.forget("ns/a");
+        h.forget("ns/a", None);
         assert!(h.unledgered_sharers("ns/orders", "ns/b").is_empty());
         h.retain(|k| k != "ns/b");
         assert!(h.scalers("ns/Deployment/web").is_empty());
@@ -611,7 +655,7 @@ mod tests {
         assert_eq!(h.headroom("ns/p"), None);
         // A result arriving after the policy left is dropped, not kept for a stranger.
         assert!(h.calibration_due("ns/q", t0, every));
-        h.forget("ns/q");
+        h.forget("ns/q", None);
         h.calibrated("ns/q", Some(HeadroomStatus::default()));
         assert_eq!(h.headroom("ns/q"), None);
     }
@@ -629,7 +673,7 @@ mod tests {
         let older = ScalingPolicyStatus::default();
         assert_eq!(h.written_status("ns/p", Some(&older), t0), Some(s.clone()));
         assert_eq!(h.written_status("ns/p", None, t0), Some(s.clone()));
-        h.forget("ns/p");
+        h.forget("ns/p", None);
         assert_eq!(h.written_status("ns/p", Some(&older), t0), None);
         // Once the cache has caught up, no copy is kept here.
         h.wrote_status("ns/p", s.clone(), t0);
@@ -755,7 +799,7 @@ mod tests {
         // Someone else set another count: that is a change to react to.
         assert!(!h.is_own_write("shop/Deployment/web", Some(5)));
         assert!(!h.is_own_write("shop/Deployment/api", Some(4)));
-        h.forget("shop/web");
+        h.forget("shop/web", None);
         assert!(!h.is_own_write("shop/Deployment/web", Some(4)));
     }
 
