@@ -63,17 +63,31 @@ impl Events {
         let api: Api<K8sEvent> = Api::namespaced(self.client.clone(), namespace);
         let observed = MicroTime(jiff::Timestamp::now());
         let repeat = self.ledger().repeat(key, now);
-        let (name, count) = match repeat {
+        let counted = match repeat {
             Some((name, count)) => {
                 let series = EventSeries {
                     count,
-                    last_observed_time: observed,
+                    last_observed_time: observed.clone(),
                 };
                 let patch = serde_json::json!({ "series": series });
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await?;
-                (name, count)
+                match api
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                {
+                    Ok(_) => Some((name, count)),
+                    // Deleted by hand, expired or conflicting: the entry is stale, and the
+                    // event starts over as a new one rather than failing until the window ends.
+                    Err(e) => {
+                        tracing::debug!(event = %name, error = %e, "event series not counted; creating a new event");
+                        self.ledger().stale(key);
+                        None
+                    }
+                }
             }
+            None => None,
+        };
+        let (name, count) = match counted {
+            Some(c) => c,
             None => {
                 let created = api
                     .create(&PostParams::default(), &self.event(ev, regarding, observed))
@@ -156,6 +170,10 @@ impl Ledger {
         self.sent.insert(key, (name, count, now));
     }
 
+    fn stale(&mut self, key: u64) {
+        self.sent.remove(&key);
+    }
+
     fn forget(&mut self, now: Instant) {
         self.sent
             .retain(|_, (_, _, last)| now.saturating_duration_since(*last) < SERIES_WINDOW);
@@ -164,7 +182,69 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
+    use http::{Method, Request, Response, StatusCode};
+    use kube::client::Body;
+
     use super::*;
+
+    /// An API server whose events have all been deleted by hand: every patch is a 404, every
+    /// create succeeds. Records "METHOD name-or-path" per request.
+    fn forgetful() -> (Client, std::sync::Arc<Mutex<Vec<String>>>) {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let seen = std::sync::Arc::new(Mutex::new(vec![]));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Some((request, send)) = handle.next_request().await {
+                let method = request.method().clone();
+                let path = request.uri().path().to_string();
+                if let Ok(mut l) = log.lock() {
+                    l.push(format!("{method} {path}"));
+                }
+                let body = request
+                    .into_body()
+                    .collect_bytes()
+                    .await
+                    .unwrap_or_default();
+                let (status, answer) = if method == Method::POST {
+                    (StatusCode::CREATED, body.to_vec())
+                } else {
+                    let gone = serde_json::json!({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404,"message":"events.events.k8s.io not found"});
+                    (StatusCode::NOT_FOUND, gone.to_string().into_bytes())
+                };
+                if let Ok(r) = Response::builder().status(status).body(Body::from(answer)) {
+                    send.send_response(r);
+                }
+            }
+        });
+        (Client::new(service, "default"), seen)
+    }
+
+    #[tokio::test]
+    async fn a_series_whose_event_is_gone_starts_a_new_event() {
+        let (client, seen) = forgetful();
+        let events = Events::new(
+            client,
+            Reporter {
+                controller: "headroom".into(),
+                instance: None,
+            },
+        );
+        let scaled = ev("scaled from 2 to 4");
+        assert!(events.publish(&scaled, &web()).await.is_ok());
+        // The repeat's patch finds the event deleted: a new one is created, not an error.
+        let again = events.publish(&scaled, &web()).await;
+        assert!(again.is_ok(), "{again:?}");
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let methods: Vec<&str> = seen.iter().filter_map(|s| s.split(' ').next()).collect();
+        assert_eq!(methods, ["POST", "PATCH", "POST"], "{seen:?}");
+        // The stale entry was replaced by the new event's name, counted from one.
+        let k = key(&scaled, &web());
+        let Some((name, count, _)) = events.ledger().sent.get(&k).cloned() else {
+            panic!("the new event is counted")
+        };
+        assert_eq!(count, 1);
+        assert!(name.starts_with("web."), "{name}");
+    }
 
     fn ev(note: &str) -> Event {
         Event {
