@@ -98,6 +98,30 @@ enum Command {
         /// range query of a policy's load (spec.predictive), since its last read.
         #[arg(long, env = "HEADROOM_FORECASTS_PER_SECOND", default_value_t = 2.0)]
         forecasts_per_second: f64,
+        /// Largest Prometheus response read for one query (a grouped query gets it per
+        /// namespace it covers); a larger one is refused, naming this flag.
+        #[arg(long, env = "HEADROOM_MAX_RESPONSE_BYTES", default_value = "4MiB", value_parser = headroom::metrics::parse_bytes)]
+        max_response_bytes: usize,
+        /// Most series one namespace's answer to one query may hold.
+        #[arg(long, env = "HEADROOM_MAX_SERIES", default_value_t = 1000)]
+        max_series: usize,
+        /// Queries of one namespace in flight to one Prometheus at a time; 4 per slot may
+        /// wait, more are refused.
+        #[arg(long, env = "HEADROOM_NAMESPACE_QUERIES", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+        namespace_queries: u16,
+        /// Longest a policy's raw PromQL may look back (ranges, subqueries, offsets), e.g. 14d.
+        #[arg(long, env = "HEADROOM_MAX_QUERY_LOOKBACK", default_value = "14d", value_parser = parse_long_duration)]
+        max_query_lookback: Duration,
+        /// Finest step of a subquery in a policy's raw PromQL.
+        #[arg(long, env = "HEADROOM_MIN_SUBQUERY_STEP", default_value = "1s", value_parser = parse_duration)]
+        min_subquery_step: Duration,
+        /// Most evaluation steps the subqueries of one raw query may take, nested ones multiplied.
+        #[arg(long, env = "HEADROOM_MAX_SUBQUERY_POINTS", default_value_t = 20_000)]
+        max_subquery_points: u64,
+        /// No policy is evaluated more often than this, whatever its spec.interval says;
+        /// status says so where it applies.
+        #[arg(long, env = "HEADROOM_MIN_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+        min_interval: Duration,
     },
     /// Print the ScalingPolicy CRD as YAML.
     Crd,
@@ -200,6 +224,14 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A duration that may also be given in days, e.g. 14d.
+fn parse_long_duration(s: &str) -> Result<Duration, String> {
+    match s.strip_suffix('d').map(str::parse::<u64>) {
+        Some(Ok(days)) => Ok(Duration::from_secs(days.saturating_mul(86_400))),
+        _ => parse_duration(s),
+    }
+}
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
@@ -299,6 +331,13 @@ fn main() -> ExitCode {
             scrape_interval,
             calibrations_per_second,
             forecasts_per_second,
+            max_response_bytes,
+            max_series,
+            namespace_queries,
+            max_query_lookback,
+            min_subquery_step,
+            max_subquery_points,
+            min_interval,
         } => {
             init_logging(log_format);
             let shard = match (shards, Shard::new(shard, shards)) {
@@ -330,6 +369,15 @@ fn main() -> ExitCode {
                 shard,
                 calibrations_per_second,
                 forecasts_per_second,
+                limits: headroom::metrics::Limits {
+                    max_response_bytes,
+                    max_series,
+                    namespace_share: usize::from(namespace_queries),
+                    max_lookback: max_query_lookback,
+                    min_subquery_step,
+                    max_subquery_points,
+                },
+                min_interval,
             };
             match run(settings, listen, namespace, election) {
                 Ok(()) => ExitCode::SUCCESS,

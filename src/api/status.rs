@@ -45,6 +45,10 @@ pub struct ScalingPolicyStatus {
     /// How much more traffic before the first resource reaches its Act threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headroom: Option<HeadroomStatus>,
+    /// Set only when the operator's admin floor (--min-interval) is longer than
+    /// spec.interval: the interval evaluations actually run at, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

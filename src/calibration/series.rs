@@ -63,6 +63,7 @@ pub fn series(
                     namespace,
                     pods: Err(QueryError::NotObserved),
                     cross_namespace: false,
+                    limits: crate::metrics::Limits::default(),
                 };
                 promql::render(&measure, &scope)
             })

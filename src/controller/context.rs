@@ -15,7 +15,7 @@ use super::shard::Shard;
 use super::state::State;
 use super::target::Resolver;
 use crate::api::StoredPolicy;
-use crate::metrics::{Batcher, Prometheus, QueryError};
+use crate::metrics::{Batcher, Limits, Prometheus, QueryError};
 use crate::telemetry::Metrics;
 
 /// Operator-wide settings from the command line.
@@ -40,6 +40,10 @@ pub struct Settings {
     pub calibrations_per_second: f64,
     /// Forecast refreshes (one range query each) started per second, at most.
     pub forecasts_per_second: f64,
+    /// What one tenant's queries may cost the operator and Prometheus.
+    pub limits: Limits,
+    /// The shortest interval any policy is evaluated at (the admin's floor).
+    pub min_interval: Duration,
 }
 
 impl Settings {
@@ -166,7 +170,12 @@ impl Context {
         {
             return Ok(p);
         }
-        let p = Prometheus::new(address, self.settings.query_timeout, key.1.as_deref())?;
+        let p = Prometheus::new(
+            address,
+            self.settings.query_timeout,
+            key.1.as_deref(),
+            self.settings.limits,
+        )?;
         if let Ok(mut m) = self.prometheus.lock() {
             m.insert(key, p.clone());
         }
@@ -214,6 +223,8 @@ mod tests {
             shard: None,
             calibrations_per_second: 5.0,
             forecasts_per_second: 2.0,
+            limits: Limits::default(),
+            min_interval: Duration::from_secs(1),
         }
     }
 

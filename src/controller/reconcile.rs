@@ -72,10 +72,9 @@ pub fn error_policy(stored: Arc<StoredPolicy>, error: &Error, ctx: Arc<Context>)
     ctx.metrics.error(error.metric_label());
     // Back off, but never past the policy's own interval: once the API server or Prometheus
     // is back, evaluations resume within one interval.
-    let interval = stored
-        .policy
-        .as_ref()
-        .map_or(UNDECODABLE_RETRY, |p| interval_of(&p.spec));
+    let interval = stored.policy.as_ref().map_or(UNDECODABLE_RETRY, |p| {
+        interval_of(&p.spec, ctx.settings.min_interval)
+    });
     let delay = ctx.backoff(&key(stored.as_ref())).min(interval);
     tracing::warn!(policy = %key(stored.as_ref()), %error, retry_in = ?delay, "evaluation failed");
     Action::requeue(delay)
@@ -135,11 +134,26 @@ pub(crate) fn key<K: Resource>(p: &K) -> String {
     )
 }
 
-fn interval_of(spec: &ScalingPolicySpec) -> Duration {
-    spec.interval.as_duration().clamp(
+/// How often a policy is evaluated: its spec.interval, but never more often than the
+/// operator's floor.
+fn interval_of(spec: &ScalingPolicySpec, floor: Duration) -> Duration {
+    spec.interval.as_duration().max(floor).clamp(
         Duration::from_secs(1),
         Duration::from_secs(crate::plan::MAX_INTERVAL_SECONDS),
     )
+}
+
+/// What status says when the floor applies.
+fn raised_interval(spec: &ScalingPolicySpec, floor: Duration) -> Option<String> {
+    let asked = spec.interval.as_duration();
+    (floor > asked).then(|| {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        format!(
+            "{}: the operator's minimum (--min-interval); spec.interval asks {}",
+            crate::api::PromDuration::from_millis(ms(floor)),
+            spec.interval
+        )
+    })
 }
 
 /// A stored object the types cannot hold: reported with its field, never evaluated, and
@@ -180,7 +194,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
         .namespace()
         .ok_or_else(|| Error::InvalidPolicy("ScalingPolicy must be namespaced".into()))?;
     let spec = &policy.spec;
-    let interval = interval_of(spec);
+    let interval = interval_of(spec, ctx.settings.min_interval);
     // What this process last wrote is newer than the watch cache's copy, which can lag.
     let written = ctx
         .state
@@ -403,6 +417,7 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
         mode: plan.mode,
         current,
         evaluation: Box::new(ev),
+        interval: raised_interval(spec, ctx.settings.min_interval),
     };
     write_status(policy, prev, ctx, &ns, &outcome, last_scale_time).await?;
     Ok(interval)
@@ -466,6 +481,7 @@ async fn observe(
         namespace: ns,
         pods: pods.as_deref().map_err(Clone::clone),
         cross_namespace: ctx.settings.allow_cross_namespace_queries,
+        limits: ctx.settings.limits,
     };
     // Trends and "regularly" come from this policy's own recent readings.
     let pkey = key(policy);
@@ -727,5 +743,28 @@ mod tests {
         let spread = all.iter().cloned().fold(f64::MIN, f64::max)
             - all.iter().cloned().fold(f64::MAX, f64::min);
         assert!(spread > 1.0, "{spread}");
+    }
+
+    #[test]
+    fn the_admin_floor_raises_short_intervals_and_says_so() {
+        let policy: crate::api::ScalingPolicy =
+            match serde_yaml::from_str(include_str!("../../deploy/examples/worker.yaml")) {
+                Ok(p) => p,
+                Err(e) => panic!("{e}"),
+            };
+        let mut spec = policy.spec;
+        spec.interval = crate::api::PromDuration::from_secs(1);
+        let floor = Duration::from_secs(10);
+        assert_eq!(interval_of(&spec, floor), floor);
+        let said = raised_interval(&spec, floor).unwrap_or_default();
+        assert!(
+            said.starts_with("10s: ")
+                && said.contains("--min-interval")
+                && said.contains("asks 1s"),
+            "{said}"
+        );
+        spec.interval = crate::api::PromDuration::from_secs(30);
+        assert_eq!(interval_of(&spec, floor), Duration::from_secs(30));
+        assert_eq!(raised_interval(&spec, floor), None);
     }
 }

@@ -26,6 +26,8 @@ pub enum Outcome {
         mode: Mode,
         current: i32,
         evaluation: Box<Evaluation>,
+        /// Set when the operator's floor (--min-interval) raised spec.interval: what it runs at.
+        interval: Option<String>,
     },
 }
 
@@ -164,7 +166,9 @@ pub fn build(
             mode,
             current,
             evaluation: ev,
+            interval,
         } => {
+            s.interval = interval.clone();
             let (readings, decision) = (&ev.readings, &ev.decision);
             s.current_replicas = Some(*current);
             s.desired_replicas = Some(decision.desired_replicas);
@@ -415,6 +419,7 @@ mod tests {
         let o = Outcome::Decided {
             mode: Mode::Enforce,
             current: 2,
+            interval: None,
             evaluation: Box::new(evaluation(
                 vec![reading(Ok(0.45))],
                 decision(3, Limit::None),
@@ -435,6 +440,7 @@ mod tests {
         let o = Outcome::Decided {
             mode: Mode::Enforce,
             current: 2,
+            interval: None,
             evaluation: Box::new(evaluation(
                 vec![reading(Err(QueryError::Unreachable(
                     "connection refused".into(),
@@ -461,6 +467,7 @@ mod tests {
         let o = Outcome::Decided {
             mode: Mode::Enforce,
             current: 10,
+            interval: None,
             evaluation: Box::new(evaluation(vec![], decision(10, Limit::MaxReplicas))),
         };
         let first = build(None, None, &o, "t1", None);
@@ -492,6 +499,7 @@ mod tests {
         let o = |v: f64| Outcome::Decided {
             mode: Mode::Enforce,
             current: 2,
+            interval: None,
             evaluation: Box::new(evaluation(vec![reading(Ok(v))], decision(2, Limit::None))),
         };
         let first = build(None, Some(1), &o(49.98), "t1", None);
@@ -524,6 +532,7 @@ mod tests {
             Outcome::Decided {
                 mode: Mode::Enforce,
                 current: 2,
+                interval: None,
                 evaluation: Box::new(ev),
             }
         };
@@ -609,6 +618,7 @@ mod tests {
             Outcome::Decided {
                 mode: Mode::Enforce,
                 current: 2,
+                interval: None,
                 evaluation: Box::new(ev),
             }
         };
@@ -701,6 +711,7 @@ mod tests {
         let o = Outcome::Decided {
             mode: Mode::Enforce,
             current: 4,
+            interval: None,
             evaluation: Box::new(ev),
         };
         let s = build(None, None, &o, "t", None);

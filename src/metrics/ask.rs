@@ -32,10 +32,12 @@ pub enum Template {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ask {
-    /// This text, as an instant query or over a range (span, step seconds).
+    /// This text, as an instant query or over a range (span, step seconds), for a policy
+    /// in `namespace` (whose share of Prometheus it uses).
     Text {
         promql: String,
         range: Option<(f64, f64)>,
+        namespace: String,
     },
     /// The sample of `template`'s grouped result with these label values.
     Member {
@@ -76,6 +78,7 @@ pub fn ask(q: &Query, scope: &Scope<'_>) -> Result<Ask, QueryError> {
         return Ok(Ask::Text {
             promql: render(&q.measure, scope)?,
             range: Some((span_seconds, step_seconds)),
+            namespace: scope.namespace.to_string(),
         });
     }
     let namespace = scope.namespace.to_string();
@@ -116,6 +119,7 @@ pub fn ask(q: &Query, scope: &Scope<'_>) -> Result<Ask, QueryError> {
         other => Ask::Text {
             promql: render(other, scope)?,
             range: None,
+            namespace,
         },
     })
 }
@@ -246,6 +250,7 @@ mod tests {
             namespace: ns,
             pods: Ok(&[]),
             cross_namespace: false,
+            limits: crate::metrics::Limits::default(),
         }
     }
 

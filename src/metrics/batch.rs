@@ -2,7 +2,8 @@
 //! an exact text once however many policies ask it, and a templated query once per shape,
 //! over every namespace that asks it, split by label set afterwards. Answers are shared for
 //! half a scrape interval (Prometheus has no newer sample before then), and each Prometheus
-//! gets a bounded number of queries at a time.
+//! gets a bounded number of queries at a time, of which one namespace's own queries take at
+//! most its share: a tenant's slow queries wait behind each other, not in front of others'.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +14,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::Prometheus;
 use super::ask::{Ask, Grouped, Template, cpu, member};
+use super::limits::WAITING_PER_SLOT;
 use crate::plan::{QueryError, Sample};
 use crate::telemetry::Metrics;
 
@@ -35,16 +37,27 @@ enum Key {
 enum Answer {
     Value(f64),
     Series(Vec<(f64, f64)>),
-    /// A grouped result and the namespaces its query covered.
-    Grouped(Arc<Grouped>, Arc<BTreeSet<String>>),
+    /// A grouped result, the namespaces its query covered and those of them refused.
+    Grouped(Arc<Grouped>, Arc<BTreeSet<String>>, Arc<Refused>),
 }
+
+/// Namespaces whose part of a grouped answer was over a limit, and why.
+type Refused = BTreeMap<String, QueryError>;
 
 type Reply = Result<Answer, QueryError>;
 
 struct Pending {
     key: Key,
+    /// Whose share a text query uses (grouped ones are the operator's, shared by all).
+    namespace: Option<String>,
     prometheus: Prometheus,
     reply: oneshot::Sender<Reply>,
+}
+
+/// One namespace's share of one Prometheus.
+struct Share {
+    slots: Semaphore,
+    waiting: AtomicU64,
 }
 
 /// How long a namespace stays in a shape's grouped query after it last asked.
@@ -56,6 +69,7 @@ struct Shared {
     cache: Mutex<HashMap<Key, (Instant, Reply)>>,
     namespaces: Mutex<HashMap<(Source, Template), BTreeMap<String, Instant>>>,
     limits: Mutex<HashMap<Source, Arc<Semaphore>>>,
+    shares: Mutex<HashMap<(Source, String), Arc<Share>>>,
     /// Milliseconds an answer is shared.
     fresh_for: AtomicU64,
     metrics: Metrics,
@@ -89,6 +103,7 @@ impl Batcher {
                 cache: Mutex::default(),
                 namespaces: Mutex::default(),
                 limits: Mutex::default(),
+                shares: Mutex::default(),
                 fresh_for: AtomicU64::new(millis(fresh_for)),
                 metrics,
             }),
@@ -108,10 +123,14 @@ impl Batcher {
         ask: &Ask,
     ) -> Result<Sample, QueryError> {
         match ask {
-            Ask::Text { promql, range } => {
+            Ask::Text {
+                promql,
+                range,
+                namespace,
+            } => {
                 let range = range.map(|(span, step)| (span.to_bits(), step.to_bits()));
                 let key = Key::Text(source.clone(), promql.clone(), range);
-                match self.fetch(key, prometheus, None).await? {
+                match self.fetch(key, prometheus, None, Some(namespace)).await? {
                     Answer::Value(v) => Ok(Sample::Value(v)),
                     Answer::Series(s) => Ok(Sample::Series(s)),
                     Answer::Grouped(..) => Err(QueryError::Rejected("unexpected grouped".into())),
@@ -154,14 +173,25 @@ impl Batcher {
             .or_default()
             .insert(namespace.to_string(), Instant::now());
         let key = Key::Group(source.clone(), template.clone());
-        match self.fetch(key, prometheus, Some(namespace)).await? {
-            Answer::Grouped(g, _) => Ok(g),
+        match self.fetch(key, prometheus, Some(namespace), None).await? {
+            Answer::Grouped(_, _, refused) if refused.contains_key(namespace) => {
+                Err(refused.get(namespace).cloned().unwrap_or(QueryError::Empty))
+            }
+            Answer::Grouped(g, _, _) => Ok(g),
             _ => Err(QueryError::Rejected("expected a grouped result".into())),
         }
     }
 
-    async fn fetch(&self, key: Key, prometheus: &Prometheus, namespace: Option<&str>) -> Reply {
-        if let Some(hit) = self.shared.cached(&key, namespace) {
+    /// `covering`: the namespace a grouped answer must cover; `share`: whose share a text
+    /// query uses.
+    async fn fetch(
+        &self,
+        key: Key,
+        prometheus: &Prometheus,
+        covering: Option<&str>,
+        share: Option<&str>,
+    ) -> Reply {
+        if let Some(hit) = self.shared.cached(&key, covering) {
             self.shared.metrics.observation_cache(true);
             return hit;
         }
@@ -170,6 +200,7 @@ impl Batcher {
         let (reply, answer) = oneshot::channel();
         let pending = Pending {
             key,
+            namespace: share.map(str::to_string),
             prometheus: prometheus.clone(),
             reply,
         };
@@ -197,7 +228,7 @@ impl Shared {
             return None;
         }
         match (reply, namespace) {
-            (Ok(Answer::Grouped(_, covered)), Some(ns)) if !covered.contains(ns) => None,
+            (Ok(Answer::Grouped(_, covered, _)), Some(ns)) if !covered.contains(ns) => None,
             _ => Some(reply.clone()),
         }
     }
@@ -219,14 +250,55 @@ impl Shared {
         seen.keys().cloned().collect()
     }
 
+    fn share(&self, source: &Source, namespace: &str, size: usize) -> Arc<Share> {
+        lock(&self.shares)
+            .entry((source.clone(), namespace.to_string()))
+            .or_insert_with(|| {
+                Arc::new(Share {
+                    slots: Semaphore::new(size.max(1)),
+                    waiting: AtomicU64::new(0),
+                })
+            })
+            .clone()
+    }
+
+    /// Waits for a slot of `namespace`'s share, unless too many of its queries already wait:
+    /// then it is refused at once, so a noisy tenant's backlog does not grow without bound.
+    async fn enter<'s>(
+        &self,
+        namespace: &str,
+        share: &'s Share,
+        size: usize,
+    ) -> Result<tokio::sync::SemaphorePermit<'s>, QueryError> {
+        let allowed = u64::try_from(size.max(1) * WAITING_PER_SLOT).unwrap_or(u64::MAX);
+        if share.slots.available_permits() == 0 && share.waiting.load(Ordering::Relaxed) >= allowed
+        {
+            self.metrics.tenants().refused(namespace);
+            return Err(QueryError::OverLimit(format!(
+                "namespace {namespace} already has {allowed} queries waiting for its share of {size} at a time to this Prometheus (--namespace-queries)"
+            )));
+        }
+        share.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = share.slots.acquire().await;
+        share.waiting.fetch_sub(1, Ordering::Relaxed);
+        permit.map_err(|_| QueryError::Unavailable("the observer has stopped".into()))
+    }
+
     async fn run(
         &self,
         key: &Key,
         prometheus: &Prometheus,
         namespaces: &BTreeSet<String>,
+        tenant: Option<&str>,
     ) -> Reply {
         let source = match key {
             Key::Text(s, ..) | Key::Group(s, _) => s,
+        };
+        let limits = prometheus.limits();
+        let share = tenant.map(|ns| (ns, self.share(source, ns, limits.namespace_share)));
+        let _own = match &share {
+            Some((ns, s)) => Some(self.enter(ns, s, limits.namespace_share).await?),
+            None => None,
         };
         let limit = self.limit(source);
         let _permit = limit
@@ -253,17 +325,16 @@ impl Shared {
                     .await
                     .map(Answer::Series),
             ),
-            Key::Group(_, template) => {
-                let all: Vec<String> = namespaces.iter().cloned().collect();
-                let reply = prometheus
-                    .grouped(&template.render(&all), &template.by())
-                    .await
-                    .map(|g| Answer::Grouped(Arc::new(g), Arc::new(namespaces.clone())));
-                ("grouped", reply)
-            }
+            Key::Group(_, template) => ("grouped", group(template, prometheus, namespaces).await),
         };
-        self.metrics
-            .prometheus_query(kind, reply.is_ok(), started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.prometheus_query(kind, reply.is_ok(), seconds);
+        if let Some(ns) = tenant {
+            self.metrics.tenants().queried(ns, seconds);
+            if matches!(reply, Err(QueryError::OverLimit(_))) {
+                self.metrics.tenants().refused(ns);
+            }
+        }
         lock(&self.cache).insert(key.clone(), (Instant::now(), reply.clone()));
         reply
     }
@@ -275,7 +346,73 @@ impl Shared {
     fn sweep(&self) {
         let fresh_for = self.fresh_for();
         lock(&self.cache).retain(|_, (at, _)| at.elapsed() < fresh_for);
+        // A share nobody holds or waits for is made again when next needed.
+        lock(&self.shares).retain(|_, s| Arc::strong_count(s) > 1);
     }
+}
+
+/// A grouped query over `namespaces`. Over the response cap, each namespace is asked alone,
+/// so only the one whose series are too large is refused.
+async fn group(
+    template: &Template,
+    prometheus: &Prometheus,
+    namespaces: &BTreeSet<String>,
+) -> Reply {
+    let all: Vec<String> = namespaces.iter().cloned().collect();
+    let by = template.by();
+    let max_series = prometheus.limits().max_series;
+    let covered = Arc::new(namespaces.clone());
+    match prometheus
+        .grouped(&template.render(&all), &by, all.len())
+        .await
+    {
+        Err(QueryError::OverLimit(_)) if all.len() > 1 => {
+            let mut merged = Grouped::new();
+            let mut refused = Refused::new();
+            for ns in all {
+                match prometheus
+                    .grouped(&template.render(std::slice::from_ref(&ns)), &by, 1)
+                    .await
+                {
+                    Ok(g) => merged.extend(g),
+                    Err(e) => {
+                        refused.insert(ns, e);
+                    }
+                }
+            }
+            let (g, over) = capped(merged, max_series);
+            refused.extend(over);
+            Ok(Answer::Grouped(Arc::new(g), covered, Arc::new(refused)))
+        }
+        Err(e) => Err(e),
+        Ok(g) => {
+            let (g, refused) = capped(g, max_series);
+            Ok(Answer::Grouped(Arc::new(g), covered, Arc::new(refused)))
+        }
+    }
+}
+
+/// Drops the members of every namespace with more than `max_series` series, refusing it.
+fn capped(mut g: Grouped, max_series: usize) -> (Grouped, Refused) {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for labels in g.keys() {
+        let ns = labels.first().cloned().unwrap_or_default();
+        *counts.entry(ns).or_default() += 1;
+    }
+    let refused: Refused = counts
+        .into_iter()
+        .filter(|(_, n)| *n > max_series)
+        .map(|(ns, n)| {
+            let e = QueryError::OverLimit(format!(
+                "the query returned {n} series for namespace {ns}; the limit is {max_series} (--max-series)"
+            ));
+            (ns, e)
+        })
+        .collect();
+    if !refused.is_empty() {
+        g.retain(|labels, _| labels.first().is_none_or(|ns| !refused.contains_key(ns)));
+    }
+    (g, refused)
 }
 
 /// Collects asks for `window` after the first, then runs each distinct one once.
@@ -287,15 +424,16 @@ async fn flush(mut rx: mpsc::UnboundedReceiver<Pending>, window: Duration, share
             batch.push(p);
         }
         shared.sweep();
-        let mut by_key: HashMap<Key, (Prometheus, Vec<oneshot::Sender<Reply>>)> = HashMap::new();
+        type Asked = (Prometheus, Option<String>, Vec<oneshot::Sender<Reply>>);
+        let mut by_key: HashMap<Key, Asked> = HashMap::new();
         for p in batch {
             by_key
                 .entry(p.key)
-                .or_insert_with(|| (p.prometheus, vec![]))
-                .1
+                .or_insert_with(|| (p.prometheus, p.namespace, vec![]))
+                .2
                 .push(p.reply);
         }
-        for (key, (prometheus, replies)) in by_key {
+        for (key, (prometheus, tenant, replies)) in by_key {
             let shared = shared.clone();
             tokio::spawn(async move {
                 let namespaces = match &key {
@@ -304,7 +442,9 @@ async fn flush(mut rx: mpsc::UnboundedReceiver<Pending>, window: Duration, share
                     }
                     Key::Text(..) => BTreeSet::new(),
                 };
-                let reply = shared.run(&key, &prometheus, &namespaces).await;
+                let reply = shared
+                    .run(&key, &prometheus, &namespaces, tenant.as_deref())
+                    .await;
                 for r in replies {
                     // The asker may have given up (a timeout); nothing to do then.
                     let _ = r.send(reply.clone());
@@ -353,16 +493,7 @@ mod tests {
                 }
             }),
         );
-        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-            Ok(l) => l,
-            Err(e) => panic!("bind: {e}"),
-        };
-        let addr = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        (format!("http://{addr}"), count, bodies)
+        (super::super::limits_tests::serve(app).await, count, bodies)
     }
 
     async fn targets() -> ([(axum::http::HeaderName, &'static str); 1], String) {
@@ -414,7 +545,7 @@ mod tests {
             token: None,
             tenant: None,
         };
-        let p = Prometheus::new(address, Duration::from_secs(5), None);
+        let p = Prometheus::new(address, Duration::from_secs(5), None, Default::default());
         let Ok(p) = p else { panic!("client") };
         (batcher, source, p)
     }
@@ -454,6 +585,7 @@ mod tests {
         let text = Ask::Text {
             promql: "max(pg_cpu)".into(),
             range: None,
+            namespace: "shop".into(),
         };
         let answers = join_all((0..10).map(|_| batcher.answer(&source, &p, &text))).await;
         assert!(answers.iter().all(|a| a == &Ok(Sample::Value(7.0))));

@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
+use prometheus_http_query::response::PromqlResult;
 use prometheus_http_query::{Client, response::Data};
+use serde::Deserialize;
+
+use super::limits::{Limits, bytes};
 
 /// Why a signal has no value this round. The text is shown in status and conditions.
 pub use crate::plan::QueryError;
@@ -10,6 +14,24 @@ pub use crate::plan::QueryError;
 #[derive(Clone)]
 pub struct Prometheus {
     client: Client,
+    /// Sent with every query, so Prometheus stops evaluating when the operator stops waiting.
+    timeout_millis: i64,
+    limits: Limits,
+}
+
+/// The API's envelope: data on success, the error otherwise.
+#[derive(Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+enum Envelope {
+    Success {
+        data: PromqlResult,
+    },
+    Error {
+        #[serde(rename = "errorType", default)]
+        error_type: String,
+        #[serde(default)]
+        error: String,
+    },
 }
 
 impl Prometheus {
@@ -17,6 +39,7 @@ impl Prometheus {
         address: &str,
         timeout: Duration,
         bearer_token: Option<&str>,
+        limits: Limits,
     ) -> Result<Self, QueryError> {
         let mut builder = reqwest::Client::builder().timeout(timeout);
         if let Some(token) = bearer_token {
@@ -35,18 +58,98 @@ impl Prometheus {
             .map_err(|e| QueryError::BadAddress(address.into(), e.to_string()))?;
         let client = Client::from(http, address)
             .map_err(|e| QueryError::BadAddress(address.into(), e.to_string()))?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            timeout_millis: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+            limits,
+        })
+    }
+
+    /// Reads a query's response, at most `cap` bytes of it: a larger one is refused without
+    /// being held, so a tenant padding its series cannot grow the operator's memory.
+    async fn read(
+        &self,
+        response: Result<reqwest::Response, prometheus_http_query::Error>,
+        cap: usize,
+    ) -> Result<Data, QueryError> {
+        let mut response = response.map_err(query_error)?;
+        let too_large = || {
+            QueryError::OverLimit(format!(
+                "Prometheus' response is larger than {} (--max-response-bytes)",
+                bytes(cap)
+            ))
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > cap))
+        {
+            return Err(too_large());
+        }
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| QueryError::Unreachable(error_chain(&e)))?
+        {
+            if body.len() + chunk.len() > cap {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        match serde_json::from_slice::<Envelope>(&body) {
+            Ok(Envelope::Success { data }) => Ok(data.into_inner().0),
+            Ok(Envelope::Error { error_type, error }) => {
+                Err(QueryError::Rejected(format!("{error_type}: {error}")))
+            }
+            // Not Prometheus' JSON: a proxy's page or a cut connection.
+            Err(e) => Err(QueryError::Unreachable(format!(
+                "HTTP {status}: {}",
+                if status.is_success() {
+                    format!("unreadable response: {e}")
+                } else {
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                        .trim()
+                        .to_string()
+                }
+            ))),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Refuses an answer with more series than one namespace may return.
+    fn series_cap(&self, n: usize) -> Result<(), QueryError> {
+        if n > self.limits.max_series {
+            Err(QueryError::OverLimit(format!(
+                "the query returned {n} series; the limit is {} (--max-series)",
+                self.limits.max_series
+            )))
+        } else {
+            Ok(())
+        }
     }
 
     /// One number from an instant query.
     pub async fn scalar(&self, promql: &str) -> Result<f64, QueryError> {
-        let result = self.client.query(promql).get().await.map_err(query_error)?;
-        let value = match result.data() {
+        let response = self
+            .client
+            .query(promql)
+            .timeout(self.timeout_millis)
+            .get_raw()
+            .await;
+        let data = self.read(response, self.limits.max_response_bytes).await?;
+        let value = match &data {
             Data::Scalar(s) => s.value(),
             Data::Vector(v) => match v.as_slice() {
                 [] => return Err(QueryError::Empty),
                 [one] => one.sample().value(),
-                many => return Err(QueryError::TooManySeries(many.len())),
+                many => {
+                    self.series_cap(many.len())?;
+                    return Err(QueryError::TooManySeries(many.len()));
+                }
             },
             Data::Matrix(_) => {
                 return Err(QueryError::Rejected(
@@ -100,18 +203,25 @@ impl Prometheus {
 
     /// An instant vector split by the values of `by` (a missing label is ""), sent as a
     /// POST since a grouped query names many namespaces.
+    /// The response may hold `limits.max_response_bytes` for each of the `namespaces` it covers.
     pub async fn grouped(
         &self,
         promql: &str,
         by: &[String],
+        namespaces: usize,
     ) -> Result<super::ask::Grouped, QueryError> {
-        let result = self
+        let response = self
             .client
             .query(promql)
-            .post()
-            .await
-            .map_err(query_error)?;
-        let Data::Vector(v) = result.data() else {
+            .timeout(self.timeout_millis)
+            .post_raw()
+            .await;
+        let cap = self
+            .limits
+            .max_response_bytes
+            .saturating_mul(namespaces.max(1));
+        let data = self.read(response, cap).await?;
+        let Data::Vector(v) = &data else {
             return Err(QueryError::Rejected("expected an instant vector".into()));
         };
         Ok(v.iter()
@@ -146,19 +256,23 @@ impl Prometheus {
         end: i64,
         step_seconds: f64,
     ) -> Result<Vec<(f64, f64)>, QueryError> {
-        let result = self
+        let response = self
             .client
             .query_range(promql, start, end, step_seconds.max(1.0))
-            .get()
-            .await
-            .map_err(query_error)?;
-        let Data::Matrix(series) = result.data() else {
+            .timeout(self.timeout_millis)
+            .get_raw()
+            .await;
+        let data = self.read(response, self.limits.max_response_bytes).await?;
+        let Data::Matrix(series) = &data else {
             return Err(QueryError::Rejected("expected a range vector".into()));
         };
         let one = match series.as_slice() {
             [] => return Err(QueryError::Empty),
             [one] => one,
-            many => return Err(QueryError::TooManySeries(many.len())),
+            many => {
+                self.series_cap(many.len())?;
+                return Err(QueryError::TooManySeries(many.len()));
+            }
         };
         Ok(one
             .samples()

@@ -4,11 +4,16 @@
 mod ask;
 mod batch;
 mod client;
+mod cost;
+mod limits;
+#[cfg(test)]
+mod limits_tests;
 mod observe;
 pub mod promql;
 mod scope;
 
 pub use batch::{Batcher, Source};
 pub use client::{Prometheus, QueryError};
+pub use limits::{Limits, bytes, parse_bytes};
 pub use observe::observe;
 pub use scope::scoped;

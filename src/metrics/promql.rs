@@ -16,12 +16,15 @@ pub struct Scope<'a> {
     /// Raw PromQL goes out as written (single-tenant clusters, by the operator's flag);
     /// otherwise every selector in it is confined to `namespace`.
     pub cross_namespace: bool,
+    /// What a raw query may cost the Prometheus it shares.
+    pub limits: super::Limits,
 }
 
 /// The PromQL of one measure in `scope`.
 pub fn render(measure: &Measure, scope: &Scope<'_>) -> Result<String, QueryError> {
     let ns = scope.namespace;
     let raw = |q: &str| {
+        super::cost::check(q, &scope.limits)?;
         if scope.cross_namespace {
             Ok(q.to_string())
         } else {
@@ -136,6 +139,7 @@ mod tests {
             namespace: "shop",
             pods: Ok(pods),
             cross_namespace: false,
+            limits: crate::metrics::Limits::default(),
         }
     }
 

@@ -26,6 +26,9 @@ pub enum QueryError {
     /// A raw query that cannot be confined to the policy's namespace.
     #[error("refused: {0}")]
     Unscoped(String),
+    /// Over one of the operator's query limits; the text names the limit and its flag.
+    #[error("over the operator's limit: {0}")]
+    OverLimit(String),
     #[error("not observed")]
     NotObserved,
     #[error("expected a single value, got a series")]

@@ -1,7 +1,11 @@
 //! The operator's own metrics. Every label has a small fixed set of values: no policy
 //! names, namespaces or error texts, which would grow without bound.
 
+mod tenants;
+
 use std::sync::Arc;
+
+pub use tenants::Tenants;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::{
@@ -27,6 +31,7 @@ pub struct Metrics {
     cache: Family<Labels, Counter>,
     lag: Histogram,
     calibrations: Family<Labels, Counter>,
+    tenants: Tenants,
 }
 
 fn query_histogram() -> Histogram {
@@ -115,7 +120,10 @@ impl Default for Metrics {
             "Traffic headroom calibrations (three range queries each) by result",
             calibrations.clone(),
         );
+        let tenants = Tenants::default();
+        registry.register_collector(Box::new(tenants.clone()));
         Self {
+            tenants,
             registry: Arc::new(registry),
             calibrations,
             queries,
@@ -180,6 +188,11 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// Per-namespace accounting, shown for the top namespaces only.
+    pub fn tenants(&self) -> &Tenants {
+        &self.tenants
+    }
+
     pub fn observation_cache(&self, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
         self.cache.get_or_create(&vec![("result", result)]).inc();
@@ -227,5 +240,13 @@ mod tests {
         assert!(text.contains("headroom_scale_operations_total{direction=\"up\"} 1"));
         assert!(text.contains("headroom_decisions_total{limited_by=\"MaxReplicas\"} 1"));
         assert!(text.contains("headroom_reconcile_duration_seconds_count 1"));
+        m.tenants().queried("shop", 0.5);
+        m.tenants().refused("noisy");
+        let text = m.render();
+        assert!(
+            text.contains("headroom_namespace_query_seconds_total{namespace=\"shop\"} 0.5"),
+            "{text}"
+        );
+        assert!(text.contains("headroom_namespace_query_refusals_total{namespace=\"noisy\"} 1"));
     }
 }

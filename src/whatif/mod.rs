@@ -52,7 +52,7 @@ pub async fn command(o: &Options) -> Result<String, String> {
         .pods
         .clone()
         .unwrap_or_else(|| pods_of(&policy.spec.target_ref));
-    let prometheus = Prometheus::new(&o.prometheus, o.timeout, None)
+    let prometheus = Prometheus::new(&o.prometheus, o.timeout, None, Default::default())
         .map_err(|e| format!("--prometheus: {e}"))?;
     let end = jiff::Timestamp::now().as_second();
     let Calibration {

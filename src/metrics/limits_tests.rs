@@ -1,0 +1,256 @@
+//! The operator's query limits against a stand-in Prometheus that a noisy tenant controls:
+//! padded series, many series, slow queries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::Uri;
+use axum::routing::any;
+use futures::future::join_all;
+
+use super::ask::{Ask, Template};
+use super::{Batcher, Limits, Prometheus, Source};
+use crate::plan::{QueryError, Sample};
+use crate::telemetry::Metrics;
+
+const PAD: usize = 200 << 10;
+
+fn vector(series: &[String]) -> String {
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{}]}}}}"#,
+        series.join(",")
+    )
+}
+
+fn series(namespace: &str, service: &str, extra: &str) -> String {
+    format!(
+        r#"{{"metric":{{"namespace":"{namespace}","service":"{service}"{extra}}},"value":[1,"0.2"]}}"#
+    )
+}
+
+/// Answers by what the query names: `padded` one series with a 200 KiB label, `slow` after
+/// 0.6 s, `many` 50 series; grouped queries a series per namespace named, the noisy
+/// namespace's padded (`noisy`) or numerous (`crowd`). Every request is kept.
+async fn stand_in() -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
+    let seen = Arc::new(Mutex::new(vec![]));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (s, f) = (seen.clone(), in_flight.clone());
+    let app = Router::new().route(
+        "/api/v1/query",
+        any(move |uri: Uri, body: String| {
+            let (s, f) = (s.clone(), f.clone());
+            async move {
+                let asked = format!("{} {body}", uri.query().unwrap_or_default());
+                if let Ok(mut s) = s.lock() {
+                    s.push(asked.clone());
+                }
+                let pad = format!(r#","pad":"{}""#, "x".repeat(PAD));
+                let grouped = asked.contains("by+%28") || asked.contains("by%20%28");
+                let text = if grouped {
+                    let mut all = vec![];
+                    if asked.contains("shop") {
+                        all.push(series("shop", "web", ""));
+                    }
+                    if asked.contains("noisy") {
+                        all.push(series("noisy", "web", &pad));
+                    }
+                    if asked.contains("crowd") {
+                        all.extend((0..50).map(|i| series("crowd", &format!("s{i}"), "")));
+                    }
+                    vector(&all)
+                } else if asked.contains("padded") {
+                    vector(&[series("shop", "web", &pad)])
+                } else if asked.contains("many") {
+                    vector(
+                        &(0..50)
+                            .map(|i| series("shop", &format!("s{i}"), ""))
+                            .collect::<Vec<_>>(),
+                    )
+                } else {
+                    if asked.contains("slow") {
+                        f.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(600)).await;
+                        f.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    vector(&[series("shop", "web", "")])
+                };
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    text,
+                )
+            }
+        }),
+    );
+    (serve(app).await, seen, in_flight)
+}
+
+/// Serves `app` on a free local port; its base URL.
+pub(super) async fn serve(app: Router) -> String {
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => panic!("bind: {e}"),
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+fn limits() -> Limits {
+    Limits {
+        max_response_bytes: 64 << 10,
+        max_series: 10,
+        namespace_share: 1,
+        ..Limits::default()
+    }
+}
+
+fn setup(address: &str) -> (Batcher, Source, Prometheus, Metrics) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let metrics = Metrics::default();
+    let batcher = Batcher::new(
+        Duration::from_millis(20),
+        Duration::from_millis(1),
+        metrics.clone(),
+    );
+    let source = Source {
+        address: address.into(),
+        token: None,
+        tenant: None,
+    };
+    let Ok(p) = Prometheus::new(address, Duration::from_secs(5), None, limits()) else {
+        panic!("client")
+    };
+    (batcher, source, p, metrics)
+}
+
+fn text(promql: &str, namespace: &str) -> Ask {
+    Ask::Text {
+        promql: promql.into(),
+        range: None,
+        namespace: namespace.into(),
+    }
+}
+
+fn over(r: &Result<Sample, QueryError>, flag: &str) -> bool {
+    matches!(r, Err(QueryError::OverLimit(m)) if m.contains(flag))
+}
+
+#[tokio::test]
+async fn a_padded_response_is_refused_naming_the_cap_and_the_timeout_is_sent() {
+    let (address, seen, _) = stand_in().await;
+    let (batcher, source, p, _) = setup(&address);
+    let r = batcher
+        .answer(
+            &source,
+            &p,
+            &text(r#"sum(padded{namespace="shop"})"#, "shop"),
+        )
+        .await;
+    assert!(over(&r, "--max-response-bytes"), "{r:?}");
+    let shown = format!("{:?}", r);
+    assert!(shown.contains("64KiB"), "{shown}");
+    let ok = batcher
+        .answer(&source, &p, &text(r#"sum(up{namespace="shop"})"#, "shop"))
+        .await;
+    assert_eq!(ok, Ok(Sample::Value(0.2)));
+    let seen = seen.lock().map(|s| s.join("\n")).unwrap_or_default();
+    assert!(seen.contains("timeout=5000ms"), "{seen}");
+}
+
+#[tokio::test]
+async fn too_many_series_are_refused_naming_the_cap() {
+    let (address, _, _) = stand_in().await;
+    let (batcher, source, p, _) = setup(&address);
+    let r = batcher
+        .answer(&source, &p, &text(r#"many{namespace="shop"}"#, "shop"))
+        .await;
+    assert!(over(&r, "--max-series"), "{r:?}");
+}
+
+fn member(namespace: &str) -> Ask {
+    Ask::Member {
+        template: Template::RateSum {
+            metric: "http_request_duration_seconds".into(),
+            window: "1m".into(),
+            keys: vec!["service".into()],
+        },
+        namespace: namespace.into(),
+        labels: BTreeMap::from([("service".into(), "web".into())]),
+    }
+}
+
+#[tokio::test]
+async fn one_namespace_over_a_cap_in_a_grouped_query_costs_only_itself() {
+    let (address, _, _) = stand_in().await;
+    let (batcher, source, p, _) = setup(&address);
+    // Padded: the grouped answer is over the cap; each namespace is then asked alone.
+    let asks = [member("shop"), member("noisy")];
+    let r = join_all(asks.iter().map(|a| batcher.answer(&source, &p, a))).await;
+    assert_eq!(r[0], Ok(Sample::Value(0.2)));
+    assert!(over(&r[1], "--max-response-bytes"), "{:?}", r[1]);
+    // Numerous: only that namespace's members are dropped.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let asks = [member("shop"), member("crowd")];
+    let r = join_all(asks.iter().map(|a| batcher.answer(&source, &p, a))).await;
+    assert_eq!(r[0], Ok(Sample::Value(0.2)));
+    assert!(over(&r[1], "--max-series"), "{:?}", r[1]);
+    let shown = format!("{:?}", r[1]);
+    assert!(shown.contains("50 series for namespace crowd"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_slow_namespace_uses_only_its_share_and_the_others_do_not_wait() {
+    let (address, _, in_flight) = stand_in().await;
+    let (batcher, source, p, metrics) = setup(&address);
+    let batcher = Arc::new(batcher);
+    // The noisy namespace asks 8 different slow queries at once; its share is one at a time
+    // with four waiting, so three are refused at once.
+    let noisy: Vec<_> = (0..8)
+        .map(|i| {
+            let (b, s, p) = (batcher.clone(), source.clone(), p.clone());
+            tokio::spawn(async move {
+                b.answer(&s, &p, &text(&format!("slow{{q=\"{i}\"}}"), "noisy"))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(in_flight.load(Ordering::SeqCst), 1, "one slot of its share");
+    let healthy = batcher
+        .answer(&source, &p, &text(r#"sum(up{namespace="shop"})"#, "shop"))
+        .await;
+    assert_eq!(healthy, Ok(Sample::Value(0.2)));
+    // Answered while the noisy namespace's queries still run one after another (3 s).
+    assert_eq!(
+        in_flight.load(Ordering::SeqCst),
+        1,
+        "the healthy namespace waited behind the noisy one"
+    );
+    let mut refused = 0;
+    for r in join_all(noisy).await {
+        match r {
+            Ok(r) if over(&r, "--namespace-queries") => refused += 1,
+            Ok(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(refused, 3);
+    let text = metrics.render();
+    assert!(
+        text.contains(r#"headroom_namespace_query_refusals_total{namespace="noisy"} 3"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"headroom_namespace_queries_total{namespace="noisy"} 5"#));
+    let covered: BTreeSet<&str> = ["noisy", "shop"].into();
+    assert!(
+        covered
+            .iter()
+            .all(|ns| text.contains(&format!("namespace=\"{ns}\"")))
+    );
+}
