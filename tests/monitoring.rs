@@ -34,6 +34,8 @@ fn operator_metrics() -> BTreeSet<String> {
     m.evaluation_lag(0.1);
     m.calibrated(true);
     m.set_leader(true);
+    m.tenants().queried("shop", 0.1);
+    m.tenants().refused("shop");
     m.render()
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -168,7 +170,7 @@ fn the_alerts_read_metrics_that_exist_and_every_copy_is_the_same() {
             alerts += 1;
         }
     }
-    assert_eq!(alerts, 8);
+    assert_eq!(alerts, 9);
     let rule: Value =
         serde_yaml::from_str(&read("deploy/monitoring/prometheusrule.yaml")).expect("yaml");
     assert_eq!(rule["kind"], "PrometheusRule");

@@ -14,7 +14,8 @@ pub use crate::plan::QueryError;
 #[derive(Clone)]
 pub struct Prometheus {
     client: Client,
-    /// Sent with every query, so Prometheus stops evaluating when the operator stops waiting.
+    /// Sent with every query, a little under the client's own timeout: Prometheus stops
+    /// evaluating before the operator stops waiting, and says why.
     timeout_millis: i64,
     limits: Limits,
 }
@@ -60,7 +61,7 @@ impl Prometheus {
             .map_err(|e| QueryError::BadAddress(address.into(), e.to_string()))?;
         Ok(Self {
             client,
-            timeout_millis: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+            timeout_millis: i64::try_from(timeout.as_millis() * 9 / 10).unwrap_or(i64::MAX),
             limits,
         })
     }
@@ -173,6 +174,8 @@ fn query_error(e: prometheus_http_query::Error) -> QueryError {
     }
 }
 
+/// The error and its causes, without the request URLs: a query's URL holds the whole query,
+/// which would crowd the cause out of a status message.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut source = e.source();
@@ -181,7 +184,21 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         s.push_str(&inner.to_string());
         source = inner.source();
     }
-    s
+    without_urls(&s)
+}
+
+fn without_urls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find(" for url (") {
+        out.push_str(&rest[..at]);
+        rest = match rest[at..].find(')') {
+            Some(end) => &rest[at + end + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Prometheus {
@@ -280,5 +297,17 @@ impl Prometheus {
             .filter(|s| s.value().is_finite())
             .map(|s| (s.timestamp() - start as f64, s.value()))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_are_left_out_of_error_texts() {
+        let s = "failed to send request to server: error sending request for url (http://p:9090/api/v1/query?query=sum%28x%29): operation timed out";
+        assert_eq!(
+            super::without_urls(s),
+            "failed to send request to server: error sending request: operation timed out"
+        );
     }
 }

@@ -160,7 +160,7 @@ async fn a_padded_response_is_refused_naming_the_cap_and_the_timeout_is_sent() {
         .await;
     assert_eq!(ok, Ok(Sample::Value(0.2)));
     let seen = seen.lock().map(|s| s.join("\n")).unwrap_or_default();
-    assert!(seen.contains("timeout=5000ms"), "{seen}");
+    assert!(seen.contains("timeout=4500ms"), "{seen}");
 }
 
 #[tokio::test]
