@@ -337,3 +337,28 @@ fn e2e_a_policy_beside_an_hpa_yields() {
         (spec_replicas(&ns.0, "deployment", "web") == 5).then_some(())
     });
 }
+
+/// The admin's floor under `interval`: a policy asking for 1s is evaluated every 3s, and its
+/// status says so; it still scales.
+#[test]
+fn e2e_the_admin_interval_floor_applies_and_is_reported() {
+    let ns = Namespace::new("e2e-min-interval");
+    set_backlog(&ns.0, "jobs", 350.0);
+    apply(&deployment("w", &ns.0, 1)).unwrap();
+    let _op = Operator::start_args(&ns.0, &["--min-interval", "3s"]);
+    let p = queue_policy(&ns.0, "w", "w", &backlog_query(&ns.0, "jobs"), "")
+        .replace("interval: 2s", "interval: 1s");
+    apply(&p).unwrap();
+    let said = wait_until("status.interval", MIN, || {
+        policy(&ns.0, "w")["status"]["interval"]
+            .as_str()
+            .map(String::from)
+    });
+    assert_eq!(
+        said,
+        "3s: the operator's minimum (--min-interval); spec.interval asks 1s"
+    );
+    wait_until("scaled to 4", MIN, || {
+        (spec_replicas(&ns.0, "deployment", "w") == 4).then_some(())
+    });
+}

@@ -135,6 +135,7 @@ impl Prometheus {
 
     /// One number from an instant query.
     pub async fn scalar(&self, promql: &str) -> Result<f64, QueryError> {
+        super::cost::check(promql, &self.limits)?;
         let response = self
             .client
             .query(promql)
@@ -273,6 +274,8 @@ impl Prometheus {
         end: i64,
         step_seconds: f64,
     ) -> Result<Vec<(f64, f64)>, QueryError> {
+        // Calibrations and forecasts read raw queries too, not only evaluations.
+        super::cost::check(promql, &self.limits)?;
         let response = self
             .client
             .query_range(promql, start, end, step_seconds.max(1.0))

@@ -254,3 +254,23 @@ async fn a_slow_namespace_uses_only_its_share_and_the_others_do_not_wait() {
             .all(|ns| text.contains(&format!("namespace=\"{ns}\"")))
     );
 }
+
+#[tokio::test]
+async fn a_costly_query_is_refused_before_it_is_sent_on_every_path() {
+    let (address, seen, _) = stand_in().await;
+    let (_, _, p, _) = setup(&address);
+    // Calibrations and forecasts call the client directly, not through an evaluation.
+    let r = p
+        .range_between("count_over_time(x[30d])", 0, 3600, 60.0)
+        .await;
+    assert!(
+        matches!(&r, Err(QueryError::OverLimit(m)) if m.contains("--max-query-lookback")),
+        "{r:?}"
+    );
+    let r = p.scalar("max_over_time(x[1h:100ms])").await;
+    assert!(
+        matches!(&r, Err(QueryError::OverLimit(m)) if m.contains("--min-subquery-step")),
+        "{r:?}"
+    );
+    assert!(seen.lock().map(|s| s.is_empty()).unwrap_or(false));
+}
