@@ -164,12 +164,16 @@ spec:
         state.orphan_runs("shop/a", Some(4));
         let b = busy(&state, "shop/b", &p, pool, later(30));
         assert_eq!(b.decision.desired_replicas, 5, "{}", b.decision.reason);
-        // A policy of the same name claims again: it is no orphan any more.
+        // A policy of the same name appears (the watch says so) and claims again: it is no
+        // orphan any more.
+        state.spec_names("shop/a", pool.map(str::to_string), None);
         busy(&state, "shop/a", &p, pool, later(45));
         assert!(state.orphans_in("shop/orders").is_empty());
         // Gone: its share is free at once.
         state.forget("shop/a", Some(&target));
         state.orphan_runs("shop/a", None);
+        // An evaluation of a that was in flight at the delete ends now: it brings nothing back.
+        busy(&state, "shop/a", &p, pool, later(50));
         let b = busy(&state, "shop/b", &p, pool, later(60));
         assert_eq!(b.decision.desired_replicas, 9, "{}", b.decision.reason);
     }

@@ -43,6 +43,9 @@ struct Headroom {
     last: Option<HeadroomStatus>,
 }
 
+/// Longer than any evaluation can be in flight (queries time out in seconds).
+const GONE_FOR: Duration = Duration::from_secs(600);
+
 #[derive(Default, Debug)]
 struct Inner {
     policies: HashMap<String, PolicyMemory>,
@@ -52,6 +55,10 @@ struct Inner {
     /// policy key, their pool and target. They keep their `held` and need nothing, until
     /// the target is gone or at zero, or a policy of that key claims again.
     orphans: HashMap<String, (String, TargetRef)>,
+    /// Policies deleted lately, and when: an evaluation still in flight at the delete must
+    /// not bring back the memory (and the budget claim) the delete dropped. Cleared when a
+    /// policy of the same key appears again.
+    gone: HashMap<String, Instant>,
     /// By target (`namespace/kind/name`): the replica count this operator last wrote, and
     /// for which policy, so that its own write does not trigger another evaluation.
     own_writes: HashMap<String, (String, i32)>,
@@ -196,6 +203,9 @@ impl State {
         window: Duration,
     ) {
         let mut inner = self.lock();
+        if inner.gone.contains_key(key) {
+            return;
+        }
         let h = inner.policies.entry(key.to_string()).or_default();
         if let Some(r) = ev.decision.recommendation {
             // A window keeps the highest (or lowest) recommendation younger than itself, and
@@ -264,6 +274,11 @@ impl State {
     /// held (`orphans_in`), since those replicas keep their connections.
     pub fn forget(&self, key: &str, target: Option<&TargetRef>) {
         let mut inner = self.lock();
+        let now = Instant::now();
+        inner
+            .gone
+            .retain(|_, at| now.saturating_duration_since(*at) < GONE_FOR);
+        inner.gone.insert(key.to_string(), now);
         if let Some(pool) = inner.policies.remove(key).and_then(|h| h.pool) {
             let claim = inner.ledgers.get_mut(&pool).and_then(|l| l.get_mut(key));
             match (claim, target) {
@@ -318,6 +333,7 @@ impl State {
     /// Notes which budget `key` shares and which target it scales, as its spec says.
     pub fn spec_names(&self, key: &str, pool: Option<String>, target: Option<String>) {
         let mut inner = self.lock();
+        inner.gone.remove(key);
         inner.sharers.set(key, pool);
         inner.scalers.set(key, target);
     }
@@ -347,7 +363,10 @@ impl State {
     }
 
     pub fn put_rings(&self, key: &str, rings: Rings) {
-        self.lock().rings.insert(key.to_string(), rings);
+        let mut inner = self.lock();
+        if !inner.gone.contains_key(key) {
+            inner.rings.insert(key.to_string(), rings);
+        }
     }
 
     /// Whether `key`'s headroom is due for calibration at `now`; if so, it is marked running
