@@ -304,9 +304,9 @@ fn start_demo_app(ns: &str, trace: &Path) -> DemoApp {
         },
     );
     let target_file = c.targets_dir.join(format!("{ns}.json"));
-    std::fs::write(
+    write_targets(
         &target_file,
-        format!(r#"[{{"targets": ["{addr}"], "labels": {{"job": "reality"}}}}]"#),
+        &format!(r#"[{{"targets": ["{addr}"], "labels": {{"job": "reality"}}}}]"#),
     )
     .expect("write Prometheus target");
     DemoApp {

@@ -205,9 +205,9 @@ pub fn cluster() -> &'static Cluster {
         }
         let exporter = start_exporter(&state);
         let target_file = targets_dir.join(format!("e2e-{}.json", std::process::id()));
-        std::fs::write(
+        write_targets(
             &target_file,
-            format!(r#"[{{"targets": ["{exporter}"], "labels": {{"job": "e2e"}}}}]"#),
+            &format!(r#"[{{"targets": ["{exporter}"], "labels": {{"job": "e2e"}}}}]"#),
         )
         .expect("write Prometheus target");
         wait_until(
@@ -251,6 +251,14 @@ fn start_exporter(state: &Path) -> String {
     // happens when this process exits, however it exits.
     std::mem::forget(child);
     line.trim().to_string()
+}
+
+/// Writes a Prometheus file-discovery target file whole, then renames it into place:
+/// Prometheus never reads half a file (it did: "unexpected end of JSON input").
+pub fn write_targets(file: &Path, json: &str) -> std::io::Result<()> {
+    let partial = file.with_extension("tmp");
+    std::fs::write(&partial, json)?;
+    std::fs::rename(&partial, file)
 }
 
 pub fn run_kubectl(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {

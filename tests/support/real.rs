@@ -72,9 +72,9 @@ pub fn kube_state_metrics() {
             child.id().to_string(),
         )
         .expect("pid file");
-        std::fs::write(
-            c.targets_dir.join("kube-state-metrics.json"),
-            format!(
+        write_targets(
+            &c.targets_dir.join("kube-state-metrics.json"),
+            &format!(
                 r#"[{{"targets": ["127.0.0.1:{port}"], "labels": {{"job": "kube-state-metrics"}}}}]"#
             ),
         )
@@ -118,10 +118,7 @@ impl PodTargets {
                         }))
                     })
                     .collect();
-                let tmp = file.with_extension("tmp");
-                if std::fs::write(&tmp, serde_json::Value::from(targets).to_string()).is_ok() {
-                    let _ = std::fs::rename(&tmp, &file);
-                }
+                let _ = write_targets(&file, &serde_json::Value::from(targets).to_string());
                 std::thread::sleep(Duration::from_secs(1));
             }
             let _ = std::fs::remove_file(&file);
