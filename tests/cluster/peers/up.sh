@@ -77,7 +77,27 @@ port=$(free_port)
 start metrics-route python3 "$(dirname "$0")/route.py" "$port" "$pki/peers.crt" "$pki/peers.key" \
   "$pki/front-proxy-client.crt" "$pki/front-proxy-client.key" "$adapter_port" "$keda_port"
 
-kubectl --kubeconfig "$KUBECONFIG" apply -f - >/dev/null <<YAML
+# Both metrics APIs are served through the one route.
+apiservices() {
+  local group
+  for group in external.metrics.k8s.io metrics.k8s.io; do
+    cat <<YAML
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.$group}
+spec:
+  group: $group
+  version: v1beta1
+  service: {name: external-metrics, namespace: headroom-peers, port: $port}
+  insecureSkipTLSVerify: true
+  groupPriorityMinimum: 100
+  versionPriority: 100
+YAML
+  done
+}
+
+{ cat <<YAML
 apiVersion: v1
 kind: Namespace
 metadata: {name: headroom-peers}
@@ -89,28 +109,6 @@ spec:
   type: ExternalName
   externalName: localhost
   ports: [{name: https, port: $port}]
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata: {name: v1beta1.external.metrics.k8s.io}
-spec:
-  group: external.metrics.k8s.io
-  version: v1beta1
-  service: {name: external-metrics, namespace: headroom-peers, port: $port}
-  insecureSkipTLSVerify: true
-  groupPriorityMinimum: 100
-  versionPriority: 100
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata: {name: v1beta1.metrics.k8s.io}
-spec:
-  group: metrics.k8s.io
-  version: v1beta1
-  service: {name: external-metrics, namespace: headroom-peers, port: $port}
-  insecureSkipTLSVerify: true
-  groupPriorityMinimum: 100
-  versionPriority: 100
 ---
 # What the HPA controller needs to read them, were it running under its own ServiceAccount.
 apiVersion: rbac.authorization.k8s.io/v1
@@ -128,7 +126,10 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "headroo
 subjects:
   - {kind: ServiceAccount, name: horizontal-pod-autoscaler, namespace: kube-system}
 YAML
-wait_for "external metrics API available" 90 bash -c "kubectl --kubeconfig '$KUBECONFIG' get apiservice v1beta1.external.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}' | grep -q True"
-wait_for "resource metrics API available" 90 bash -c "kubectl --kubeconfig '$KUBECONFIG' get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}' | grep -q True"
+  apiservices
+} | kubectl --kubeconfig "$KUBECONFIG" apply -f - >/dev/null
+for group in external.metrics.k8s.io metrics.k8s.io; do
+  wait_for "$group available" 90 bash -c "kubectl --kubeconfig '$KUBECONFIG' get apiservice v1beta1.$group -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}' | grep -q True"
+done
 wait_for "KEDA's operator watching ScaledObjects" 90 grep -qi "Starting workers.*scaledobject" "$state/logs/keda-operator.log"
 log "peers up: external.metrics.k8s.io on 127.0.0.1:$port routes to prometheus-adapter (:$adapter_port) and KEDA's adapter (:$keda_port)"
