@@ -14,20 +14,7 @@ use support::real::*;
 use support::*;
 
 fn policy_on(ns: &str, signal: &str) -> String {
-    format!(
-        r#"apiVersion: headroom.dev/v1alpha1
-kind: ScalingPolicy
-metadata: {{name: app, namespace: {ns}}}
-spec:
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: app}}
-  minReplicas: 1
-  maxReplicas: 6
-  interval: 5s
-  signals:
-    - name: load
-      {signal}
-"#
-    )
+    app_policy(ns, 6, "5s", "load", signal)
 }
 
 struct Run {

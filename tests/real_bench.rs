@@ -65,21 +65,12 @@ impl Signal {
 
 /// The policy a user would write, at the examples' interval (15 s, the HPA's sync period).
 fn headroom_policy(ns: &str, signal: Signal) -> String {
-    format!(
-        r#"apiVersion: headroom.dev/v1alpha1
-kind: ScalingPolicy
-metadata: {{name: app, namespace: {ns}}}
-spec:
-  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: app}}
-  minReplicas: 1
-  maxReplicas: {MAX_REPLICAS}
-  interval: 15s
-  signals:
-    - name: {name}
-      {signal}
-"#,
-        name = signal.name(),
-        signal = signal.headroom_signal()
+    app_policy(
+        ns,
+        MAX_REPLICAS,
+        "15s",
+        signal.name(),
+        &signal.headroom_signal(),
     )
 }
 

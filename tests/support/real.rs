@@ -217,3 +217,21 @@ pub fn ready_replicas(ns: &str, name: &str) -> i64 {
     .parse()
     .unwrap_or(0)
 }
+
+/// A ScalingPolicy on the real app's Deployment `app`, with one signal named `name`.
+pub fn app_policy(ns: &str, max_replicas: i64, interval: &str, name: &str, signal: &str) -> String {
+    format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: app, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: app}}
+  minReplicas: 1
+  maxReplicas: {max_replicas}
+  interval: {interval}
+  signals:
+    - name: {name}
+      {signal}
+"#
+    )
+}
