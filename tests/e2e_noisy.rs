@@ -280,6 +280,11 @@ fn e2e_a_noisy_namespace_costs_only_itself() {
             Duration::from_secs(30),
             || condition(&policy(NOISY, name), "MetricsAvailable"),
         );
+        // A slow query can finish within the timeout on a young Prometheus (little history
+        // to pad): then there is nothing to report. Every other one must say why.
+        if name.starts_with("slow-") && status == "True" {
+            continue;
+        }
         assert_eq!(status, "False", "{name}: {message}");
         assert!(why.iter().any(|w| message.contains(w)), "{name}: {message}");
     }
