@@ -173,6 +173,52 @@ fn e2e_guardrail_a_re_created_policy_cannot_push_the_budget_over() {
     assert_eq!(total(), 9, "the budget should still be used");
 }
 
+/// A sharer the operator has not evaluated since it started (here: paused) is counted from
+/// its status; a status written by hand to say it runs nothing cannot hide the replicas its
+/// Deployment runs.
+#[test]
+fn e2e_guardrail_a_forged_status_cannot_hide_a_sharers_replicas() {
+    let (ns, mut op) = two_policies_sharing_a_budget("e2e-budget-forged");
+    let total =
+        || spec_replicas(&ns.0, "deployment", "api") + spec_replicas(&ns.0, "deployment", "jobs");
+    wait_until("the budget of 9 replicas shared", MIN, || {
+        (total() == 9 && limited_by(&ns.0, "jobs") == "ConnectionBudget").then_some(())
+    });
+    let api = spec_replicas(&ns.0, "deployment", "api");
+    op.kill();
+    kubectl_ok(&[
+        "patch",
+        "scalingpolicy",
+        "api",
+        "-n",
+        &ns.0,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"mode":"Paused"}}"#,
+    ]);
+    kubectl_ok(&[
+        "patch",
+        "scalingpolicy",
+        "api",
+        "-n",
+        &ns.0,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"currentReplicas":0,"desiredReplicas":0}}"#,
+    ]);
+    op.crash_and_restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let t = total();
+        assert!(
+            t <= 9,
+            "{t} replicas x 10 connections exceed the budget of 90 (api runs {api}, its status says 0)"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 #[test]
 fn e2e_guardrail_panic_jumps_in_one_step_and_holds() {
     let ns = Namespace::new("e2e-panic");

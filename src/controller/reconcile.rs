@@ -298,10 +298,10 @@ async fn evaluate(policy: &ScalingPolicy, ctx: &Arc<Context>) -> Result<Duration
     if let Some(pool) = &pool {
         count_orphans(ctx, &ns, pool).await;
     }
-    let from_status = pool
-        .as_ref()
-        .map(|_| claims_from_status(ctx, policy, &ns, &plan))
-        .unwrap_or_default();
+    let from_status = match &pool {
+        Some(_) => claims_from_status(ctx, policy, &ns, &plan).await,
+        None => vec![],
+    };
     let ev = step(
         &ctx.state,
         &pkey,
@@ -530,31 +530,52 @@ pub(crate) fn scaled_target(p: &StoredPolicy) -> Option<String> {
 }
 
 /// Claims of the other policies sharing `me`'s database, from their last status (after a
-/// restart, before the ledger knows them). What they hold is counted high.
-fn claims_from_status(ctx: &Context, me: &ScalingPolicy, ns: &str, plan: &Plan) -> Vec<Claim> {
+/// restart, before the ledger knows them, or while they are paused). What they hold is
+/// counted high: the most of their status and of what their targets run now, so a status
+/// written by hand cannot hide replicas that hold connections.
+async fn claims_from_status(
+    ctx: &Context,
+    me: &ScalingPolicy,
+    ns: &str,
+    plan: &Plan,
+) -> Vec<Claim> {
     let (Some(store), Some(pool)) = (ctx.policies.get(), budget_pool(ns, plan)) else {
         return vec![];
     };
-    ctx.state
-        .unledgered_sharers(&pool, &key(me))
-        .iter()
-        .filter_map(|k| {
-            let stored = stored(store, ns, k)?;
-            let p = stored.policy.as_ref().ok()?;
-            let b = p.spec.guardrails.as_ref()?.connection_budget.as_ref()?;
-            let status = p.status.as_ref();
-            let current = status.and_then(|s| s.current_replicas).unwrap_or(0);
-            let desired = status.and_then(|s| s.desired_replicas);
-            Some(Claim {
-                name: k.clone(),
-                pool_size: b.pool_size_per_replica,
-                held: current.max(desired.unwrap_or(current)),
-                // One that has not decided yet may need up to its maximum: the first to
-                // decide must not take the whole budget before the others have asked.
-                need: desired.unwrap_or(p.spec.max_replicas),
-            })
-        })
-        .collect()
+    let mut claims = vec![];
+    for k in ctx.state.unledgered_sharers(&pool, &key(me)) {
+        let Some(stored) = stored(store, ns, &k) else {
+            continue;
+        };
+        let Ok(p) = stored.policy.as_ref() else {
+            continue;
+        };
+        let Some(b) = p
+            .spec
+            .guardrails
+            .as_ref()
+            .and_then(|g| g.connection_budget.as_ref())
+        else {
+            continue;
+        };
+        let status = p.status.as_ref();
+        let current = status.and_then(|s| s.current_replicas).unwrap_or(0);
+        let desired = status.and_then(|s| s.desired_replicas);
+        let running = ctx
+            .resolver
+            .read(&ctx.client, ns, &p.spec.target_ref)
+            .await
+            .map_or(0, |t| t.current_replicas);
+        claims.push(Claim {
+            name: k.clone(),
+            pool_size: b.pool_size_per_replica,
+            held: current.max(desired.unwrap_or(current)).max(running),
+            // One that has not decided yet may need up to its maximum: the first to
+            // decide must not take the whole budget before the others have asked.
+            need: desired.unwrap_or(p.spec.max_replicas),
+        });
+    }
+    claims
 }
 
 pub(crate) async fn prometheus_for(
