@@ -132,4 +132,5 @@ wait "$printer" || true
 echo "== summary"
 grep -E '^(summary|timeline|plot):' "$out/app.out"
 kubectl get sp -n demo
-kubectl get events.events.k8s.io -n demo --field-selector reason=Scaled -o custom-columns=NOTE:.note --no-headers | head -8
+scaled=$(kubectl get events.events.k8s.io -n demo --field-selector reason=Scaled -o custom-columns=NOTE:.note --no-headers)
+sed -n 1,8p <<<"$scaled"

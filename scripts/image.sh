@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+version=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
 name=${1:-headroom:$version}
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 target=x86_64-unknown-linux-musl
@@ -24,7 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-rustup target list --installed | grep -qx "$target" || rustup target add "$target" >&2
+installed=$(rustup target list --installed)
+grep -qxF "$target" <<<"$installed" || rustup target add "$target" >&2
 
 t0=$(date +%s)
 # The build stage's COPY lines give the build its files: a source the Dockerfile forgets to
@@ -40,7 +41,8 @@ grep -E '^COPY [^-]' Dockerfile | while read -r -a words; do
 done
 (cd "$ctx" && CARGO_TARGET_DIR="$repo/target" cargo build --release --locked --target "$target" --bin headroom >&2)
 bin="target/$target/release/headroom"
-file "$bin" | grep -Eq "static-pie linked|statically linked" || { echo "image.sh: $bin is not static: $(file "$bin")" >&2; exit 1; }
+kind=$(file "$bin")
+grep -Eq "static-pie linked|statically linked" <<<"$kind" || { echo "image.sh: $bin is not static: $kind" >&2; exit 1; }
 mkdir -p "$out/root/usr/local/bin"
 strip -o "$out/root/usr/local/bin/headroom" "$bin"
 

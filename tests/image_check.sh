@@ -10,7 +10,9 @@ command -v runc >/dev/null || {
 }
 archive=$(bash scripts/image.sh localhost/headroom:check | tail -n 1)
 [ -s "$archive" ] || fail "no archive at $archive"
-tar -tf "$archive" | grep -qx 'index.json' || fail "$archive is not an OCI archive"
+# Listed whole first: `tar | grep -q` fails at random under pipefail (tar dies of SIGPIPE).
+listing=$(tar -tf "$archive")
+grep -qx 'index.json' <<<"$listing" || fail "$archive is not an OCI archive"
 
 export STORAGE_DRIVER=${STORAGE_DRIVER:-vfs}
 [ "$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' localhost/headroom:check)" = "65532:65532" ] \

@@ -23,9 +23,10 @@ if [ "$ref" != "$image" ]; then
   bash scripts/image.sh "$image" >/dev/null
 fi
 
-bash tests/cluster/down.sh >/dev/null 2>&1 || true
+# A real-node cluster already up is used as it is (scripts/test.sh starts one for this check and
+# e2e_real); with HEADROOM_KEEP_CLUSTER=1 it is left running after, else stopped.
 # Set before the start: a start that fails half-way leaves processes to stop too.
-trap 'bash tests/cluster/down.sh' EXIT
+[ "${HEADROOM_KEEP_CLUSTER:-0}" = 1 ] || trap 'bash tests/cluster/down.sh' EXIT
 HEADROOM_REAL_NODE=1 bash tests/cluster/up.sh
 # shellcheck disable=SC1091
 source "$state/env"
@@ -124,7 +125,9 @@ exporter_log="$state/logs/install-exporter.log"
 target/debug/headroom-test-exporter 127.0.0.1:0 >"$exporter_log" 2>&1 &
 echo $! >"$state/pids/install-exporter.pid"
 wait_for "the test exporter" 30 grep -q . "$exporter_log"
-exporter=$(head -n 1 "$exporter_log" | grep -oE '[0-9.]+:[0-9]+' | head -n 1)
+first=$(head -n 1 "$exporter_log")
+[[ $first =~ ([0-9.]+:[0-9]+) ]] || fail "the test exporter printed no address: $first"
+exporter=${BASH_REMATCH[1]}
 printf '[{"targets": ["%s"], "labels": {"job": "install-e2e"}}]\n' "$exporter" >"$HEADROOM_PROM_TARGETS/install.json"
 backlog() { # value
   curl -sf "http://$exporter/gauge" -H 'content-type: application/json' \

@@ -20,6 +20,13 @@ start() { # name, command...
   echo $! >"$state/pids/$name.pid"
 }
 
+# True when `kubectl ARGS` prints exactly WANT. The output is read whole: a `| grep -q` reader
+# could close the pipe early and fail the pipeline under pipefail.
+prints() { # want, kubectl args...
+  local want=$1; shift
+  [ "$(kubectl "$@" 2>/dev/null)" = "$want" ]
+}
+
 wait_for() { # description, seconds, command...
   local what=$1 secs=$2; shift 2
   for _ in $(seq 1 $((secs * 4))); do

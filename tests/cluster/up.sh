@@ -34,7 +34,8 @@ if [ "$real_node" = 1 ]; then
   # Pods reach the API server (through the kubernetes Service) and Prometheus only at an
   # address that is not loopback: one on an empty bridge that exists on this machine only.
   ip link show "$NODE_LINK" >/dev/null 2>&1 || ip link add "$NODE_LINK" type bridge
-  ip addr show dev "$NODE_LINK" | grep -qF " $NODE_IP/" || ip addr add "$NODE_IP/32" dev "$NODE_LINK"
+  addrs=$(ip addr show dev "$NODE_LINK")
+  [[ $addrs == *" $NODE_IP/"* ]] || ip addr add "$NODE_IP/32" dev "$NODE_LINK"
   ip link set "$NODE_LINK" up
   api_host=$NODE_IP
 fi
@@ -130,7 +131,7 @@ status:
   allocatable: {cpu: "256", memory: 1Ti, pods: "1000"}
   capacity: {cpu: "256", memory: 1Ti, pods: "1000"}
 YAML
-wait_for "kwok node Ready" 60 bash -c "kubectl --kubeconfig '$kubeconfig' get node kwok-node-0 -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -q True"
+wait_for "kwok node Ready" 60 prints True --kubeconfig "$kubeconfig" get node kwok-node-0 -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'
 wait_for "default service account" 60 kubectl --kubeconfig "$kubeconfig" get serviceaccount default -n default
 [ "$real_node" = 1 ] && kubectl --kubeconfig "$kubeconfig" taint node kwok-node-0 kwok.x-k8s.io/node=fake:NoSchedule >/dev/null
 

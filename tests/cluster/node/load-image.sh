@@ -16,5 +16,5 @@ for attempt in 1 2 3; do
   [ "$attempt" = 3 ] && die "ctr images import $archive failed 3 times"
   sleep 2
 done
-# Not `grep -q`: under pipefail its early exit can fail the pipeline.
-ctr images ls -q | grep -x "$name" >/dev/null || die "$archive holds no image named $name"
+images=$(ctr images ls -q)
+grep -qxF "$name" <<<"$images" || die "$archive holds no image named $name"

@@ -155,7 +155,7 @@ start kube-proxy "$BIN/kube-proxy" --kubeconfig "$node/kube-proxy.kubeconfig" \
   --hostname-override "$NODE_NAME" --cluster-cidr "$POD_CIDR" --proxy-mode iptables \
   --conntrack-max-per-core 0 --healthz-bind-address "127.0.0.1:$proxy_health" \
   --metrics-bind-address "127.0.0.1:$proxy_metrics" -v 1
-wait_for "node $NODE_NAME Ready" 120 bash -c "kubectl get node '$NODE_NAME' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -q True"
+wait_for "node $NODE_NAME Ready" 120 prints True get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'
 wait_for "kube-proxy healthy" 60 curl -sf "http://127.0.0.1:$proxy_health/healthz"
 # --- cAdvisor: the kubelet's own endpoint, scraped as kube-prometheus scrapes it -------------
 # (https with a client certificate the kubelet's webhook authorizes; its series keep their

@@ -129,7 +129,7 @@ YAML
   apiservices
 } | kubectl --kubeconfig "$KUBECONFIG" apply -f - >/dev/null
 for group in external.metrics.k8s.io metrics.k8s.io; do
-  wait_for "$group available" 90 bash -c "kubectl --kubeconfig '$KUBECONFIG' get apiservice v1beta1.$group -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}' | grep -q True"
+  wait_for "$group available" 90 prints True --kubeconfig "$KUBECONFIG" get apiservice "v1beta1.$group" -o 'jsonpath={.status.conditions[?(@.type=="Available")].status}'
 done
 wait_for "KEDA's operator watching ScaledObjects" 90 grep -qi "Starting workers.*scaledobject" "$state/logs/keda-operator.log"
 log "peers up: external.metrics.k8s.io on 127.0.0.1:$port routes to prometheus-adapter (:$adapter_port) and KEDA's adapter (:$keda_port)"

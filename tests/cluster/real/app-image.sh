@@ -13,7 +13,8 @@ command -v buildah >/dev/null && command -v musl-gcc >/dev/null || {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends buildah musl-tools >/dev/null
 }
-rustup target list --installed | grep -qx "$target" || rustup target add "$target" >&2
+installed=$(rustup target list --installed)
+grep -qxF "$target" <<<"$installed" || rustup target add "$target" >&2
 cargo build --release --locked --target "$target" --bin headroom-real-app >&2
 mkdir -p "$out/real-app/usr/local/bin"
 strip -o "$out/real-app/usr/local/bin/headroom-real-app" "target/$target/release/headroom-real-app"
