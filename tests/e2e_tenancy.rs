@@ -282,9 +282,10 @@ fn e2e_a_target_another_controller_owns_is_refused_naming_the_owner() {
             "-n",
             &ns.0,
             "-o",
-            "jsonpath={.items[0].metadata.name}",
+            // Not items[0]: kubectl fails on an empty list, before the ReplicaSet exists.
+            "jsonpath={.items[*].metadata.name}",
         ]);
-        (!name.trim().is_empty()).then(|| name.trim().to_string())
+        name.split_whitespace().next().map(String::from)
     });
     let _op = Operator::start(&ns.0);
     let yaml = queue_policy(&ns.0, "rs", &rs, &backlog_query(&ns.0, "a"), "")
