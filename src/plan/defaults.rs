@@ -12,6 +12,11 @@ pub const DOWNSCALE_STABILIZATION_SECONDS: i32 = 300;
 pub const PANIC_THRESHOLD: f64 = 2.0;
 pub const PANIC_STABLE_WINDOW_SECONDS: u64 = 60;
 pub const PANIC_SHORT_WINDOW_FRACTION: u32 = 10;
+/// The shortest window CPU is read over: the kubelet's cAdvisor refreshes a container's usage
+/// every 10-15 s and stamps its samples, so a shorter rate() often holds one sample and reads
+/// nothing, whatever the scrape interval (found on the real node: a 6 s short window never
+/// read).
+pub const CPU_MIN_WINDOW_SECONDS: u64 = 30;
 
 /// Forecast: project one start-up time plus the metrics' lag ahead, over a 5 minute trend.
 pub const FORECAST_HORIZON_SECONDS: u64 = 90;

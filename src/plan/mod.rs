@@ -285,6 +285,18 @@ impl Plan {
     }
 }
 
+/// Panic's short window for `measure`: CPU is never read over less than cAdvisor can fill,
+/// nor over more than its own window.
+fn short_window(measure: &Measure, short: PromDuration) -> PromDuration {
+    match measure {
+        Measure::CpuUtilization { window } => {
+            let floor = PromDuration::from_secs(defaults::CPU_MIN_WINDOW_SECONDS);
+            short.max(floor).min(*window)
+        }
+        _ => short,
+    }
+}
+
 fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
     let mut queries: Vec<Query> = vec![];
     let mut add = |key: String, field: String, measure: Measure, shape: Shape| {
@@ -393,7 +405,7 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
             SignalKind::Latency(_) | SignalKind::Cpu(_) | SignalKind::Concurrency(_) => add(
                 format!("{}@short", s.name),
                 format!("{field} (panic short window)"),
-                measure.over(*short),
+                measure.over(short_window(&measure, *short)),
                 Shape::Instant,
             ),
             _ => key.clone(),

@@ -163,6 +163,8 @@ fn short_windows_hold_two_samples_at_the_scrape_interval() {
             })
     };
     assert_eq!(window(&p, "p95@short"), Some(PromDuration::from_secs(6)));
+    // cAdvisor refreshes every 10-15 s: CPU's short window is never under 30 s.
+    assert_eq!(window(&p, "cpu@short"), Some(PromDuration::from_secs(30)));
     let at_15s = p
         .clone()
         .for_scrape_interval(std::time::Duration::from_secs(15));
