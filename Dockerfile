@@ -9,7 +9,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 # `headroom simulate` embeds the example policies.
 COPY deploy/examples ./deploy/examples
-RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin headroom
+RUN cargo build --release --locked --target x86_64-unknown-linux-musl --no-default-features --bin headroom
 RUN mkdir -p /out/etc/ssl/certs \
  && cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/ \
  && echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' >/out/etc/passwd \

@@ -39,7 +39,7 @@ grep -E '^COPY [^-]' Dockerfile | while read -r -a words; do
     if [ -d "$src" ]; then cp -r "$src/." "$ctx/$dest/"; else cp "$src" "$ctx/$dest/"; fi
   done
 done
-(cd "$ctx" && CARGO_TARGET_DIR="$repo/target" cargo build --release --locked --target "$target" --bin headroom >&2)
+(cd "$ctx" && CARGO_TARGET_DIR="$repo/target" cargo build --release --locked --target "$target" --no-default-features --bin headroom >&2)
 bin="target/$target/release/headroom"
 kind=$(file "$bin")
 grep -Eq "static-pie linked|statically linked" <<<"$kind" || { echo "image.sh: $bin is not static: $kind" >&2; exit 1; }

@@ -11,7 +11,7 @@ stage "lint: pipelines" python3 scripts/lint-pipes.py
 stage "lint: cargo fmt" cargo fmt --all -- --check
 stage "lint: clippy" cargo clippy --all-targets --locked -- -D warnings
 # Targets with `test = false` (the peer tests and the peers benchmark) are linted too.
-stage "lint: clippy (test = false targets)" cargo clippy --locked --test e2e_peers --test e2e_real --test peers_bench --test reality_bench --test real_bench -- -D warnings
+stage "lint: clippy (test = false targets)" cargo clippy --locked --test e2e_peers --test e2e_real --test e2e_data --test peers_bench --test reality_bench --test real_bench -- -D warnings
 stage "build: all targets" cargo build --all-targets --locked
 # The alerts' unit tests (deploy/monitoring/headroom.rules.test.yaml) with Debian's promtool.
 stage "alerts: promtool check" promtool check rules deploy/monitoring/headroom.rules.yaml
@@ -38,7 +38,7 @@ stage "demo check" bash tests/demo_check.sh
 # The operator image: built without a registry, run under runc (tests/image_check.sh).
 stage "image check" bash tests/image_check.sh
 
-# The real node, started once for the next two stages.
+# The real node, started once for the next three stages.
 HEADROOM_REAL_NODE=1 stage "cluster: up (real node)" bash tests/cluster/up.sh
 trap 'bash tests/cluster/down.sh; stages_report' EXIT
 # The install path: `kubectl apply -k` of deploy/ runs that image as two pods on the real node
@@ -47,6 +47,9 @@ HEADROOM_KEEP_CLUSTER=1 stage "install check (real node)" bash tests/install_che
 # Real pods, real signals (tests/e2e_real.rs): the real app under a CPU limit on the real node,
 # the kubelet's cAdvisor and kube-state-metrics scraped, real load through its Service.
 HEADROOM_REAL_NODE=1 stage "tests: e2e_real" cargo test --locked --test e2e_real -- --test-threads 1
+# The real data tier (tests/e2e_data.rs): PostgreSQL, PgBouncer, Redis and their exporters as
+# pods on the real node; every query of deploy/examples/ must return data from them.
+HEADROOM_REAL_NODE=1 stage "tests: e2e_data" cargo test --locked --test e2e_data -- --test-threads 1
 stage "cluster: down" bash tests/cluster/down.sh
 trap stages_report EXIT
 echo "all checks and tests passed in $(( $(date +%s) - t0 ))s"

@@ -139,7 +139,7 @@ mod tests {
         let s = series(&worker.spec, &worker.plan, None, "jobs", "worker-.*")
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(s.load_unit, "jobs/s");
-        assert!(s.load.contains("rabbitmq_queue_messages_published_total"));
+        assert!(s.load.contains("redis_commands_total"));
         let Ok(no_load) = worker.edit(|spec| {
             spec.predictive = None;
             for sig in &mut spec.signals {

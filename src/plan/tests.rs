@@ -33,6 +33,7 @@ fn the_examples_plan_every_reading_once_with_its_field() {
             "databaseCpu/regularly",
             "slowQuery",
             "errorRate",
+            "connections",
             "creepingLatency/p95",
             "creepingLatency/requests",
             "connectionBudget/maxConnections",

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod data;
 pub mod real;
 mod token_gate;
 #[allow(unused_imports)]

@@ -108,15 +108,7 @@ impl PodTargets {
                     .into_iter()
                     .flatten()
                     .filter(|p| p["metadata"]["annotations"]["prometheus.io/scrape"] == "true")
-                    .filter_map(|p| {
-                        let ip = p["status"]["podIP"].as_str()?;
-                        let port = p["metadata"]["annotations"]["prometheus.io/port"].as_str()?;
-                        Some(serde_json::json!({
-                            "targets": [format!("{ip}:{port}")],
-                            "labels": {"job": "app", "namespace": ns,
-                                       "pod": p["metadata"]["name"], "container": "app"},
-                        }))
-                    })
+                    .filter_map(|p| pod_target(p, &ns))
                     .collect();
                 let _ = write_targets(&file, &serde_json::Value::from(targets).to_string());
                 std::thread::sleep(Duration::from_secs(1));
@@ -128,6 +120,33 @@ impl PodTargets {
             thread: Some(thread),
         }
     }
+}
+
+/// A pod's scrape target, labelled as a ServiceMonitor on the Service of the same name labels
+/// it: `job` and `service` from the pod's `app` label (each fixture's Service is named so),
+/// `container` the one that serves the annotated port.
+fn pod_target(p: &serde_json::Value, ns: &str) -> Option<serde_json::Value> {
+    let ip = p["status"]["podIP"].as_str()?;
+    let port = p["metadata"]["annotations"]["prometheus.io/port"].as_str()?;
+    let job = p["metadata"]["labels"]["app"].as_str().unwrap_or("app");
+    let containers = p["spec"]["containers"].as_array()?;
+    let container = containers
+        .iter()
+        .find(|c| {
+            c["ports"].as_array().into_iter().flatten().any(|cp| {
+                cp["containerPort"]
+                    .as_i64()
+                    .map(|n| n.to_string())
+                    .as_deref()
+                    == Some(port)
+            })
+        })
+        .or(containers.first())?;
+    Some(serde_json::json!({
+        "targets": [format!("{ip}:{port}")],
+        "labels": {"job": job, "service": job, "namespace": ns, "pod": p["metadata"]["name"],
+                   "container": container["name"]},
+    }))
 }
 
 impl Drop for PodTargets {
@@ -142,16 +161,21 @@ impl Drop for PodTargets {
 /// The app on the real node: 100m of CPU per pod (about 5 requests a second each at 20 ms of
 /// CPU a request), behind a Service.
 pub fn app(ns: &str) -> String {
+    app_with(ns, "app", r#"[serve, --listen, "0.0.0.0:8080"]"#)
+}
+
+/// The app as Deployment and Service `name`, run with `args`.
+pub fn app_with(ns: &str, name: &str, args: &str) -> String {
     format!(
         r#"apiVersion: apps/v1
 kind: Deployment
-metadata: {{name: app, namespace: {ns}}}
+metadata: {{name: {name}, namespace: {ns}}}
 spec:
   replicas: 1
-  selector: {{matchLabels: {{app: app}}}}
+  selector: {{matchLabels: {{app: {name}}}}}
   template:
     metadata:
-      labels: {{app: app}}
+      labels: {{app: {name}}}
       annotations: {{prometheus.io/scrape: "true", prometheus.io/port: "8080"}}
     spec:
       nodeSelector: {{headroom.dev/test-node: real}}
@@ -160,7 +184,7 @@ spec:
         - name: app
           image: {IMAGE}
           imagePullPolicy: Never
-          args: [serve, --listen, "0.0.0.0:8080"]
+          args: {args}
           ports: [{{containerPort: 8080}}]
           resources:
             requests: {{cpu: 100m, memory: 32Mi}}
@@ -174,9 +198,9 @@ spec:
 ---
 apiVersion: v1
 kind: Service
-metadata: {{name: app, namespace: {ns}}}
+metadata: {{name: {name}, namespace: {ns}}}
 spec:
-  selector: {{app: app}}
+  selector: {{app: {name}}}
   ports: [{{port: 80, targetPort: 8080}}]
 "#
     )
@@ -185,17 +209,22 @@ spec:
 /// Plays `phases` against the app's Service from the host (kube-proxy's rules take it to the
 /// pods), in the background.
 pub fn play(ns: &str, phases: &[&str]) -> Child {
+    play_to(ns, "app", "/", phases)
+}
+
+/// Plays `phases` against `path` of Service `service`, in the background.
+pub fn play_to(ns: &str, service: &str, path: &str, phases: &[&str]) -> Child {
     let ip = kubectl_ok(&[
         "get",
         "service",
-        "app",
+        service,
         "-n",
         ns,
         "-o",
         "jsonpath={.spec.clusterIP}",
     ]);
     Command::new(env!("CARGO_BIN_EXE_headroom-real-app"))
-        .args(["load", "--url", &format!("http://{}/", ip.trim())])
+        .args(["load", "--url", &format!("http://{}{path}", ip.trim())])
         .args(phases)
         .stdout(Stdio::piped())
         .spawn()
