@@ -9,6 +9,7 @@ that reads everything.
 
 Checks every shell script of the repository (*.sh, .ci/run, and files with a bash or sh
 shebang) and the `bash -c` strings in them. Prints each finding as path:line and exits 1.
+`--self-test` checks the check itself on lines it must refuse and lines it must allow.
 """
 import re
 import subprocess
@@ -43,12 +44,44 @@ def stages(line):
 def findings(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f, 1):
-            for cmd in stages(line):
-                if EARLY_GREP.search(cmd) or EARLY_OTHER.search(cmd):
-                    yield f"{path}:{n}: the reader can stop early ({cmd.split()[0]}): {line.strip()}"
+            if flagged(line):
+                yield f"{path}:{n}: the reader can stop early: {line.strip()}"
+
+
+# Lines the check must refuse, and lines it must let through (`--self-test`).
+REFUSED = [
+    "tar -tf a.tar | grep -qx index.json || fail",
+    "ip addr show dev x | grep -qF 10.0.0.1 || ip addr add",
+    'bash -c "kubectl get node n | grep -q True"',
+    "ctr images ls -q | grep -x name >/dev/null || die",
+    "kubectl get events | head -8",
+    "cmd | grep -m1 x",
+    "cmd | sed -n '1p;q'",
+]
+ALLOWED = [
+    "listing=$(tar -tf a.tar); grep -qx index.json <<<\"$listing\"",
+    "cmd || grep -q x file",
+    "cmd | grep -v x | sort",
+    "pgrep -fa 'a|headroom-demo-app|b' || true",
+    "head -n 1 file",
+    "grep -q x file  # cmd | grep -q x",
+]
+
+
+def self_test():
+    wrong = [l for l in REFUSED if not flagged(l)] + [l for l in ALLOWED if flagged(l)]
+    for line in wrong:
+        print(f"lint-pipes self-test: misjudged: {line}", file=sys.stderr)
+    return 1 if wrong else 0
+
+
+def flagged(line):
+    return any(EARLY_GREP.search(c) or EARLY_OTHER.search(c) for c in stages(line))
 
 
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
     bad = [msg for path in shell_files() for msg in findings(path)]
     for msg in bad:
         print(msg, file=sys.stderr)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 t0=$(date +%s)
 source scripts/stages.sh
 trap stages_report EXIT
-stage "lint: pipelines" python3 scripts/lint-pipes.py
+stage "lint: pipelines" bash -c "python3 scripts/lint-pipes.py --self-test && python3 scripts/lint-pipes.py"
 stage "lint: cargo fmt" cargo fmt --all -- --check
 stage "lint: clippy" cargo clippy --all-targets --locked -- -D warnings
 # Targets with `test = false` (the peer tests and the peers benchmark) are linted too.
