@@ -360,3 +360,102 @@ fn e2e_data_a_worker_starts_from_zero_on_the_first_real_message_and_returns_to_z
         "first message to /scale took {scaled:?}, over one interval + 2 s"
     );
 }
+
+/// A web tier asked for 6 replicas of 10 connections each by a custom signal, on a database
+/// of max_connections 30, reached directly; `budget` adds the connection budget read from
+/// postgres_exporter's pg_settings_max_connections.
+fn pool_policy(ns: &str, budget: bool) -> String {
+    let budget = if budget {
+        "  guardrails:\n    panic: {enabled: false}\n    connectionBudget: {database: orders, poolSizePerReplica: 10, maxConnectionsQuery: 'max(pg_settings_max_connections)'}\n"
+    } else {
+        ""
+    };
+    format!(
+        r#"apiVersion: headroom.dev/v1alpha1
+kind: ScalingPolicy
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}
+  minReplicas: 1
+  maxReplicas: 6
+  interval: 5s
+  signals:
+    - name: demand
+      custom: {{query: 'sum(redis_up) * 60', target: 10, targetType: AverageValue}}
+{budget}"#
+    )
+}
+
+/// Connections PostgreSQL refused the web tier's pools past max_connections ("sorry, too many
+/// clients already", SQLSTATE 53300), from the app's own counter.
+fn refused(ns: &str) -> f64 {
+    prom_query(
+        &cluster().prometheus_url,
+        &format!(r#"sum(db_client_errors_total{{namespace="{ns}",kind="too_many_connections"}}) or vector(0)"#),
+    )
+    .unwrap_or(0.0)
+}
+
+/// Runs the pool test with or without the budget: (replicas reached, connections refused,
+/// most server connections PostgreSQL held).
+fn pools_against_max_connections(ns: &str, budget: bool) -> (i64, f64, f64) {
+    app_image();
+    kube_state_metrics();
+    let db = Database {
+        max_connections: 30,
+        ..Database::default()
+    };
+    start_tier(ns, &db);
+    apply(&web_via(ns, "web", 10, "jobs", Via::Direct)).expect("the web tier");
+    let _targets = PodTargets::start(ns);
+    wait_ready(ns, "web", 1, Duration::from_secs(120));
+    let _op = Operator::start(ns);
+    apply(&pool_policy(ns, budget)).expect("the policy");
+    let want = if budget { 2 } else { 6 };
+    wait_until("the web tier scaled", Duration::from_secs(120), || {
+        (ready_replicas(ns, "web") >= want).then_some(())
+    });
+    // Each request holds a connection for a 200,000-row aggregate: every pool fills up.
+    let mut load = play_to(ns, "web", "/?expensive=200000", &["40:60"]);
+    let started = Instant::now();
+    let mut most = 0.0f64;
+    let backends = format!(r#"sum(pg_stat_database_numbackends{{namespace="{ns}"}})"#);
+    while started.elapsed() < Duration::from_secs(60) {
+        if let Some(n) = prom_query(&cluster().prometheus_url, &backends) {
+            most = most.max(n);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let _ = load.kill();
+    let _ = load.wait();
+    std::thread::sleep(Duration::from_secs(3));
+    (spec_replicas(ns, "deployment", "web"), refused(ns), most)
+}
+
+#[test]
+fn e2e_data_the_connection_budget_keeps_pools_within_max_connections() {
+    cluster_with_real_node();
+    let on = Namespace::new("e2e-data-budget-on");
+    let (replicas_on, refused_on, most_on) = pools_against_max_connections(&on.0, true);
+    let limited = limited_by(&on.0, "web");
+    drop(on);
+    let off = Namespace::new("e2e-data-budget-off");
+    let (replicas_off, refused_off, most_off) = pools_against_max_connections(&off.0, false);
+    let line = format!(
+        "connection budget on the real stack (max_connections 30, 10 a pool): on: {replicas_on} replicas ({limited}), {refused_on:.0} connections refused, at most {most_on:.0} backends; off: {replicas_off} replicas, {refused_off:.0} refused, at most {most_off:.0} backends"
+    );
+    println!("{line}");
+    let dir = repo().join("target/bench");
+    let _ = std::fs::create_dir_all(&dir);
+    std::fs::write(dir.join("real-data-budget.txt"), format!("{line}\n")).expect("write");
+    assert_eq!(replicas_on, 2, "budget: floor(27 / 10) replicas");
+    assert_eq!(limited, "ConnectionBudget");
+    assert_eq!(
+        refused_on, 0.0,
+        "PostgreSQL refused connections with the budget on"
+    );
+    assert!(
+        refused_off > 0.0,
+        "without the budget 6 pools of 10 should overrun max_connections 30"
+    );
+}

@@ -366,14 +366,13 @@ fn guardrail_input(
             MaxConnections::Fixed(n) => Some(*n),
             MaxConnections::Query(key) => optional(obs, key, field_of(plan, key), errors),
         };
-        if let Some(max) = max {
-            g.budget = Some(Budget {
-                usable: usable(max, b.reserve),
-                name: memory.budget_name.clone(),
-                pool_size: b.pool_size,
-                others: memory.neighbours.clone(),
-            });
-        }
+        // Unread, the budget holds growth: it may already be used up.
+        g.budget = Some(Budget {
+            usable: max.map(|m| usable(m, b.reserve)),
+            name: memory.budget_name.clone(),
+            pool_size: b.pool_size,
+            others: memory.neighbours.clone(),
+        });
     }
     g
 }

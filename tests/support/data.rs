@@ -248,17 +248,35 @@ spec:
     )
 }
 
+/// How the web tier reaches PostgreSQL.
+#[derive(Clone, Copy)]
+pub enum Via {
+    /// PgBouncer in transaction mode: it queues clients past its pool.
+    PgBouncer,
+    /// PostgreSQL itself: past max_connections it refuses ("too many clients already").
+    Direct,
+}
+
 /// The web tier on the data tier: the real app (`app`'s CPU and probes) as Deployment and
-/// Service `name`, reading through PgBouncer with a pool of `pool_size` and pushing a job per
-/// request on the Redis list `queue`.
-pub fn web(ns: &str, name: &str, pool_size: u32, queue: &str) -> String {
+/// Service `name`, reading `via` PgBouncer or directly with a pool of `pool_size`, and pushing
+/// a job per request on the Redis list `queue`.
+pub fn web_via(ns: &str, name: &str, pool_size: u32, queue: &str, via: Via) -> String {
+    let database = match via {
+        Via::PgBouncer => "$(PGBOUNCER_SERVICE_HOST):6432",
+        Via::Direct => "$(POSTGRES_SERVICE_HOST):5432",
+    };
     app_with(
         ns,
         name,
         &format!(
-            r#"[serve, --listen, "0.0.0.0:8080", --pool-size, "{pool_size}", --database-url, "postgres://app@$(PGBOUNCER_SERVICE_HOST):6432/orders", --redis-url, "redis://$(REDIS_SERVICE_HOST):6379", --queue, {queue}]"#
+            r#"[serve, --listen, "0.0.0.0:8080", --pool-size, "{pool_size}", --database-url, "postgres://app@{database}/orders", --redis-url, "redis://$(REDIS_SERVICE_HOST):6379", --queue, {queue}]"#
         ),
     )
+}
+
+/// The web tier through PgBouncer.
+pub fn web(ns: &str, name: &str, pool_size: u32, queue: &str) -> String {
+    web_via(ns, name, pool_size, queue, Via::PgBouncer)
 }
 
 /// A queue worker as Deployment `name`: takes the web tier's jobs off the Redis list `queue`,

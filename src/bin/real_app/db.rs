@@ -45,6 +45,13 @@ impl Db {
             Err(e) => {
                 m.db_error(match e {
                     PoolError::Timeout(_) => "pool_timeout",
+                    // PostgreSQL past max_connections: "sorry, too many clients already".
+                    PoolError::Backend(e)
+                        if e.code()
+                            == Some(&tokio_postgres::error::SqlState::TOO_MANY_CONNECTIONS) =>
+                    {
+                        "too_many_connections"
+                    }
                     _ => "connect",
                 });
                 return Err(());

@@ -16,8 +16,9 @@ pub struct Claim {
 /// A shared connection budget as one workload sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Budget {
-    /// Connections usable by all claims (after the reserve).
-    pub usable: i64,
+    /// Connections usable by all claims (after the reserve); `None` when its max_connections
+    /// could not be read: growth is then held, since it may already be used up.
+    pub usable: Option<i64>,
     /// This workload's name in the ledger, and its pool per replica.
     pub name: String,
     pub pool_size: i32,
@@ -152,18 +153,26 @@ pub fn apply(s: &mut super::step::Step, b: &Budget, need: i32) -> Claim {
         need,
     };
     // The budget stops growth; it never takes replicas a workload already runs.
-    let cap = cap(b.usable, &me, &b.others).max(s.current.min(s.desired));
-    s.cap_at(
-        cap,
-        crate::decision::Limit::ConnectionBudget,
-        format!("connection budget allows {cap} replicas"),
-    );
+    let (cap, why) = match b.usable {
+        Some(usable) => {
+            let cap = cap(usable, &me, &b.others).max(s.current.min(s.desired));
+            (cap, format!("connection budget allows {cap} replicas"))
+        }
+        None => (
+            s.current,
+            format!(
+                "connection budget unknown (max_connections not read): holding {} replicas",
+                s.current
+            ),
+        ),
+    };
+    s.cap_at(cap, crate::decision::Limit::ConnectionBudget, why.clone());
     let active = s.desired >= cap;
-    s.found(
-        "ConnectionBudget",
-        active,
-        format!("the shared connection budget allows {cap} replicas"),
-    );
+    let finding = match b.usable {
+        Some(_) => format!("the shared connection budget allows {cap} replicas"),
+        None => why,
+    };
+    s.found("ConnectionBudget", active, finding);
     Claim {
         held: s.current.max(s.desired.min(s.max)),
         ..me

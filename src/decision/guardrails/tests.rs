@@ -60,7 +60,7 @@ fn db_bound() -> DatabaseEvidence {
 /// A budget with room for `replicas` of 10 connections and nobody else in it.
 fn budget(replicas: i64) -> Budget {
     Budget {
-        usable: replicas * 10,
+        usable: Some(replicas * 10),
         name: "me".into(),
         pool_size: 10,
         others: vec![],
@@ -305,6 +305,41 @@ fn connection_budget_caps_with_its_reason() {
         },
     );
     assert_eq!((g.desired, g.limited_by), (6, Limit::ConnectionBudget));
+}
+
+#[test]
+fn a_budget_whose_max_cannot_be_read_holds_growth_but_not_a_scale_down() {
+    let unread = Budget {
+        usable: None,
+        ..budget(6)
+    };
+    let up = run(
+        &input(4, 900.0),
+        &GuardrailInput {
+            budget: Some(unread.clone()),
+            ..Default::default()
+        },
+    );
+    assert_eq!((up.desired, up.limited_by), (4, Limit::ConnectionBudget));
+    assert!(
+        finding(&up, "ConnectionBudget")
+            .message
+            .contains("max_connections not read"),
+        "{:?}",
+        up.findings
+    );
+    let down = run(
+        &input(4, 100.0),
+        &GuardrailInput {
+            budget: Some(unread),
+            ..Default::default()
+        },
+    );
+    assert!(
+        down.desired < 4,
+        "a scale-down still applies: {}",
+        down.desired
+    );
 }
 
 #[test]
