@@ -10,7 +10,7 @@ command -v runc >/dev/null || {
 }
 archive=$(bash scripts/image.sh localhost/headroom:check | tail -n 1)
 [ -s "$archive" ] || fail "no archive at $archive"
-# Listed whole first: `tar | grep -q` fails at random under pipefail (tar dies of SIGPIPE).
+# Listed whole first: tar piped into a quiet grep fails at random under pipefail (SIGPIPE).
 listing=$(tar -tf "$archive")
 grep -qx 'index.json' <<<"$listing" || fail "$archive is not an OCI archive"
 

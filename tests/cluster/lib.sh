@@ -20,8 +20,8 @@ start() { # name, command...
   echo $! >"$state/pids/$name.pid"
 }
 
-# True when `kubectl ARGS` prints exactly WANT. The output is read whole: a `| grep -q` reader
-# could close the pipe early and fail the pipeline under pipefail.
+# True when `kubectl ARGS` prints exactly WANT. The output is read whole: a quiet grep reading
+# the pipe could close it early and fail the pipeline under pipefail.
 prints() { # want, kubectl args...
   local want=$1; shift
   [ "$(kubectl "$@" 2>/dev/null)" = "$want" ]
