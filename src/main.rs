@@ -152,8 +152,9 @@ enum Command {
         #[arg(long)]
         report: Option<std::path::PathBuf>,
         /// Run over generated traces of a family instead (flash, viral, surges, launch, storm,
-        /// diurnal, organic, or all; or seasonal: a week of history, then a day played) and
-        /// print the distribution: how robust is the policy?
+        /// diurnal, organic, or all; seasonal: a week of history, then a day played; bursts:
+        /// short recurring bursts after two days of them, bursts-cold: without history; idle)
+        /// and print the distribution, also against the HPA at equal replica-minutes.
         #[arg(long, conflicts_with_all = ["trace", "start", "json"])]
         family: Option<String>,
         /// How many generated traces, with --family.

@@ -62,7 +62,7 @@ pub struct PlannedSignal {
     pub kind: &'static str,
     pub target_type: TargetType,
     pub target: f64,
-    /// Latency beside a sizing signal: pushes up, never sizes down.
+    /// Latency beside a sizing signal: its way up is bounded (see `SignalValue::up_only`).
     pub up_only: bool,
     /// How far back its reading looks, when it is a window.
     pub lookback_seconds: Option<f64>,
@@ -282,6 +282,15 @@ impl Plan {
             .cloned()
             .collect();
         p
+    }
+
+    /// The same plan with every signal's target times `factor`: a tighter target runs more
+    /// replicas for the same load.
+    pub fn targets_at(mut self, factor: f64) -> Plan {
+        for s in &mut self.signals {
+            s.target *= factor;
+        }
+        self
     }
 }
 

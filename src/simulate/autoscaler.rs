@@ -31,6 +31,9 @@ pub enum Kind {
     Kpa,
     /// A fixed replica count.
     Static,
+    /// The HPA with every target at this percent of the policy's: a dearer or cheaper HPA, so
+    /// that Headroom is judged against the HPA at its own replica-minutes. Not in `ALL`.
+    HpaAt { percent: u8 },
     /// The bound at this utilization (percent), with what it sees of the load: see `bound`.
     /// Not a baseline, and not in `ALL`.
     Bound {
@@ -55,6 +58,7 @@ impl Kind {
             Kind::Keda => "keda",
             Kind::Kpa => "kpa",
             Kind::Static => "static",
+            Kind::HpaAt { .. } => "hpa at",
             Kind::Bound { .. } => "bound",
         }
     }
@@ -175,6 +179,11 @@ impl Scaler {
         let zero = (kind == Kind::Keda && plan.idle.is_some()).then(KedaZero::new);
         let (plan, interval, clock_rate) = match kind {
             Kind::Headroom => (plan.clone(), secs(plan.interval), 1.0),
+            Kind::HpaAt { percent } => (
+                plan.as_hpa().targets_at(f64::from(percent) / 100.0),
+                15,
+                HPA_SYNC_SECONDS / 15.0,
+            ),
             _ => (plan.as_hpa(), 15, HPA_SYNC_SECONDS / 15.0),
         };
         let web = plan

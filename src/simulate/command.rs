@@ -91,6 +91,20 @@ fn run_all(trace: &Trace, web: &Policy, worker: &Policy, start_unix: Option<i64>
         .collect()
 }
 
+/// Headroom against the HPA at its own replica-minutes on one trace.
+fn equal_cost_line(
+    trace: &Trace,
+    web: &Policy,
+    worker: &Policy,
+    start_unix: Option<i64>,
+    results: &[Outcome],
+) -> String {
+    let mut s = setup(&trace.name, web.clone(), worker.clone());
+    s.start_unix = start_unix;
+    let ladder = super::equal_cost::ladder(trace, &s);
+    super::equal_cost::line(results, &ladder).unwrap_or_default()
+}
+
 fn write_svg(dir: &Path, name: &str, results: &[Outcome], target: f64) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = dir.join(format!("{name}.svg"));
@@ -129,6 +143,7 @@ pub fn command(o: &Options) -> Result<String, String> {
     };
     let results = run_all(&trace, &web, &worker, start_unix);
     let svg = write_svg(&o.out_dir, &trace.name, &results, latency_target(&web.spec))?;
+    let equal = equal_cost_line(&trace, &web, &worker, start_unix, &results);
     let clock = clock_note([&web, &worker], o.start.as_deref());
     if o.json {
         eprintln!("plot: {}", svg.display());
@@ -138,7 +153,7 @@ pub fn command(o: &Options) -> Result<String, String> {
         return Ok(format!("{}\n", report::json(&trace.name, &results)));
     }
     Ok(format!(
-        "{}{}plot: {}\n",
+        "{}{equal}{}plot: {}\n",
         report::table(&trace.name, &results),
         clock.map(|c| format!("{c}\n")).unwrap_or_default(),
         svg.display()
@@ -292,11 +307,13 @@ fn benchmark(
         report::MARKDOWN_HEADER
     );
     let mut all = vec![];
+    let mut equal = vec![];
     for name in SCENARIOS {
         let trace = scenario(name, seed).ok_or_else(|| format!("missing scenario {name}"))?;
         let results = run_all(&trace, web, worker, None);
         write_svg(out_dir, name, &results, latency_target(&web.spec))?;
         md.push_str(&report::markdown_rows(name, &results));
+        equal.push((name, equal_cost_line(&trace, web, worker, None, &results)));
         all.push((name, results));
         if name == "launch"
             && let Some(start) = planned_launch_start(web)
@@ -307,6 +324,10 @@ fn benchmark(
             md.push_str(&report::markdown_rows(planned, &results));
             all.push((planned, results));
         }
+    }
+    md.push_str("\n## At equal cost\n\nThe HPA run again with its targets tighter and looser; its SLO read at Headroom's replica-minutes, on its frontier (the best HPA for no more cost).\n\n");
+    for (name, line) in &equal {
+        let _ = write!(md, "- {name}: {line}");
     }
     md.push_str("\n## Targets\n\n");
     for (name, r) in &all {

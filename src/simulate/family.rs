@@ -1,6 +1,7 @@
 //! Families of generated traffic, for judging a policy on traffic it was not tuned for: each
 //! case draws its shape, noise and app model at random, deterministically per seed.
 
+use super::bursts::{self, BURSTS, BURSTS_COLD};
 use super::model::Params;
 use super::rng::Rng;
 use super::seasonal::{DAY, WARMUP_DAYS, draw};
@@ -14,6 +15,13 @@ pub const FAMILIES: [&str; 7] = [
 /// The family of multi-day traces with recurring patterns (not in `all`): a week of history,
 /// then a day played.
 pub const SEASONAL: &str = "seasonal";
+
+/// Every family `--family` takes besides `all` and `idle`, for the error that names them.
+pub fn names() -> String {
+    let mut all: Vec<&str> = FAMILIES.to_vec();
+    all.extend([SEASONAL, BURSTS, BURSTS_COLD]);
+    all.join(", ")
+}
 
 /// One generated case: the traffic, the app it hits, and how often Prometheus scrapes.
 #[derive(Clone, Debug)]
@@ -195,6 +203,9 @@ pub fn case(family: &str, seed: u64, index: usize) -> Option<Case> {
     let (trend, pattern, warmup, change, about) = if family == SEASONAL {
         let d = draw(&mut rng);
         (d.load, d.pattern, WARMUP_DAYS * DAY, d.change, d.about)
+    } else if family == BURSTS || family == BURSTS_COLD {
+        let d = bursts::draw(&mut rng, family == BURSTS);
+        (d.load, d.pattern, d.warmup, None, d.about)
     } else {
         let (seconds, f, about) = shape(&mut rng, family)?;
         let trend = (0..seconds).map(|t| f(t as f64)).collect();

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::bound::{Sight, UTILIZATIONS};
+use super::equal_cost::{self, AtCost, Outside};
 use super::family::{Case, case};
 use super::{Kind, Outcome, Policy, run, setup};
 
@@ -13,6 +14,8 @@ pub struct CaseResult {
     /// The case, its per-second vectors dropped once run (a seasonal trace holds 22 MB).
     pub case: Case,
     pub outcomes: Vec<Outcome>,
+    /// The HPA at each of `equal_cost::HPA_TARGETS`.
+    pub ladder: Vec<Outcome>,
     pub bounds: Vec<(Sight, Vec<Outcome>)>,
     /// Where the recurring pattern changed: Headroom's predicted raises more than one period
     /// after the change that the new pattern does not call for (a rise of `RISE` within the
@@ -71,9 +74,8 @@ pub fn run_case(
 ) -> Result<CaseResult, String> {
     let c = case(family, seed, index).ok_or_else(|| {
         format!(
-            "--family: unknown family {family:?}; expected all, {} or one of {}",
-            super::family::SEASONAL,
-            super::family::FAMILIES.join(", ")
+            "--family: unknown family {family:?}; expected all, idle or one of {}",
+            super::family::names()
         )
     })?;
     let mut s = setup(&c.trace.name, web.clone(), worker.clone());
@@ -83,6 +85,7 @@ pub fn run_case(
         .iter()
         .map(|k| run(*k, &c.trace, &s, &mut |_| {}))
         .collect();
+    let ladder = equal_cost::ladder(&c.trace, &s);
     let frontier = |sight: Sight| {
         UTILIZATIONS
             .iter()
@@ -113,6 +116,7 @@ pub fn run_case(
     };
     Ok(CaseResult {
         outcomes,
+        ladder,
         bounds,
         stale_raises,
         case: c,
@@ -182,17 +186,66 @@ fn compare<'a>(
         slo_ratio_p90: quantile(slo, 0.9),
         cost_ratio_median: quantile(cost.clone(), 0.5),
         cost_ratio_p90: quantile(cost, 0.9),
-        no_worse_slo: pairs
-            .iter()
-            .filter(|(h, b)| h.slo_violation_minutes <= b.slo_violation_minutes + 1e-9)
-            .count() as f64
+        no_worse_slo: count(&pairs, |(h, b)| {
+            h.slo_violation_minutes <= b.slo_violation_minutes + 1e-9
+        }) as f64
             / n,
-        no_more_reversals: pairs
-            .iter()
-            .filter(|(h, b)| h.reversals <= b.reversals)
-            .count() as f64
-            / n,
+        no_more_reversals: count(&pairs, |(h, b)| h.reversals <= b.reversals) as f64 / n,
     }
+}
+
+fn count<T>(items: &[T], pick: impl Fn(&T) -> bool) -> usize {
+    items.iter().filter(|x| pick(x)).count()
+}
+
+/// The HPA at Headroom's replica-minutes on one case.
+fn hpa_at_cost(r: &CaseResult) -> Option<(&Outcome, AtCost)> {
+    let h = of(r, Kind::Headroom)?;
+    Some((h, equal_cost::hpa_at(h, &r.outcomes, &r.ladder)?))
+}
+
+/// Headroom against the HPA at its own replica-minutes, over every case.
+pub struct EqualCost {
+    pub slo_ratio_median: f64,
+    pub slo_ratio_p90: f64,
+    pub no_worse_slo: f64,
+    /// Cases cheaper than the cheapest HPA, and dearer than the dearest (its nearest end
+    /// taken).
+    pub cheaper: usize,
+    pub dearer: usize,
+}
+
+pub fn at_equal_cost(results: &[CaseResult]) -> EqualCost {
+    let pairs: Vec<(&Outcome, AtCost)> = results.iter().filter_map(hpa_at_cost).collect();
+    let slo: Vec<f64> = pairs
+        .iter()
+        .map(|(h, a)| (h.slo_violation_minutes + 0.1) / (a.slo_violation_minutes + 0.1))
+        .collect();
+    EqualCost {
+        slo_ratio_median: quantile(slo.clone(), 0.5),
+        slo_ratio_p90: quantile(slo, 0.9),
+        no_worse_slo: count(&pairs, |(h, a)| {
+            h.slo_violation_minutes <= a.slo_violation_minutes + 1e-9
+        }) as f64
+            / pairs.len().max(1) as f64,
+        cheaper: count(&pairs, |(_, a)| a.outside == Some(Outside::Cheaper)),
+        dearer: count(&pairs, |(_, a)| a.outside == Some(Outside::Dearer)),
+    }
+}
+
+/// The equal-cost line of the table.
+fn equal_cost_line(results: &[CaseResult]) -> String {
+    let e = at_equal_cost(results);
+    format!(
+        "  vs hpa at equal cost (its targets at {}% and 100%, read at headroom's replica-minutes): SLO ratio p50 {:.2} p90 {:.2}; no worse on SLO {:.0}%; of {} traces headroom was cheaper than every HPA on {} and dearer on {} (the nearest HPA taken)\n",
+        equal_cost::HPA_TARGETS.map(|p| p.to_string()).join("/"),
+        e.slo_ratio_median,
+        e.slo_ratio_p90,
+        e.no_worse_slo * 100.0,
+        results.len(),
+        e.cheaper,
+        e.dearer
+    )
 }
 
 /// The distribution table: per autoscaler, median and 90th percentile of each figure.
@@ -242,6 +295,7 @@ pub fn table(results: &[CaseResult]) -> String {
             v.no_more_reversals * 100.0
         );
     }
+    out.push_str(&equal_cost_line(results));
     let drawn = |sight: Sight| {
         results
             .iter()
@@ -365,7 +419,7 @@ pub fn report(results: &[CaseResult], family: &str, seed: u64, cpu_seconds: f64)
         results.first().map_or(0, |r| r.bounds.len()),
         UTILIZATIONS.len(),
     );
-    md.push_str("\n## Traces\n\n| trace | drawn | headroom SLO min | hpa | keda | kpa | headroom replica-min | hpa | headroom reversals | hpa | predicted raises | learned |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.push_str("\n## Traces\n\n| trace | drawn | headroom SLO min | hpa | hpa at equal cost | keda | kpa | headroom replica-min | hpa | headroom reversals | hpa | predicted raises | learned |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in results {
         let f = |k: Kind, g: fn(&Outcome) -> f64| of(r, k).map_or(f64::NAN, g);
         let learned = of(r, Kind::Headroom).map_or(String::new(), |o| o.learned.join("; "));
@@ -374,9 +428,17 @@ pub fn report(results: &[CaseResult], family: &str, seed: u64, cpu_seconds: f64)
             Some(n) if n > 0 => format!("{raises} ({n} stale)"),
             _ => raises.to_string(),
         };
+        let equal = hpa_at_cost(r).map_or("-".into(), |(_, a)| {
+            let mark = match a.outside {
+                None => "",
+                Some(Outside::Cheaper) => " (headroom cheaper than every HPA)",
+                Some(Outside::Dearer) => " (headroom dearer than every HPA)",
+            };
+            format!("{:.1}{mark}", a.slo_violation_minutes)
+        });
         let _ = writeln!(
             md,
-            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {raises} | {learned} |",
+            "| {} | {} | {:.1} | {:.1} | {equal} | {:.1} | {:.1} | {:.0} | {:.0} | {:.0} | {:.0} | {raises} | {learned} |",
             r.case.trace.name,
             r.case.about,
             f(Kind::Headroom, |o| o.slo_violation_minutes),

@@ -5,7 +5,9 @@
 mod autoscaler;
 mod bound;
 pub mod breaking;
+mod bursts;
 mod command;
+mod equal_cost;
 pub mod family;
 mod generalize;
 mod idle;
@@ -206,6 +208,9 @@ pub fn run_probed(
     let target = latency_target(&setup.web.spec);
 
     let mut out = Outcome::empty(kind.name());
+    if let Kind::HpaAt { percent } = kind {
+        out.autoscaler = format!("hpa {percent}%");
+    }
     let mut bound = match kind {
         Kind::Bound {
             utilization: u,
