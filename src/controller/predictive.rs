@@ -11,12 +11,13 @@ use super::reconcile::{key, prometheus_for};
 use crate::api::{PredictiveStatus, ScalingPolicy};
 use crate::metrics::scoped;
 use crate::plan::{Plan, PredictivePlan};
-use crate::predict::{History, Learned, learn};
+use crate::predict::{Histories, History, Learned, learn_all};
 
-/// A policy's learned pattern and the history it came from (4 KB at a week of 5m steps).
+/// A policy's learned pattern and the histories it came from (4 KB at a week of 5m steps,
+/// 2.9 KB for the last 12 hours at 30 s).
 #[derive(Debug)]
 pub struct Prediction {
-    history: History,
+    history: Histories,
     learned: Option<Learned>,
     next: Option<Instant>,
     running: bool,
@@ -27,7 +28,7 @@ pub struct Prediction {
 impl Prediction {
     pub fn new(plan: &PredictivePlan) -> Self {
         Prediction {
-            history: History::new(plan.step_seconds, plan.points()),
+            history: Histories::new(plan.step_seconds, plan.points()),
             learned: None,
             next: None,
             running: false,
@@ -75,7 +76,7 @@ impl Prediction {
     }
 
     /// Whether a refresh may start at `now`; if so it is marked running.
-    pub fn start(&mut self, plan: &PredictivePlan, now: Instant) -> Option<History> {
+    pub fn start(&mut self, plan: &PredictivePlan, now: Instant) -> Option<Histories> {
         if self.for_plan != *plan {
             *self = Prediction::new(plan);
         }
@@ -87,7 +88,7 @@ impl Prediction {
     }
 
     /// Keeps a refresh's result (None: Prometheus could not be read; ask again later).
-    pub fn finish(&mut self, result: Option<(History, Learned)>, now: Instant) {
+    pub fn finish(&mut self, result: Option<(Histories, Learned)>, now: Instant) {
         self.running = false;
         let every = match &result {
             Some((_, l)) => refresh_every(l, self.for_plan.step_seconds),
@@ -132,14 +133,15 @@ pub fn refresh(ctx: &Arc<Context>, policy: &ScalingPolicy, ns: &str, plan: &Plan
     });
 }
 
-/// Reads what is new of the history and learns again; None when Prometheus could not be read.
+/// Reads what is new of both histories and learns again; None when Prometheus could not be
+/// read.
 async fn run(
     ctx: &Context,
     policy: &ScalingPolicy,
     ns: &str,
     plan: &PredictivePlan,
-    mut history: History,
-) -> Option<(History, Learned)> {
+    mut history: Histories,
+) -> Option<(Histories, Learned)> {
     let pkey = key(policy);
     let (_, prometheus) = prometheus_for(&policy.spec, ctx, ns)
         .await
@@ -152,31 +154,48 @@ async fn run(
             .map_err(|e| tracing::debug!(policy = %pkey, error = %e, "forecast load refused"))
             .ok()?
     };
-    let step = i64::from(plan.step_seconds);
-    // The last whole step; the step in progress is read next time.
-    let end = jiff::Timestamp::now().as_second().div_euclid(step) * step - step;
     let lookback = i64::try_from(plan.lookback_seconds).unwrap_or(i64::MAX);
-    let start = if history.is_empty() {
-        end - lookback
-    } else {
-        history.end().max(end - lookback)
-    };
-    if start <= end {
-        let points = prometheus
-            .range_between(&query, start, end, step as f64)
+    let short = i64::try_from(history.short_span_seconds()).unwrap_or(i64::MAX);
+    for (h, span) in [(&mut history.long, lookback), (&mut history.short, short)] {
+        read_new(&prometheus, &query, h, span)
             .await
             .map_err(|e| tracing::debug!(policy = %pkey, error = %e, "forecast history unread"))
             .ok()?;
-        // Times come back as seconds since `start`.
-        for (t, v) in points {
-            history.record(start + t.round() as i64, v);
-        }
-        // Steps with no reading up to the end are missing, not skipped.
-        if history.end() <= end {
-            history.record(end, f64::NAN);
-        }
     }
-    let learned = learn(&history, &plan.settings);
+    let learned = learn_all(&history, &plan.settings);
     tracing::debug!(policy = %pkey, summary = %learned.summary, "forecast learned");
     Some((history, learned))
+}
+
+/// Reads the steps of `history` new since its last read (the last `span` seconds the first
+/// time), up to the last whole step.
+async fn read_new(
+    prometheus: &crate::metrics::Prometheus,
+    query: &str,
+    history: &mut History,
+    span: i64,
+) -> Result<(), crate::metrics::QueryError> {
+    let step = i64::from(history.step_seconds());
+    // The last whole step; the step in progress is read next time.
+    let end = jiff::Timestamp::now().as_second().div_euclid(step) * step - step;
+    let start = if history.is_empty() {
+        end - span
+    } else {
+        history.end().max(end - span)
+    };
+    if start > end {
+        return Ok(());
+    }
+    let points = prometheus
+        .range_between(query, start, end, step as f64)
+        .await?;
+    // Times come back as seconds since `start`.
+    for (t, v) in points {
+        history.record(start + t.round() as i64, v);
+    }
+    // Steps with no reading up to the end are missing, not skipped.
+    if history.end() <= end {
+        history.record(end, f64::NAN);
+    }
+    Ok(())
 }

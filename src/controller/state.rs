@@ -16,7 +16,7 @@ use crate::api::{HeadroomStatus, PredictiveStatus, ScalingPolicyStatus, TargetRe
 use crate::decision::guardrails::{Claim, PredictedPeak};
 use crate::decision::{Evaluation, History, Memory, Recommendation, ScaleEvent, capacity_age};
 use crate::plan::PredictivePlan;
-use crate::predict::{History as LoadHistory, Learned};
+use crate::predict::{Histories as LoadHistory, Learned};
 
 // Longer than any stabilization window (3600s) and any policy period (1800s).
 const KEEP: Duration = Duration::from_secs(3600);
@@ -498,8 +498,8 @@ impl State {
             peak: o.peak,
             level: o.level,
             horizon_seconds: plan.settings.horizon_seconds,
-            pattern: l.period().unwrap_or_default(),
-            min_rise: l.min_rise,
+            pattern: o.period().unwrap_or_default(),
+            min_rise: o.min_rise,
             enforce: plan.enforce,
         })
     }

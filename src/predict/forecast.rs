@@ -26,6 +26,8 @@ pub struct Forecaster<'a> {
     pub values: &'a [f64],
     pub floor: f64,
     pub period: usize,
+    /// The period to a fraction of a step: the k-th period back is this times k, rounded.
+    pub exact: f64,
     /// Steps after the current one that the busiest load is taken over.
     pub ahead: usize,
     /// Steps of recent load that set today's level.
@@ -51,8 +53,13 @@ impl Forecaster<'_> {
         }
         let w = self.level_steps.max(1);
         let recent = mean(v.get((known + 1).saturating_sub(w)..=known)?)?;
+        let exact = if self.exact > 0.0 {
+            self.exact
+        } else {
+            p as f64
+        };
         let mut seen: Vec<f64> = (1..)
-            .map(|k| k * p)
+            .map(|k| (f64::from(k) * exact).round() as usize)
             .take_while(|back| *back <= at && *back <= known)
             .filter(|back| at - back + ahead <= known)
             .take(PERIODS)

@@ -8,10 +8,12 @@ mod backtest;
 mod forecast;
 mod history;
 mod period;
+mod short;
 
 pub use backtest::{Backtest, RISE};
 pub use history::History;
 pub use period::Period;
+pub use short::{Histories, SHORT_POINTS, SHORT_STEP_SECONDS, learn_all};
 
 /// How a policy learns; defaults in `Settings::default`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -63,6 +65,9 @@ pub struct Learned {
     /// The least rise worth acting on: three times the noise of a step's change, at least
     /// `RISE`. A smaller one is the history's noise, not its pattern.
     pub min_rise: f64,
+    /// A trusted forecast learned at the other resolution: the outlook is the larger rise of
+    /// the two (a daily peak and bursts every few minutes both come).
+    pub also: Option<Box<Learned>>,
 }
 
 /// What the forecast says at one moment.
@@ -74,6 +79,16 @@ pub struct Outlook {
     pub level: f64,
     /// The next peak of the expected load after this step: Unix seconds and the load.
     pub next_peak: Option<(i64, f64)>,
+    /// The least rise worth acting on, and the period, of the forecast this came from.
+    pub min_rise: f64,
+    pub period_seconds: Option<f64>,
+}
+
+impl Outlook {
+    /// The period of the forecast this came from, as a duration ("12m").
+    pub fn period(&self) -> Option<String> {
+        self.period_seconds.map(human)
+    }
 }
 
 impl Learned {
@@ -90,11 +105,25 @@ impl Learned {
             peaks: vec![],
             levels: vec![],
             min_rise: 1.0 + RISE,
+            also: None,
         }
     }
 
-    /// The outlook at `unix`; None outside what was learned.
+    /// The outlook at `unix`: this forecast's or the other resolution's, whichever expects
+    /// the larger rise; None outside what was learned.
     pub fn at(&self, unix: i64) -> Option<Outlook> {
+        let rise = |o: &Outlook| o.peak / o.level.max(f64::MIN_POSITIVE);
+        match (
+            self.own_at(unix),
+            self.also.as_ref().and_then(|a| a.own_at(unix)),
+        ) {
+            (Some(a), Some(b)) if rise(&b) > rise(&a) => Some(b),
+            (None, b) => b,
+            (a, _) => a,
+        }
+    }
+
+    fn own_at(&self, unix: i64) -> Option<Outlook> {
         let step = i64::from(self.step_seconds.max(1));
         let index = usize::try_from((unix - self.from).div_euclid(step)).ok()?;
         let peak = f64::from(*self.peaks.get(index)?);
@@ -121,6 +150,8 @@ impl Learned {
             peak,
             level: if before.is_finite() { before } else { here },
             next_peak,
+            min_rise: self.min_rise,
+            period_seconds: self.period_seconds,
         })
     }
 
@@ -131,7 +162,9 @@ impl Learned {
 
     /// Memory held.
     pub fn bytes(&self) -> usize {
-        (self.peaks.capacity() + self.levels.capacity()) * 4 + self.summary.capacity()
+        (self.peaks.capacity() + self.levels.capacity()) * 4
+            + self.summary.capacity()
+            + self.also.as_ref().map_or(0, |a| a.bytes())
     }
 }
 
@@ -184,10 +217,11 @@ pub fn learn(history: &History, settings: &Settings) -> Learned {
         values: &values,
         floor,
         period: p.steps,
+        exact: p.exact,
         ahead,
         level_steps: (p.steps / 8).clamp(1, 12),
     };
-    let period_seconds = p.steps as f64 * step;
+    let period_seconds = p.exact * step;
     // Held back: the last day, or the last period if longer; at least two periods before it.
     let span = p
         .steps

@@ -9,6 +9,9 @@ pub struct Period {
     pub steps: usize,
     /// The autocorrelation at that lag, from 0 (none) to 1 (the same every period).
     pub strength: f64,
+    /// The period to a tenth of a step: a period between two steps, read a whole step off,
+    /// drifts a step further each period back.
+    pub exact: f64,
 }
 
 /// How much a peak of the autocorrelation must stand above the valley before it: a slow
@@ -68,6 +71,7 @@ fn peaks(acf: &[f64], min_lag: usize) -> Vec<Period> {
                 top = Some(Period {
                     steps: lag,
                     strength: v,
+                    exact: lag as f64,
                 })
             }
             Some(t) if v < t.strength - PROMINENCE => {
@@ -82,6 +86,7 @@ fn peaks(acf: &[f64], min_lag: usize) -> Vec<Period> {
                     top = Some(Period {
                         steps: lag,
                         strength: v,
+                        exact: lag as f64,
                     });
                 }
             }
@@ -133,21 +138,39 @@ pub fn detect(
         let at = |a: &[f64]| a.get(lag).copied().unwrap_or(f64::NAN);
         at(&levels).max(at(&moves))
     };
-    let steps = snap(refine(chosen.steps, max_lag, &score), step_seconds);
+    let refined = refine(chosen.steps, max_lag, &score);
+    let whole = (refined.round() as usize).max(1);
+    let steps = snap(whole, step_seconds);
+    let exact = if steps == whole {
+        refined
+    } else {
+        // On the calendar: exactly that.
+        CALENDAR
+            .iter()
+            .map(|c| c / step_seconds)
+            .find(|c| (c.round() as usize) == steps)
+            .unwrap_or(steps as f64)
+    };
     Some(Period {
         steps,
         strength: score(steps),
+        exact,
     })
 }
 
-/// The lag near `steps` whose multiples correlate best: a peak of the autocorrelation is
-/// flat on top, its multiples are not, so a day is told from a day less fifteen minutes.
-fn refine(steps: usize, max_lag: usize, score: &dyn Fn(usize) -> f64) -> usize {
-    let slack = steps / 25 + 1;
-    (steps.saturating_sub(slack).max(1)..=steps + slack)
+/// The period near `steps`, to a tenth of a step, whose first ten multiples (rounded to
+/// steps) correlate best: a peak of the autocorrelation is flat on top, its multiples are
+/// not, so a day is told from a day less fifteen minutes, and a period between two steps is
+/// not read a step off (which drifts a step further each period back).
+fn refine(steps: usize, max_lag: usize, score: &dyn Fn(usize) -> f64) -> f64 {
+    let slack = (steps / 25 + 1) as f64;
+    let lo = (steps as f64 - slack).max(1.0);
+    let candidates = ((2.0 * slack) * 10.0).round() as usize;
+    (0..=candidates)
+        .map(|i| lo + i as f64 / 10.0)
         .map(|p| {
-            let multiples: Vec<f64> = (1..)
-                .map(|k| k * p)
+            let multiples: Vec<f64> = (1..=10)
+                .map(|k| (f64::from(k) * p).round() as usize)
                 .take_while(|l| *l <= max_lag)
                 .map(score)
                 .filter(|v| v.is_finite())
@@ -155,8 +178,17 @@ fn refine(steps: usize, max_lag: usize, score: &dyn Fn(usize) -> f64) -> usize {
             let mean = multiples.iter().sum::<f64>() / multiples.len().max(1) as f64;
             (p, mean)
         })
-        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-        .map_or(steps, |(p, _)| p)
+        .max_by(|a, b| {
+            a.1.total_cmp(&b.1)
+                // Ties to the shorter period, and to a whole step.
+                .then(
+                    b.0.fract()
+                        .min(1.0 - b.0.fract())
+                        .total_cmp(&a.0.fract().min(1.0 - a.0.fract())),
+                )
+                .then(b.0.total_cmp(&a.0))
+        })
+        .map_or(steps as f64, |(p, _)| p)
 }
 
 /// Periods people schedule things at, seconds: a period found within 3 % of one is taken to
@@ -195,6 +227,7 @@ pub fn strongest(values: &[f64], min_steps: usize) -> Option<Period> {
         .map(|(steps, strength)| Period {
             steps,
             strength: *strength,
+            exact: steps as f64,
         })
 }
 
@@ -239,6 +272,23 @@ mod tests {
             .map(|t: usize| if t.is_multiple_of(23) { 300.0 } else { 100.0 } * (0.1 * rng.normal()).exp())
             .collect();
         assert_eq!(detect(&flat, 300.0, 4, 0.3).map(|p| p.steps), Some(23));
+    }
+
+    #[test]
+    fn a_period_between_two_steps_is_measured_to_a_tenth_of_a_step() {
+        let mut rng = Rng::new(7);
+        // A three-step burst every 16.2 steps: read as 16, the tenth period back is two
+        // steps off, most of a burst.
+        let v: Vec<f64> = (0..1440)
+            .map(|t| {
+                let into = (t as f64).rem_euclid(16.2);
+                let base = if into < 3.0 { 500.0 } else { 100.0 };
+                base * (0.1 * rng.normal()).exp()
+            })
+            .collect();
+        let p = detect(&v, 30.0, 4, 0.3).expect("a period");
+        assert_eq!(p.steps, 16, "{p:?}");
+        assert!((p.exact - 16.2).abs() < 0.11, "{p:?}");
     }
 
     #[test]

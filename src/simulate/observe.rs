@@ -5,6 +5,9 @@ use std::collections::VecDeque;
 
 use super::model::{LATENCY_BUCKETS, Snapshot};
 
+/// Seconds per bin of the long history: the short forecast's step.
+const BIN: usize = 30;
+
 #[derive(Clone, Debug)]
 pub struct Observer {
     scrape: usize,
@@ -12,9 +15,9 @@ pub struct Observer {
     /// (second, snapshot) at each scrape, newest last.
     samples: VecDeque<(usize, Snapshot)>,
     keep: usize,
-    /// Requests and jobs summed per minute since second 0, warm-up included: the long
+    /// Requests and jobs summed per `BIN` seconds since second 0, warm-up included: the long
     /// history Prometheus keeps of the request and arrival rates.
-    minutes: Vec<[f64; 2]>,
+    bins: Vec<[f64; 2]>,
 }
 
 impl Observer {
@@ -24,32 +27,39 @@ impl Observer {
             window: window_seconds.max(1),
             samples: VecDeque::new(),
             keep: keep_seconds,
-            minutes: vec![],
+            bins: vec![],
         }
     }
 
     /// Adds one second of requests and jobs to the long history.
     pub fn count(&mut self, now: usize, requests: f64, jobs: f64) {
-        let minute = now / 60;
-        if self.minutes.len() <= minute {
-            self.minutes.resize(minute + 1, [0.0; 2]);
+        let bin = now / BIN;
+        if self.bins.len() <= bin {
+            self.bins.resize(bin + 1, [0.0; 2]);
         }
-        if let Some(m) = self.minutes.get_mut(minute) {
+        if let Some(m) = self.bins.get_mut(bin) {
             m[0] += requests;
             m[1] += jobs;
         }
     }
 
     /// The mean rate per second of each whole `step` before `now` (oldest first, with its
-    /// first second), of requests or of jobs: a range query of the rate at that step.
+    /// first second), of requests or of jobs: a range query of the rate at that step. A step
+    /// under a minute reads the minute before it, as `rate(...[1m])` read at that step does.
     pub fn rates(&self, now: usize, step: usize, jobs: bool) -> Vec<(usize, f64)> {
-        let per = (step / 60).max(1);
-        let whole = (now / 60) / per;
+        let per = (step / BIN).max(1);
+        let whole = (now / BIN) / per;
+        let span = per.max(60 / BIN);
         (0..whole)
             .filter_map(|i| {
-                let m = self.minutes.get(i * per..(i + 1) * per)?;
+                let (start, end) = if per * BIN >= 60 {
+                    (i * per, (i + 1) * per)
+                } else {
+                    ((i * per).checked_sub(span)?, i * per)
+                };
+                let m = self.bins.get(start..end)?;
                 let sum: f64 = m.iter().map(|x| x[usize::from(jobs)]).sum();
-                Some((i * per * 60, sum / (per * 60) as f64))
+                Some((i * per * BIN, sum / (span * BIN) as f64))
             })
             .collect()
     }
