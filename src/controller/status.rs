@@ -391,7 +391,7 @@ mod tests {
                 name: "p95".into(),
                 replicas: Some(desired),
                 ratio: Some(1.5),
-                abstained: false,
+                scales_with_load: true,
             }],
             recommendation: Some(desired),
         }

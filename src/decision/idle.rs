@@ -90,9 +90,7 @@ pub fn from_zero(demand: &Demand, proposals: Vec<Proposal>, max: i32) -> Decisio
 pub fn is_idle(demand: &Demand, readings: &[SignalReading], proposals: &[Proposal]) -> bool {
     *demand == Demand::None
         && readings.iter().all(|r| r.value.is_ok())
-        && proposals
-            .iter()
-            .all(|p| p.abstained || p.replicas.is_some_and(|n| n <= 1))
+        && proposals.iter().all(|p| p.replicas.is_some_and(|n| n <= 1))
 }
 
 /// A running target idle for the whole cooldown goes to zero. `idle_seconds`: how long the

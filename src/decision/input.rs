@@ -73,9 +73,10 @@ pub struct SignalValue {
     pub target_type: TargetType,
     pub target: f64,
     pub value: Option<f64>,
-    /// A leading indicator that may push replicas up but never sizes them down: within or
-    /// below its target it abstains and the sizing signals decide. (Latency is not
-    /// proportional to replicas, so "ratio × replicas" below target shrinks until it breaks.)
+    /// Latency beside a sizing signal: over its target it at most doubles the ready fleet
+    /// and waits for a reading of the new one (latency explodes far past what replicas
+    /// need); at and under target it sizes as the HPA's does, so the fleet is not shrunk
+    /// past where latency meets its target.
     pub up_only: bool,
     /// How far back the reading looks (its rate or quantile window), when known. An up-only
     /// reading that reaches back past the newest ready capacity still describes the old fleet.

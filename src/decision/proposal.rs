@@ -5,16 +5,16 @@ use crate::api::TargetType;
 
 use super::{SignalValue, Tolerance};
 
-/// What one signal asks for. `replicas: None` when the signal could not be read, or when an
-/// up-only signal abstains.
+/// What one signal asks for. `replicas: None` when the signal could not be read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Proposal {
     pub name: String,
     pub replicas: Option<i32>,
     /// value / target: how far the signal is from where the user wants it.
     pub ratio: Option<f64>,
-    /// An up-only signal within its target: it asks for nothing, and is not missing either.
-    pub abstained: bool,
+    /// Whether the ratio grows with the load, so that a predicted rise may multiply it: not
+    /// latency within its target (service time sets its floor, not the load).
+    pub scales_with_load: bool,
 }
 
 /// Why no proposal could be acted on.
@@ -103,22 +103,13 @@ pub fn propose(
     let raw_ratio = ratio_and_replicas.map(|(r, _)| r);
     let ratio = raw_ratio.filter(|r| r.is_finite());
     let replicas = ratio_and_replicas.and_then(|(_, n)| n);
-    // An overflowing ratio (+Inf) is still "over target": it gets the same bound.
-    if s.up_only
-        && let Some(r) = raw_ratio.filter(|r| !r.is_nan())
-    {
-        if r <= 1.0 + tol.scale_up {
-            return Proposal {
-                name: s.name.clone(),
-                ratio,
-                replicas: None,
-                abstained: true,
-            };
-        }
-        // Over target, latency says "more", not "how many": a saturated queue's latency
-        // explodes far beyond what more replicas need. At most double what is ready; and
-        // while the reading's window still covers the time before the newest pods were
-        // ready, it describes the old fleet: hold, and ask again once it is fresh.
+    // Over target, latency says "more", not "how many": a saturated queue's latency explodes
+    // far beyond what more replicas need. At most double what is ready; and while the
+    // reading's window still covers the time before the newest pods were ready, it describes
+    // the old fleet: hold, and ask again once it is fresh. An overflowing ratio (+Inf) is
+    // still over target. Within and below target it sizes as the HPA's does, so the sizing
+    // signals cannot shrink the fleet past where latency meets its target.
+    if s.up_only && raw_ratio.is_some_and(|r| r > 1.0 + tol.scale_up) {
         let bound = if stale_fleet.is_some() {
             current
         } else {
@@ -128,14 +119,14 @@ pub fn propose(
             name: s.name.clone(),
             ratio,
             replicas: replicas.map(|n| n.min(bound).max(current)),
-            abstained: false,
+            scales_with_load: true,
         };
     }
     Proposal {
         name: s.name.clone(),
         ratio,
         replicas,
-        abstained: false,
+        scales_with_load: !s.up_only,
     }
 }
 
@@ -143,7 +134,7 @@ pub fn propose(
 pub fn combine(proposals: &[Proposal], current: i32) -> Result<Combined, Unavailable> {
     let missing: Vec<String> = proposals
         .iter()
-        .filter(|p| p.replicas.is_none() && !p.abstained)
+        .filter(|p| p.replicas.is_none())
         .map(|p| p.name.clone())
         .collect();
     // First signal wins ties, as in the HPA.
@@ -155,16 +146,6 @@ pub fn combine(proposals: &[Proposal], current: i32) -> Result<Combined, Unavail
             _ => Some((r, n)),
         });
     let Some((replicas, signal)) = best else {
-        // Only abstentions: every up-only signal is within target, so hold.
-        if let Some(p) = proposals.iter().find(|p| p.abstained)
-            && missing.is_empty()
-        {
-            return Ok(Combined {
-                replicas: current,
-                signal: p.name.clone(),
-                missing,
-            });
-        }
         return Err(Unavailable::AllMissing);
     };
     if !missing.is_empty() && replicas < current {
@@ -286,7 +267,7 @@ mod tests {
             name: name.into(),
             replicas: r,
             ratio: None,
-            abstained: false,
+            scales_with_load: true,
         }
     }
 
@@ -334,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn up_only_signals_push_up_but_never_size_down() {
+    fn latency_beside_sizing_signals_at_most_doubles_up_and_holds_near_target() {
         let t = Tolerance::default();
         let mut s = sig(TargetType::Value, 0.3, Some(0.6));
         s.up_only = true;
@@ -342,15 +323,16 @@ mod tests {
         // A saturated tier's latency (10s against 300ms) asks for 2x, not 33x.
         s.value = Some(10.0);
         assert_eq!(propose(&s, 4, 4, t, None).replicas, Some(8));
+        // Near its target it holds the fleet where CPU alone would halve it: between two
+        // bursts the fleet stays where latency is met (issue #41).
+        s.value = Some(0.27);
+        let near = propose(&s, 10, 10, t, None);
+        let cpu = p_named("cpu", Some(5));
+        assert_eq!(combine(&[cpu.clone(), near], 10).unwrap().replicas, 10);
+        // Far under target the sizing signal decides the way down.
         s.value = Some(0.1);
-        let p = propose(&s, 4, 4, t, None);
-        assert!(p.abstained && p.replicas.is_none());
-        // With a sizing signal, the sizing signal decides the way down.
-        let cpu = p_named("cpu", Some(2));
-        let c = combine(&[cpu, p.clone()], 4).unwrap();
-        assert_eq!(c.replicas, 2);
-        // Alone, an abstaining signal holds: neither missing nor a scale-down.
-        assert_eq!(combine(std::slice::from_ref(&p), 4).unwrap().replicas, 4);
+        let far = propose(&s, 10, 10, t, None);
+        assert_eq!(combine(&[cpu, far], 10).unwrap().replicas, 5);
     }
 
     #[test]

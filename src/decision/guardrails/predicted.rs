@@ -19,7 +19,7 @@ pub fn apply(s: &mut Step, p: &PredictedRise, proposals: &[Proposal]) -> Option<
     let replicas = f64::from(s.current.max(1));
     let now = proposals
         .iter()
-        .filter(|x| !x.abstained)
+        .filter(|x| x.scales_with_load)
         .filter_map(|x| x.ratio)
         .map(|r| r * replicas)
         .fold(f64::NAN, f64::max);
