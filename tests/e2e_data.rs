@@ -194,8 +194,8 @@ fn e2e_data_a_saturated_postgres_holds_the_web_tier() {
     // A 60,000-row aggregate a request: 4 requests a second ask more of PostgreSQL than its
     // 200m, so it is throttled at its limit and every query waits on it.
     let mut load = play_to(ns, "web", "/?expensive=60000", &["4:420"]);
-    let db = headroom::metrics::scoped(DATABASE_CPU, ns).expect("scoped");
-    let regularly = format!("avg_over_time(({db} > bool 0.7)[1m:5s])");
+    let db_query = headroom::metrics::scoped(DATABASE_CPU, ns).expect("scoped");
+    let regularly = format!("avg_over_time(({db_query} > bool 0.7)[1m:5s])");
     let saturated = wait_until(
         "PostgreSQL's CPU over 70 % of its limit for most of a minute",
         Duration::from_secs(240),
@@ -221,22 +221,27 @@ fn e2e_data_a_saturated_postgres_holds_the_web_tier() {
     );
     // Held for 45 s while the database stays saturated: p95 asks for more, none is added.
     let started = Instant::now();
-    let (mut p95_peak, mut db_low, mut replicas_max) = (0.0f64, f64::INFINITY, 0i64);
+    let (mut p95_peak, mut db, mut replicas_max) = (0.0f64, vec![], 0i64);
     while started.elapsed() < Duration::from_secs(45) {
         let p = policy(ns, "web");
         if let Some(v) = p["status"]["signals"][0]["value"].as_f64() {
             p95_peak = p95_peak.max(v);
         }
-        if let Some(v) = prom_query(&c.prometheus_url, &db) {
-            db_low = db_low.min(v);
+        if let Some(v) = prom_query(&c.prometheus_url, &db_query) {
+            db.push(v);
         }
         replicas_max = replicas_max.max(spec_replicas(ns, "deployment", "web"));
         std::thread::sleep(Duration::from_secs(3));
     }
     let _ = load.kill();
     let _ = load.wait();
+    // "Regularly" over Act is what the hold reads, not every sample: a one-minute rate of a
+    // saturated PostgreSQL still dips now and then.
+    let over = db.iter().filter(|v| **v > 0.7).count();
+    let db_low = db.iter().copied().fold(f64::INFINITY, f64::min);
     let line = format!(
-        "database-bound on the real stack: PostgreSQL at >= {:.0}% of its 200m limit, p95 signal up to {p95_peak:.2}s (target 0.3s), app replicas at most {replicas_max} (from 1), limitedBy DatabaseBound; event: {warning}",
+        "database-bound on the real stack: PostgreSQL over 70% of its 200m limit in {over} of {} samples (lowest {:.0}%), p95 signal up to {p95_peak:.2}s (target 0.3s), app replicas at most {replicas_max} (from 1), limitedBy DatabaseBound; event: {warning}",
+        db.len(),
         db_low * 100.0
     );
     println!("{line}");
@@ -248,8 +253,8 @@ fn e2e_data_a_saturated_postgres_holds_the_web_tier() {
         "the p95 signal never asked for more ({p95_peak:.3}s): the hold was not tested"
     );
     assert!(
-        db_low > 0.7,
-        "the database left Act during the hold ({db_low:.2})"
+        !db.is_empty() && over * 4 >= db.len() * 3 && db_low > 0.5,
+        "the database was not regularly over Act during the hold: {db:?}"
     );
     assert_eq!(
         replicas_max, 1,
