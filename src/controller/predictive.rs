@@ -11,7 +11,7 @@ use super::reconcile::{key, prometheus_for};
 use crate::api::{PredictiveStatus, ScalingPolicy};
 use crate::metrics::scoped;
 use crate::plan::{Plan, PredictivePlan};
-use crate::predict::{Histories, History, Learned, learn_all};
+use crate::predict::{Histories, History, Learned, SHORT_SPAN_SECONDS, learn_all};
 
 /// A policy's learned pattern and the histories it came from (4 KB at a week of 5m steps,
 /// 2.9 KB for the last 12 hours at 30 s).
@@ -155,7 +155,7 @@ async fn run(
             .ok()?
     };
     let lookback = i64::try_from(plan.lookback_seconds).unwrap_or(i64::MAX);
-    let short = i64::try_from(history.short_span_seconds()).unwrap_or(i64::MAX);
+    let short = i64::try_from(SHORT_SPAN_SECONDS).unwrap_or(i64::MAX);
     for (h, span) in [(&mut history.long, lookback), (&mut history.short, short)] {
         read_new(&prometheus, &query, h, span)
             .await

@@ -13,7 +13,7 @@ mod short;
 pub use backtest::{Backtest, RISE};
 pub use history::History;
 pub use period::Period;
-pub use short::{Histories, SHORT_POINTS, SHORT_STEP_SECONDS, learn_all};
+pub use short::{Histories, SHORT_POINTS, SHORT_SPAN_SECONDS, SHORT_STEP_SECONDS, learn_all};
 
 /// How a policy learns; defaults in `Settings::default`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -179,13 +179,10 @@ fn refine(steps: usize, max_lag: usize, score: &dyn Fn(usize) -> f64) -> f64 {
             (p, mean)
         })
         .max_by(|a, b| {
+            let off_step = |p: f64| (p - p.round()).abs();
             a.1.total_cmp(&b.1)
-                // Ties to the shorter period, and to a whole step.
-                .then(
-                    b.0.fract()
-                        .min(1.0 - b.0.fract())
-                        .total_cmp(&a.0.fract().min(1.0 - a.0.fract())),
-                )
+                // Ties to a whole step, then to the shorter period.
+                .then(off_step(b.0).total_cmp(&off_step(a.0)))
                 .then(b.0.total_cmp(&a.0))
         })
         .map_or(steps as f64, |(p, _)| p)

@@ -8,6 +8,8 @@ use super::{History, Learned, Settings, learn};
 pub const SHORT_STEP_SECONDS: u32 = 30;
 /// 12 hours: 1,440 steps, 2.9 KB; periods up to 6 hours.
 pub const SHORT_POINTS: usize = 1440;
+/// How far back the short history reaches, seconds.
+pub const SHORT_SPAN_SECONDS: usize = SHORT_POINTS * SHORT_STEP_SECONDS as usize;
 /// Steps of short history before its forecast may act: 6 hours. A few hours of a retry storm
 /// or of noise can look periodic; a pattern that held for six hours is one.
 const SHORT_MIN_POINTS: usize = SHORT_POINTS / 2;
@@ -28,11 +30,6 @@ impl Histories {
             long: History::new(step_seconds, points),
             short: History::new(SHORT_STEP_SECONDS, SHORT_POINTS),
         }
-    }
-
-    /// How far back the short history reaches.
-    pub fn short_span_seconds(&self) -> usize {
-        SHORT_POINTS * SHORT_STEP_SECONDS as usize
     }
 
     /// Memory held by the readings.

@@ -43,14 +43,14 @@ impl Observer {
         }
     }
 
-    /// The mean rate per second of each whole `step` before `now` (oldest first, with its
-    /// first second), of requests or of jobs: a range query of the rate at that step. A step
+    /// The mean rate per second of each whole `step` from `from` to `now` (oldest first, with
+    /// its first second), of requests or of jobs: a range query of the rate at that step. A step
     /// under a minute reads the minute before it, as `rate(...[1m])` read at that step does.
-    pub fn rates(&self, now: usize, step: usize, jobs: bool) -> Vec<(usize, f64)> {
+    pub fn rates(&self, from: usize, now: usize, step: usize, jobs: bool) -> Vec<(usize, f64)> {
         let per = (step / BIN).max(1);
         let whole = (now / BIN) / per;
         let span = per.max(60 / BIN);
-        (0..whole)
+        (from.div_ceil(per * BIN)..whole)
             .filter_map(|i| {
                 let (start, end) = if per * BIN >= 60 {
                     (i * per, (i + 1) * per)

@@ -4,7 +4,7 @@
 
 use crate::decision::guardrails::PredictedPeak;
 use crate::plan::{PredictedLoad, PredictivePlan};
-use crate::predict::{Histories, Learned, SHORT_STEP_SECONDS, learn_all};
+use crate::predict::{Histories, Learned, SHORT_SPAN_SECONDS, SHORT_STEP_SECONDS, learn_all};
 
 use super::observe::Observer;
 
@@ -38,15 +38,13 @@ impl Predictor {
             let step = self.plan.step_seconds as usize;
             let mut h = Histories::new(self.plan.step_seconds, self.plan.points());
             let jobs = self.plan.load == PredictedLoad::Arrivals;
-            for (t, v) in obs.rates(now, step, jobs) {
+            for (t, v) in obs.rates(0, now, step, jobs) {
                 h.long.record(clock + t as i64, v);
             }
             let short = SHORT_STEP_SECONDS as usize;
-            let from = now.saturating_sub(h.short_span_seconds());
-            for (t, v) in obs.rates(now, short, jobs) {
-                if t >= from {
-                    h.short.record(clock + t as i64, v);
-                }
+            let from = now.saturating_sub(SHORT_SPAN_SECONDS);
+            for (t, v) in obs.rates(from, now, short, jobs) {
+                h.short.record(clock + t as i64, v);
             }
             let l = learn_all(&h, &self.plan.settings);
             let every = l.period_seconds.map_or(RELEARN_SECONDS, |p| {
