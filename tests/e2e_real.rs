@@ -20,6 +20,10 @@ fn policy_on(ns: &str, signal: &str) -> String {
 struct Run {
     /// The signal's highest value in status while the load ran.
     peak_value: f64,
+    /// The CpuSaturated condition's message, when it was True while the load ran.
+    saturated: Option<String>,
+    /// The highest throttled share the audit showed.
+    peak_throttled: f64,
     replicas: i64,
     /// Pods that answered requests after the scale-up.
     serving: usize,
@@ -52,10 +56,24 @@ fn step(ns: &str, signal: &str) -> Run {
     let load = play(ns, &["2:30", "12:150"]);
     let started = Instant::now();
     let mut peak_value = f64::NEG_INFINITY;
+    let mut saturated = None;
+    let mut peak_throttled = f64::NEG_INFINITY;
     while started.elapsed() < Duration::from_secs(180) {
         let p = policy(ns, "app");
         if let Some(v) = p["status"]["signals"][0]["value"].as_f64() {
             peak_value = peak_value.max(v);
+        }
+        let empty = vec![];
+        let status = &p["status"];
+        for c in status["conditions"].as_array().unwrap_or(&empty) {
+            if c["type"] == "CpuSaturated" && c["status"] == "True" {
+                saturated = c["message"].as_str().map(String::from);
+            }
+        }
+        for i in status["indicators"].as_array().unwrap_or(&empty) {
+            if i["name"] == "load/saturation" {
+                peak_throttled = peak_throttled.max(i["value"].as_f64().unwrap_or(0.0));
+            }
         }
         std::thread::sleep(Duration::from_secs(2));
     }
@@ -89,6 +107,8 @@ fn step(ns: &str, signal: &str) -> Run {
     policy_series(ns);
     Run {
         peak_value,
+        saturated,
+        peak_throttled,
         replicas,
         serving,
         load: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -128,8 +148,9 @@ fn policy_series(ns: &str) {
 
 fn check(what: &str, r: &Run, target: f64) {
     let line = format!(
-        "{what}: signal peaked at {:.3} (target {target}), {} replicas, {} pods answering; load (client side, per phase): {}",
+        "{what}: signal peaked at {:.3} (target {target}), throttled up to {:.2}, {} replicas, {} pods answering; load (client side, per phase): {}",
         r.peak_value,
+        r.peak_throttled,
         r.replicas,
         r.serving,
         r.load.trim().replace('\n', " ")
@@ -176,6 +197,38 @@ fn e2e_real_pods_scale_on_cpu_from_cadvisor_and_kube_state_metrics() {
     // rate window often holds one sample and reads nothing. The default 1m holds four or more.
     let r = step(&ns.0, "cpu: {targetUtilization: 60}");
     check("cpu", &r, 60.0);
+    // Throttled under its limit while its utilization read under the request (#40): the
+    // audit says so in status and in a Warning Event, and the reading took it past the two
+    // replicas utilization alone stopped at.
+    let Some(message) = &r.saturated else {
+        panic!(
+            "cpu: never CpuSaturated (throttled up to {:.2})",
+            r.peak_throttled
+        )
+    };
+    assert!(
+        message.contains("throttled") && message.contains("raise the CPU limit or the request"),
+        "{message}"
+    );
+    let events = kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        &ns.0,
+        "--field-selector",
+        "reason=CpuSaturated,type=Warning",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(
+        events.contains("throttled"),
+        "a CpuSaturated Warning: {events:?}"
+    );
+    assert!(
+        r.replicas > 2,
+        "cpu: saturated, yet {} replicas",
+        r.replicas
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Real pods beside the real HPA (scripts/real-bench.sh, issue #28). The real app runs on the
-//! real node under a 100m CPU limit (about 5 requests a second a pod); real load steps from 2
+//! real node under a 100m CPU limit (its CPU per request measured each run); real load steps from 2
 //! to 12 requests a second through its Service. One at a time, each in a fresh namespace:
 //! Headroom and the real HPA controller on CPU (the HPA reading the resource metrics API,
 //! which prometheus-adapter serves from the kubelet's cAdvisor as kube-prometheus configures
@@ -23,13 +23,16 @@ const STEP: (f64, f64) = (12.0, 240.0);
 const MAX_REPLICAS: i64 = 6;
 const CPU_TARGET: f64 = 60.0;
 const P95_TARGET: f64 = 0.25;
-/// The app's CPU per request (its default work) and its limit: one pod serves 5 a second.
-const CPU_PER_REQUEST: f64 = 0.02;
+/// The app's CPU per request (its default work) where it was not measured, and its limit.
+const CPU_PER_REQUEST: f64 = 0.01;
 const CPU_LIMIT: f64 = 0.1;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Signal {
+    /// CPU as Headroom reads it by default: utilization, raised when the pods are throttled.
     Cpu,
+    /// CPU utilization alone (`saturation: {enabled: false}`), as before #40; Headroom only.
+    Utilization,
     P95,
 }
 
@@ -37,6 +40,7 @@ impl Signal {
     fn name(self) -> &'static str {
         match self {
             Signal::Cpu => "cpu",
+            Signal::Utilization => "utilization",
             Signal::P95 => "p95",
         }
     }
@@ -44,6 +48,9 @@ impl Signal {
     fn headroom_signal(self) -> String {
         match self {
             Signal::Cpu => format!("cpu: {{targetUtilization: {CPU_TARGET}}}"),
+            Signal::Utilization => {
+                format!("cpu: {{targetUtilization: {CPU_TARGET}, saturation: {{enabled: false}}}}")
+            }
             Signal::P95 => format!(
                 "latency: {{metric: http_request_duration_seconds, window: 1m, target: {}ms}}",
                 (P95_TARGET * 1000.0) as u32
@@ -53,7 +60,7 @@ impl Signal {
 
     fn hpa_metric(self) -> String {
         match self {
-            Signal::Cpu => format!(
+            Signal::Cpu | Signal::Utilization => format!(
                 "- type: Resource\n      resource: {{name: cpu, target: {{type: Utilization, averageUtilization: {CPU_TARGET}}}}}"
             ),
             Signal::P95 => format!(
@@ -109,6 +116,13 @@ struct Figures {
     peak_replicas: i64,
     /// Mean time from a new pod's creation to Ready.
     startup_seconds: Option<f64>,
+    /// Throttled CFS periods over all periods (cAdvisor), over the calm and over the step.
+    throttled_calm: Option<f64>,
+    throttled_step: Option<f64>,
+    /// Mean CPU utilization of the request over the step, as cAdvisor read it.
+    utilization_step: Option<f64>,
+    /// CPU seconds the app spent per request answered, over the calm and the step.
+    cpu_per_request: Option<f64>,
 }
 
 /// One run on the real node: a fresh app, the autoscaler, the step.
@@ -174,7 +188,30 @@ fn run(autoscaler: &str, signal: Signal, rep: usize) -> Figures {
         "{}",
         kubectl_ok(&["get", "deploy,pods,hpa,sp", "-n", &ns, "-o", "wide"])
     );
-    figures(autoscaler, signal, &timeline, p95, &step)
+    let mut f = figures(autoscaler, signal, &timeline, p95, &step);
+    let prom = |q: String| prom_query(&cluster().prometheus_url, &q);
+    let sel = format!(r#"namespace="{ns}",container="app""#);
+    let throttled = |span: u64, offset: u64| {
+        // PromQL refuses `offset 0s`.
+        let offset = if offset > 0 {
+            format!(" offset {offset}s")
+        } else {
+            String::new()
+        };
+        prom(format!(
+            "sum(increase(container_cpu_cfs_throttled_periods_total{{{sel}}}[{span}s]{offset})) / sum(increase(container_cpu_cfs_periods_total{{{sel}}}[{span}s]{offset}))"
+        ))
+    };
+    f.throttled_calm = throttled(CALM.1 as u64, step_seconds);
+    f.throttled_step = throttled(step_seconds, 0);
+    let whole = CALM.1 as u64 + step_seconds;
+    f.cpu_per_request = prom(format!(
+        "sum(increase(container_cpu_usage_seconds_total{{{sel}}}[{whole}s])) / sum(increase(http_requests_total{{namespace=\"{ns}\"}}[{whole}s]))"
+    ));
+    f.utilization_step = prom(format!(
+        "100 * sum(increase(container_cpu_usage_seconds_total{{{sel}}}[{step_seconds}s])) / ({step_seconds} * sum(avg_over_time(kube_pod_container_resource_requests{{{sel},resource=\"cpu\"}}[{step_seconds}s])))"
+    ));
+    f
 }
 
 fn figures(
@@ -201,6 +238,10 @@ fn figures(
         replica_minutes,
         peak_replicas: after.iter().map(|s| s.1).max().unwrap_or(0),
         startup_seconds: startup(timeline),
+        throttled_calm: None,
+        throttled_step: None,
+        utilization_step: None,
+        cpu_per_request: None,
     }
 }
 
@@ -218,8 +259,11 @@ fn startup(timeline: &[(f64, i64, i64)]) -> Option<f64> {
 }
 
 /// `simulate` on the same trace and policy: one server a pod at the app's service time under
-/// its limit, no database, the measured start-up.
-fn simulated(autoscaler: &str, signal: Signal, startup_seconds: f64) -> Figures {
+/// its limit (its CPU per request as measured, over the limit: the quota shared by the
+/// requests in it), throttled by its CFS quota, no database, the measured start-up.
+fn simulated(autoscaler: &str, signal: Signal, real: &Figures) -> Figures {
+    let startup_seconds = real.startup_seconds.unwrap_or(2.0);
+    let cpu_per_request = real.cpu_per_request.unwrap_or(CPU_PER_REQUEST);
     let csv = format!(
         "seconds,requests_per_second,jobs_per_second\n0,{c},0\n{end_calm},{c},0\n{calm},{s},0\n{end},{s},0\n",
         c = CALM.0,
@@ -244,14 +288,15 @@ spec:
         web: simulate::parse_policy(&headroom_policy("bench", signal), "web").expect("policy"),
         worker: simulate::parse_policy(worker, "worker").expect("worker policy"),
         params: Params {
-            service_time: CPU_PER_REQUEST / CPU_LIMIT,
+            service_time: cpu_per_request / CPU_LIMIT,
             concurrency: 1,
             startup_seconds: startup_seconds.round().max(1.0) as usize,
             queries_per_request: 0.0,
+            cpu_limit: true,
             ..Params::default()
         },
         // cAdvisor refreshes a container's CPU every 10-15 s; the app is scraped every second.
-        scrape_seconds: if signal == Signal::Cpu { 15 } else { 1 },
+        scrape_seconds: if signal == Signal::P95 { 1 } else { 15 },
         window_seconds: 60,
         start_unix: None,
     };
@@ -311,14 +356,17 @@ fn cell(v: Option<f64>, unit: &str) -> String {
 
 fn report(all: &[Figures], reps: usize) -> String {
     let mut md = format!(
-        "# Real pods beside the real HPA\n\nThe real app on the real node (100m CPU limit, 20 ms of CPU a request: about 5 requests a second a pod), \
+        "# Real pods beside the real HPA\n\nThe real app on the real node (100m CPU limit; its CPU per request, measured, sets `simulated`'s service time), \
          {c} requests/s for {cs} s, then {s}/s for {ss} s through its Service; {reps} run(s) each, one at a time. Headroom at the examples' \
          15 s interval; the real HPA controller (15 s sync) on CPU through the resource metrics API (prometheus-adapter over the kubelet's \
          cAdvisor, kube-prometheus' rules) or on prometheus-adapter's external p95. Targets: CPU {CPU_TARGET} % of requests, p95 {P95_TARGET} s; \
          max {MAX_REPLICAS} replicas. `simulated` is `simulate` on the same trace and policy with the measured pod start-up. \
          Times are seconds from the step; p95 is the app's histogram over the step (the load's own clock beside it).\n\n\
-         | signal | autoscaler | source | reaction s | 2nd pod Ready s | p95 s (client) | failed | replica-min | peak | start-up s |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+         `cpu` is Headroom's CPU signal as it reads by default (utilization, raised while the pods are throttled), `utilization` the same \
+         with `saturation: {{enabled: false}}`; throttled is the share of CFS periods throttled over the calm and the step, CPU the \
+         step's mean usage over the request (cAdvisor).\n\n\
+         | signal | autoscaler | source | reaction s | 2nd pod Ready s | p95 s (client) | failed | replica-min | peak | start-up s | throttled calm / step | CPU % |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
         c = CALM.0,
         cs = CALM.1,
         s = STEP.0,
@@ -327,7 +375,7 @@ fn report(all: &[Figures], reps: usize) -> String {
     for f in all {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} ({}) | {} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} ({}) | {} | {:.1} | {} | {} | {} / {} | {} |",
             f.signal,
             f.autoscaler,
             f.source,
@@ -339,9 +387,37 @@ fn report(all: &[Figures], reps: usize) -> String {
             f.replica_minutes,
             f.peak_replicas,
             cell(f.startup_seconds, ""),
+            cell(f.throttled_calm, ""),
+            cell(f.throttled_step, ""),
+            cell(f.utilization_step, ""),
         );
     }
     md
+}
+
+/// #40's targets on the CPU-limited step: Headroom's CPU signal, throttling read, goes past
+/// the 2 replicas the HPA stops at, with at most a third of the HPA's p95.
+fn saturation_targets(all: &[Figures]) {
+    let real = |autoscaler: &str, signal: &str| {
+        all.iter()
+            .filter(|f| f.source == "real" && f.autoscaler == autoscaler && f.signal == signal)
+            .collect::<Vec<_>>()
+    };
+    for (ours, hpa) in real("headroom", "cpu").iter().zip(real("hpa", "cpu")) {
+        println!(
+            "saturation: Headroom {} replicas at p95 {:?}; HPA {} at {:?}",
+            ours.peak_replicas, ours.p95_seconds, hpa.peak_replicas, hpa.p95_seconds
+        );
+        assert!(
+            ours.peak_replicas > hpa.peak_replicas,
+            "throttled pods: Headroom {} replicas, the HPA {}",
+            ours.peak_replicas,
+            hpa.peak_replicas
+        );
+        if let (Some(a), Some(b)) = (ours.p95_seconds, hpa.p95_seconds) {
+            assert!(a <= b / 3.0, "p95 {a:.2} s against the HPA's {b:.2} s");
+        }
+    }
 }
 
 #[test]
@@ -353,12 +429,27 @@ fn real_pods_beside_the_real_hpa() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
+    // REAL_BENCH_SIGNALS=cpu runs the CPU-limited step alone, `cpu/headroom,p95/hpa` those
+    // runs (the default runs all).
+    let only = std::env::var("REAL_BENCH_SIGNALS").unwrap_or_default();
     let mut all = vec![];
-    for signal in [Signal::Cpu, Signal::P95] {
-        for rep in 0..reps {
-            for autoscaler in ["headroom", "hpa"] {
+    let runs = [
+        (Signal::Cpu, "headroom"),
+        (Signal::Utilization, "headroom"),
+        (Signal::Cpu, "hpa"),
+        (Signal::P95, "headroom"),
+        (Signal::P95, "hpa"),
+    ];
+    for rep in 0..reps {
+        for (signal, autoscaler) in runs {
+            let family = if signal == Signal::P95 { "p95" } else { "cpu" };
+            let run = format!("{}/{autoscaler}", signal.name());
+            if !only.is_empty() && !only.split(',').any(|s| s == family || s == run) {
+                continue;
+            }
+            {
                 let real = run(autoscaler, signal, rep);
-                let sim = simulated(autoscaler, signal, real.startup_seconds.unwrap_or(2.0));
+                let sim = simulated(autoscaler, signal, &real);
                 for f in [&real, &sim] {
                     println!("{}", serde_json::to_string(f).unwrap_or_default());
                 }
@@ -377,6 +468,7 @@ fn real_pods_beside_the_real_hpa() {
         serde_json::to_string_pretty(&all).unwrap_or_default(),
     )
     .expect("write real-hpa.json");
+    saturation_targets(&all);
     // The figures mean something only if each autoscaler scaled the app on the real node.
     for f in all.iter().filter(|f| f.source == "real") {
         assert!(

@@ -21,8 +21,8 @@ pub use policy::{
 };
 pub use predictive::{Predictive, PredictiveMode};
 pub use signal::{
-    ConcurrencySignal, CpuSignal, CustomSignal, LatencySignal, QueueSignal, Signal, SignalKind,
-    TargetType,
+    ConcurrencySignal, CpuSaturation, CpuSignal, CustomSignal, LatencySignal, QueueSignal, Signal,
+    SignalKind, TargetType,
 };
 pub use status::{
     Condition, ConditionStatus, FitStatus, HeadroomStatus, IndicatorStatus, PredictiveStatus,

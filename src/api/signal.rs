@@ -105,6 +105,32 @@ pub struct CpuSignal {
     /// Rate window (default 1m).
     #[serde(default = "default_window")]
     pub window: PromDuration,
+    /// Saturation under a CPU limit: throttled pods read at least their target (on by
+    /// default; pods without a limit export no throttling and read as utilization alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation: Option<CpuSaturation>,
+}
+
+/// When the pods count as saturated, whatever their utilization: past a threshold the CPU
+/// signal reads at least its target times how far past it they are (at most twice the
+/// target a reading); half way to it, at least its target (the fleet holds).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CpuSaturation {
+    /// false: read utilization alone (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Percent of CFS periods throttled at which the pods are saturated (default 10: the
+    /// example app was throttled in 17-21 % of periods at a p95 of 0.9 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub throttled_percent: Option<i32>,
+    /// Percent of time some task waits for CPU (the kubelet's PSI,
+    /// `container_pressure_cpu_waiting_seconds_total`) at which the pods are saturated
+    /// (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub pressure_percent: Option<i32>,
 }
 
 /// A backlog, e.g. `sum(rabbitmq_queue_messages_ready{queue="emails"})`;

@@ -107,6 +107,7 @@ pub async fn calibrate(
     };
     let app = optional(&series.app).await;
     let database = optional(&series.database_cpu).await;
+    let throttled = optional(&series.throttled).await;
     let at = |s: &Option<Vec<(f64, f64)>>, t: f64| {
         s.as_ref()
             .and_then(|v| v.iter().find(|(x, _)| (x - t).abs() < step / 2.0))
@@ -119,6 +120,7 @@ pub async fn calibrate(
             load: l,
             app: at(&app, t),
             database_cpu: at(&database, t),
+            throttled: at(&throttled, t),
         })
         .collect();
     Ok(Calibration {

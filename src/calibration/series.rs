@@ -18,6 +18,8 @@ pub struct Series {
     pub app: Option<String>,
     pub database_cpu: Option<String>,
     pub max_connections: Option<String>,
+    /// The app's throttled share of CFS periods, when its CPU signal reads saturation.
+    pub throttled: Option<String>,
 }
 
 /// The queries for `spec` in `namespace`. `pods`: a regex of the target's pod names.
@@ -87,12 +89,33 @@ pub fn series(
         .and_then(|b| b.max_connections_query.as_deref())
         .map(|q| scoped(q, namespace))
         .transpose()?;
+    let throttled = plan
+        .signals
+        .iter()
+        .find_map(|s| s.saturation.as_ref())
+        .map(|_| {
+            let pods = [pods.to_string()];
+            let scope = promql::Scope {
+                namespace,
+                pods: Ok(&pods),
+                cross_namespace: false,
+                limits: crate::metrics::Limits::default(),
+            };
+            promql::render(
+                &Measure::CpuThrottled {
+                    window: PromDuration::from_secs(60),
+                },
+                &scope,
+            )
+        })
+        .transpose()?;
     Ok(Series {
         load,
         load_unit,
         app,
         database_cpu,
         max_connections,
+        throttled,
     })
 }
 

@@ -68,6 +68,8 @@ pub struct Limits {
     pub cost: Option<CostLimit>,
     /// A queue worker's jobs per second per replica (`queue.ratePerReplica`).
     pub worker_rate: Option<f64>,
+    /// The throttled share at which a CPU signal counts its pods saturated.
+    pub throttled_saturated: Option<f64>,
 }
 
 impl Limits {
@@ -127,6 +129,10 @@ impl Limits {
             connections,
             cost,
             worker_rate,
+            throttled_saturated: plan
+                .signals
+                .iter()
+                .find_map(|s| s.saturation.as_ref().map(|p| p.throttled)),
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct Reading {
     pub app: Option<f64>,
     /// Database CPU, 0..1.
     pub database_cpu: Option<f64>,
+    /// The app's throttled share of CFS periods, 0..1 (its pods have a CPU limit).
+    pub throttled: Option<f64>,
 }
 
 /// What runs out.
@@ -36,6 +38,9 @@ pub enum Resource {
     Cost,
     /// Queue workers at maxReplicas, each at its rate.
     Workers,
+    /// The app's pods throttled at their CPU limit now: their usage is capped, so the app's
+    /// fit understates what more load would need.
+    CpuLimit,
 }
 
 impl Resource {
@@ -46,6 +51,7 @@ impl Resource {
             Resource::Connections => "connections",
             Resource::Cost => "cost",
             Resource::Workers => "workers",
+            Resource::CpuLimit => "cpu-limit",
         }
     }
 }
@@ -163,6 +169,7 @@ pub fn estimate(readings: &[Reading], limits: &Limits) -> Estimate {
             );
         }
     }
+    resources.extend(throttled_now(recent, limits));
     if let Some(act) = limits.database_cpu_act {
         let db = fit(&points(readings, |r| r.database_cpu));
         resources.push(ResourceHeadroom {
@@ -183,6 +190,23 @@ pub fn estimate(readings: &[Reading], limits: &Limits) -> Estimate {
     }
     resources.sort_by(|a, b| order(&a.factor).total_cmp(&order(&b.factor)));
     Estimate { load, resources }
+}
+
+/// The app's pods saturated at their CPU limit in the recent readings: broken now (1x).
+fn throttled_now(recent: &[Reading], limits: &Limits) -> Option<ResourceHeadroom> {
+    let threshold = limits.throttled_saturated?;
+    let shares: Vec<f64> = recent.iter().filter_map(|r| r.throttled).collect();
+    let share = shares.iter().sum::<f64>() / shares.len().max(1) as f64;
+    (!shares.is_empty() && share >= threshold).then(|| ResourceHeadroom {
+        resource: Resource::CpuLimit,
+        factor: Ok(Some(1.0)),
+        fit: None,
+        threshold: format!(
+            "{:.0}% of periods throttled (now {:.0}%)",
+            threshold * 100.0,
+            share * 100.0
+        ),
+    })
 }
 
 /// Known factors first, smallest first; then "does not grow"; then unknown.

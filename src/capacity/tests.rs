@@ -13,6 +13,7 @@ fn day(app_per_request: f64, db_base: f64, db_per_request: f64) -> Vec<Reading> 
                 load,
                 app: Some(0.2 + app_per_request * load),
                 database_cpu: Some(db_base + db_per_request * load),
+                throttled: None,
             }
         })
         .collect()
@@ -35,6 +36,7 @@ fn web_limits() -> Limits {
             max_hourly: 2.0,
         }),
         worker_rate: None,
+        throttled_saturated: None,
     }
 }
 
@@ -81,6 +83,7 @@ fn flat_load_gives_unknown_and_says_why() {
             load: 150.0,
             app: Some(2.0),
             database_cpu: Some(0.3),
+            throttled: None,
         })
         .collect();
     let e = estimate(&flat, &web_limits());
@@ -155,5 +158,51 @@ fn limits_come_from_the_example_policies() {
             factor: 10.0,
             resource: Resource::Workers
         }
+    );
+}
+
+#[test]
+fn an_app_throttled_at_its_limit_now_breaks_first_at_today_s_load() {
+    let mut readings = day(0.01, 0.1, 0.001);
+    let limits = Limits {
+        throttled_saturated: Some(0.25),
+        ..web_limits()
+    };
+    // Throttled in 40 % of periods over the last readings: its usage is capped at the limit.
+    let n = readings.len();
+    for r in &mut readings[n - 5..] {
+        r.throttled = Some(0.4);
+    }
+    let e = estimate(&readings, &limits);
+    assert_eq!(
+        e.headline(),
+        Headline::Breaks {
+            factor: 1.0,
+            resource: Resource::CpuLimit
+        }
+    );
+    let row = e
+        .resources
+        .iter()
+        .find(|r| r.resource == Resource::CpuLimit);
+    assert!(row.is_some_and(|r| r.threshold == "25% of periods throttled (now 40%)"));
+    // Throttled earlier in the day but not now, or pods without a limit: not broken.
+    for r in &mut readings[n - 5..] {
+        r.throttled = Some(0.1);
+    }
+    assert!(
+        estimate(&readings, &limits)
+            .resources
+            .iter()
+            .all(|r| r.resource != Resource::CpuLimit)
+    );
+    for r in &mut readings {
+        r.throttled = None;
+    }
+    assert!(
+        estimate(&readings, &limits)
+            .resources
+            .iter()
+            .all(|r| r.resource != Resource::CpuLimit)
     );
 }

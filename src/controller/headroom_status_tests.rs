@@ -23,6 +23,7 @@ fn calibration(per_request: f64, load_at_end: f64) -> Calibration {
                 load,
                 app: Some(0.001 * load),
                 database_cpu: Some(0.1 + per_request * load),
+                throttled: None,
             }
         })
         .collect();
@@ -32,6 +33,7 @@ fn calibration(per_request: f64, load_at_end: f64) -> Calibration {
             load: load_at_end,
             app: Some(0.001 * load_at_end),
             database_cpu: Some(0.1 + per_request * load_at_end),
+            throttled: None,
         });
     }
     Calibration {

@@ -7,6 +7,7 @@ use super::guardrails::{
     ForecastSeries, GuardrailInput, PanicInput, PredictedPeak, PredictedRise, ShortReading,
     Verdict, latency_trend, trend, usable,
 };
+use super::saturation::{self, Stall};
 use super::{Decision, History, Input, Limit, SignalValue, idle};
 use crate::api::IndicatorStatus;
 use crate::plan::{MaxConnections, Observation, Plan, QueryError, defaults};
@@ -104,17 +105,67 @@ fn field_of<'a>(plan: &'a Plan, key: &'a str) -> &'a str {
         .map_or(key, |q| q.field.as_str())
 }
 
-pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) -> Evaluation {
-    let readings: Vec<SignalReading> = plan
-        .signals
+/// What each CPU signal's pods read of throttling and pressure (None for other signals).
+fn stalls(plan: &Plan, obs: &Observation) -> Vec<Option<Stall>> {
+    plan.signals
         .iter()
-        .map(|s| SignalReading {
-            name: s.name.clone(),
-            kind: s.kind,
-            target: s.target,
-            value: reading(obs, &s.key),
+        .map(|s| {
+            s.saturation.as_ref().map(|p| Stall {
+                throttled: obs.value(&p.throttled_key).ok(),
+                pressure: obs.value(&p.pressure_key).ok(),
+            })
         })
-        .collect();
+        .collect()
+}
+
+/// Each signal's reading; a saturated CPU signal's raised to what its stall says.
+fn signal_readings(plan: &Plan, obs: &Observation, stalls: &[Option<Stall>]) -> Vec<SignalReading> {
+    plan.signals
+        .iter()
+        .zip(stalls)
+        .map(|(s, stall)| {
+            let stalled = s
+                .saturation
+                .as_ref()
+                .zip(stall.as_ref())
+                .and_then(|(p, st)| st.stalled(p));
+            SignalReading {
+                name: s.name.clone(),
+                kind: s.kind,
+                target: s.target,
+                value: saturation::cpu_reading(reading(obs, &s.key), s.target, stalled),
+            }
+        })
+        .collect()
+}
+
+/// The audit's rows for saturated pods, and a finding for each saturated signal.
+fn saturation_audit(
+    plan: &Plan,
+    obs: &Observation,
+    stalls: &[Option<Stall>],
+) -> (Vec<IndicatorStatus>, Vec<Finding>) {
+    let (mut rows, mut findings) = (vec![], vec![]);
+    for (s, stall) in plan.signals.iter().zip(stalls) {
+        let (Some(p), Some(stall)) = (&s.saturation, stall) else {
+            continue;
+        };
+        let utilization = reading(obs, &s.key).ok();
+        rows.extend(saturation::row(&s.name, stall, p, utilization));
+        if let Some(sat) = stall.saturated(p) {
+            findings.push(Finding {
+                reason: "CpuSaturated",
+                active: true,
+                message: format!("{}: {}", s.name, saturation::message(&sat, utilization)),
+            });
+        }
+    }
+    (rows, findings)
+}
+
+pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) -> Evaluation {
+    let stalls = stalls(plan, obs);
+    let readings = signal_readings(plan, obs, &stalls);
     let input = Input {
         min_replicas: plan.min_replicas,
         max_replicas: plan.max_replicas,
@@ -211,6 +262,12 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
         out.predicted = guarded.predicted;
     }
     out.decision = safe(decision, &input, &out.readings);
+    let (rows, findings) = saturation_audit(plan, obs, &stalls);
+    if !rows.is_empty() {
+        audit.rows.extend(rows);
+        audit.verdict = Some(Verdict::of(audit.rows.iter().map(|r| band_of(&r.band))));
+    }
+    out.findings.extend(findings);
     out.indicators = audit.rows;
     out.verdict = audit.verdict;
     out.errors = errors;

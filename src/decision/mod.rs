@@ -13,6 +13,7 @@ mod input;
 mod normalize;
 mod proposal;
 mod rules;
+pub mod saturation;
 
 #[cfg(test)]
 mod idle_tests;

@@ -28,6 +28,40 @@ pub enum Template {
     CpuUsage { window: String },
     /// CPU requests, by pod.
     CpuRequests,
+    /// CFS periods throttled per second, by pod.
+    CpuThrottledPeriods { window: String },
+    /// CFS periods per second, by pod.
+    CpuPeriods { window: String },
+    /// Seconds per second some task waited for CPU, the most stalled container of each pod.
+    CpuPressure { window: String },
+}
+
+/// What a CPU ask reads of the target's pods.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PodReading {
+    /// 100 × usage over requests.
+    Utilization,
+    /// Throttled periods over all periods.
+    Throttled,
+    /// Mean PSI waiting share.
+    Pressure,
+}
+
+impl PodReading {
+    /// The grouped results it combines: what it sums, and what it divides by.
+    pub fn templates(self, window: &str) -> (Template, Option<Template>) {
+        let window = window.to_string();
+        match self {
+            PodReading::Utilization => (Template::CpuUsage { window }, Some(Template::CpuRequests)),
+            PodReading::Throttled => (
+                Template::CpuThrottledPeriods {
+                    window: window.clone(),
+                },
+                Some(Template::CpuPeriods { window }),
+            ),
+            PodReading::Pressure => (Template::CpuPressure { window }, None),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -45,8 +79,9 @@ pub enum Ask {
         namespace: String,
         labels: BTreeMap<String, String>,
     },
-    /// 100 × the pods' CPU usage over their CPU requests.
+    /// A reading of the target's pods from cAdvisor (and kube-state-metrics).
     Cpu {
+        reading: PodReading,
         window: String,
         namespace: String,
         pods: Vec<String>,
@@ -82,6 +117,14 @@ pub fn ask(q: &Query, scope: &Scope<'_>) -> Result<Ask, QueryError> {
         });
     }
     let namespace = scope.namespace.to_string();
+    let pods = |reading, window: crate::api::PromDuration| -> Result<Ask, QueryError> {
+        Ok(Ask::Cpu {
+            reading,
+            window: window.to_string(),
+            namespace: namespace.clone(),
+            pods: scope.pods.clone()?.to_vec(),
+        })
+    };
     Ok(match &q.measure {
         Measure::Latency {
             metric,
@@ -111,11 +154,9 @@ pub fn ask(q: &Query, scope: &Scope<'_>) -> Result<Ask, QueryError> {
             namespace,
             labels: selector.clone(),
         },
-        Measure::CpuUtilization { window } => Ask::Cpu {
-            window: window.to_string(),
-            namespace,
-            pods: scope.pods.clone()?.to_vec(),
-        },
+        Measure::CpuUtilization { window } => pods(PodReading::Utilization, *window)?,
+        Measure::CpuThrottled { window } => pods(PodReading::Throttled, *window)?,
+        Measure::CpuPressure { window } => pods(PodReading::Pressure, *window)?,
         other => Ask::Text {
             promql: render(other, scope)?,
             range: None,
@@ -149,7 +190,11 @@ impl Template {
             Template::Quantile { keys, .. } | Template::RateSum { keys, .. } => {
                 by.extend(keys.iter().cloned());
             }
-            Template::CpuUsage { .. } | Template::CpuRequests => by.push("pod".into()),
+            Template::CpuUsage { .. }
+            | Template::CpuRequests
+            | Template::CpuThrottledPeriods { .. }
+            | Template::CpuPeriods { .. }
+            | Template::CpuPressure { .. } => by.push("pod".into()),
         }
         by
     }
@@ -182,8 +227,30 @@ impl Template {
             Template::CpuRequests => format!(
                 "sum by ({by}) (kube_pod_container_resource_requests{{{ns},resource=\"cpu\"}})"
             ),
+            Template::CpuThrottledPeriods { window } => container_rate(
+                "sum",
+                &by,
+                "container_cpu_cfs_throttled_periods_total",
+                &ns,
+                window,
+            ),
+            Template::CpuPeriods { window } => {
+                container_rate("sum", &by, "container_cpu_cfs_periods_total", &ns, window)
+            }
+            Template::CpuPressure { window } => container_rate(
+                "max",
+                &by,
+                "container_pressure_cpu_waiting_seconds_total",
+                &ns,
+                window,
+            ),
         }
     }
+}
+
+/// `op by (by) (rate(metric{ns, containers only}[window]))`.
+fn container_rate(op: &str, by: &str, metric: &str, ns: &str, window: &str) -> String {
+    format!("{op} by ({by}) (rate({metric}{{{ns},container!=\"\",container!=\"POD\"}}[{window}]))")
 }
 
 /// One grouped result: label values in `Template::by` order → value.
@@ -215,24 +282,40 @@ pub fn member(
     }
 }
 
-/// CPU utilization of `pods`, percent of their requests, as the per-target query computes it.
-pub fn cpu(
-    usage: &Grouped,
-    requests: &Grouped,
+/// `reading` of `pods` from its grouped results, as the per-target query computes it.
+pub fn pods_reading(
+    reading: PodReading,
+    over: &Grouped,
+    under: Option<&Grouped>,
     namespace: &str,
     pods: &[String],
 ) -> Result<f64, QueryError> {
-    let sum = |g: &Grouped| {
+    let found = |g: &Grouped| -> Option<Vec<f64>> {
         let found: Vec<f64> = pods
             .iter()
             .filter_map(|p| g.get(&vec![namespace.to_string(), p.clone()]).copied())
             .collect();
-        (!found.is_empty()).then(|| found.iter().sum::<f64>())
+        (!found.is_empty()).then_some(found)
     };
-    let (Some(used), Some(requested)) = (sum(usage), sum(requests)) else {
-        return Err(QueryError::Empty);
+    let sum = |g: &Grouped| found(g).map(|f| f.iter().sum::<f64>());
+    let v = match (reading, under) {
+        (PodReading::Pressure, _) => {
+            let f = found(over).ok_or(QueryError::Empty)?;
+            f.iter().sum::<f64>() / f.len() as f64
+        }
+        (_, Some(under)) => {
+            let (Some(a), Some(b)) = (sum(over), sum(under)) else {
+                return Err(QueryError::Empty);
+            };
+            let scale = if reading == PodReading::Utilization {
+                100.0
+            } else {
+                1.0
+            };
+            scale * a / b
+        }
+        (_, None) => return Err(QueryError::Empty),
     };
-    let v = 100.0 * used / requested;
     if v.is_finite() {
         Ok(v)
     } else {
@@ -334,11 +417,48 @@ mod tests {
             (vec!["shop".into(), "web-2".into()], 0.5),
         ]);
         let pods = ["web-1".to_string(), "web-2".to_string()];
-        let v = cpu(&usage, &requests, "shop", &pods).unwrap_or_default();
+        let cpu = |ns| pods_reading(PodReading::Utilization, &usage, Some(&requests), ns, &pods);
+        let v = cpu("shop").unwrap_or_default();
         assert!((v - 80.0).abs() < 1e-9, "{v}");
-        assert_eq!(
-            cpu(&usage, &requests, "blog", &pods),
-            Err(QueryError::Empty)
+        assert_eq!(cpu("blog"), Err(QueryError::Empty));
+    }
+
+    #[test]
+    fn throttling_is_over_all_periods_and_pressure_a_mean_over_pods() {
+        let g = |a: f64, b: f64| {
+            Grouped::from([
+                (vec!["shop".into(), "web-1".into()], a),
+                (vec!["shop".into(), "web-2".into()], b),
+            ])
+        };
+        let pods = ["web-1".to_string(), "web-2".to_string()];
+        let throttled = pods_reading(
+            PodReading::Throttled,
+            &g(8.0, 2.0),
+            Some(&g(10.0, 10.0)),
+            "shop",
+            &pods,
         );
+        assert_eq!(throttled, Ok(0.5));
+        let pressure = pods_reading(PodReading::Pressure, &g(0.6, 0.2), None, "shop", &pods);
+        assert!(pressure.is_ok_and(|p| (p - 0.4).abs() < 1e-9));
+        // A pod without a limit has no periods: no reading, not zero.
+        let none = pods_reading(
+            PodReading::Throttled,
+            &Grouped::new(),
+            Some(&Grouped::new()),
+            "shop",
+            &pods,
+        );
+        assert_eq!(none, Err(QueryError::Empty));
+        let (over, under) = PodReading::Throttled.templates("1m");
+        assert_eq!(
+            over.render(&["shop".to_string()]),
+            r#"sum by (namespace, pod) (rate(container_cpu_cfs_throttled_periods_total{namespace=~"shop",container!="",container!="POD"}[1m]))"#
+        );
+        assert!(under.is_some_and(|u| {
+            u.render(&["shop".to_string()])
+                .contains("container_cpu_cfs_periods_total")
+        }));
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::Prometheus;
-use super::ask::{Ask, Grouped, Template, cpu, member};
+use super::ask::{Ask, Grouped, Template, member, pods_reading};
 use super::limits::WAITING_PER_SLOT;
 use crate::plan::{QueryError, Sample};
 use crate::telemetry::Metrics;
@@ -145,18 +145,22 @@ impl Batcher {
                 member(&g, template, namespace, labels).map(Sample::Value)
             }
             Ask::Cpu {
+                reading,
                 window,
                 namespace,
                 pods,
             } => {
-                let usage = Template::CpuUsage {
-                    window: window.clone(),
+                let (over, under) = reading.templates(window);
+                let divisor = async {
+                    match &under {
+                        Some(t) => self.group(source, t, namespace, prometheus).await.map(Some),
+                        None => Ok(None),
+                    }
                 };
-                let (used, requested) = futures::join!(
-                    self.group(source, &usage, namespace, prometheus),
-                    self.group(source, &Template::CpuRequests, namespace, prometheus),
-                );
-                cpu(&*used?, &*requested?, namespace, pods).map(Sample::Value)
+                let (over, under) =
+                    futures::join!(self.group(source, &over, namespace, prometheus), divisor);
+                pods_reading(*reading, &*over?, under?.as_deref(), namespace, pods)
+                    .map(Sample::Value)
             }
         }
     }

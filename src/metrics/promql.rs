@@ -39,6 +39,8 @@ pub fn render(measure: &Measure, scope: &Scope<'_>) -> Result<String, QueryError
             window,
         } => latency(ns, metric, selector, *quantile, *window)?,
         Measure::CpuUtilization { window } => cpu(ns, scope.pods.clone()?, *window),
+        Measure::CpuThrottled { window } => throttled(ns, scope.pods.clone()?, *window),
+        Measure::CpuPressure { window } => pressure(ns, scope.pods.clone()?, *window),
         Measure::Concurrency {
             metric,
             selector,
@@ -123,6 +125,32 @@ fn cpu(namespace: &str, pods: &[String], window: PromDuration) -> String {
     format!("100 * sum({usage} and on (pod) {requests}) / sum({requests} and on (pod) {usage})")
 }
 
+/// The pods' containers, as cAdvisor labels them (not the pod's sandbox).
+fn containers(namespace: &str, pods: &[String]) -> String {
+    format!(
+        "namespace={},pod=~{},container!=\"\",container!=\"POD\"",
+        quote(namespace),
+        quote(&pods.join("|"))
+    )
+}
+
+// Throttled over all periods, summed over containers: only containers with a CPU limit run
+// CFS periods, so pods without one return nothing and read as utilization alone.
+fn throttled(namespace: &str, pods: &[String], window: PromDuration) -> String {
+    let sel = containers(namespace, pods);
+    format!(
+        "sum(rate(container_cpu_cfs_throttled_periods_total{{{sel}}}[{window}])) / sum(rate(container_cpu_cfs_periods_total{{{sel}}}[{window}]))"
+    )
+}
+
+// A pod stalls as much as its most stalled container; the target as its pods on average.
+fn pressure(namespace: &str, pods: &[String], window: PromDuration) -> String {
+    let sel = containers(namespace, pods);
+    format!(
+        "avg(max by (pod) (rate(container_pressure_cpu_waiting_seconds_total{{{sel}}}[{window}])))"
+    )
+}
+
 /// The fraction of `window` that `query` spent above `act` ("regularly" over a threshold).
 pub fn fraction_over(query: &str, act: f64, window: PromDuration) -> String {
     let step_ms = (window.as_duration().as_millis() / 30).max(1000);
@@ -187,6 +215,27 @@ mod tests {
         assert!(q.contains(
             r#"kube_pod_container_resource_requests{namespace="shop",pod=~"web-1|web-2",resource="cpu"}"#
         ));
+    }
+
+    #[test]
+    fn saturation_reads_the_target_pods_throttling_and_pressure() {
+        let pods = vec!["web-1".to_string(), "web-2".to_string()];
+        let window = PromDuration::from_secs(60);
+        let sel = r#"{namespace="shop",pod=~"web-1|web-2",container!="",container!="POD"}[1m]"#;
+        assert_eq!(
+            render(&Measure::CpuThrottled { window }, &scope(&pods)).as_deref(),
+            Ok(format!(
+                "sum(rate(container_cpu_cfs_throttled_periods_total{sel})) / sum(rate(container_cpu_cfs_periods_total{sel}))"
+            )
+            .as_str())
+        );
+        assert_eq!(
+            render(&Measure::CpuPressure { window }, &scope(&pods)).as_deref(),
+            Ok(format!(
+                "avg(max by (pod) (rate(container_pressure_cpu_waiting_seconds_total{sel})))"
+            )
+            .as_str())
+        );
     }
 
     #[test]

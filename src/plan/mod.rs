@@ -20,7 +20,7 @@ pub use schedule::{ScheduleEntry, Window, parse_time};
 pub use validate::{MAX_INTERVAL_SECONDS, is_label_name, rules_errors};
 
 use crate::api::{
-    Behavior, Indicators, Mode, PromDuration, ScalingPolicySpec, SignalKind, TargetType,
+    Behavior, CpuSignal, Indicators, Mode, PromDuration, ScalingPolicySpec, SignalKind, TargetType,
 };
 
 /// A spec field that is not what Headroom can act on.
@@ -73,6 +73,17 @@ pub struct PlannedSignal {
     /// A reading that sees demand while no pod runs: over this value a target at zero is
     /// started; at or under it the signal is idle. None for readings taken on the pods.
     pub activation: Option<f64>,
+    /// CPU only: the readings that say its pods are saturated under a limit.
+    pub saturation: Option<SaturationPlan>,
+}
+
+/// Keys and thresholds of a CPU signal's saturation readings (fractions, 0-1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaturationPlan {
+    pub throttled_key: String,
+    pub pressure_key: String,
+    pub throttled: f64,
+    pub pressure: f64,
 }
 
 /// Scale to zero (`minReplicas: 0`).
@@ -273,6 +284,8 @@ impl Plan {
             s.forecast_key = None;
             // The HPA acts on every reading, stale or not.
             s.lookback_seconds = None;
+            // The HPA reads utilization alone (kubernetes #72811).
+            s.saturation = None;
         }
         let keys: Vec<&str> = p.signals.iter().map(|s| s.key.as_str()).collect();
         p.queries = self
@@ -304,6 +317,37 @@ fn short_window(measure: &Measure, short: PromDuration) -> PromDuration {
         }
         _ => short,
     }
+}
+
+/// A CPU signal's saturation readings, unless turned off; over the signal's own window.
+fn saturation(
+    cpu: &CpuSignal,
+    name: &str,
+    field: &str,
+    add: &mut impl FnMut(String, String, Measure, Shape) -> String,
+) -> Option<SaturationPlan> {
+    let s = cpu.saturation.clone().unwrap_or_default();
+    if s.enabled == Some(false) {
+        return None;
+    }
+    let percent = |p: Option<i32>, default: f64| p.map_or(default, |p| f64::from(p) / 100.0);
+    let window = cpu.window;
+    Some(SaturationPlan {
+        throttled_key: add(
+            format!("{name}/throttled"),
+            format!("{field}.saturation (throttled periods)"),
+            Measure::CpuThrottled { window },
+            Shape::Instant,
+        ),
+        pressure_key: add(
+            format!("{name}/pressure"),
+            format!("{field}.saturation (CPU pressure)"),
+            Measure::CpuPressure { window },
+            Shape::Instant,
+        ),
+        throttled: percent(s.throttled_percent, defaults::THROTTLED_SATURATED),
+        pressure: percent(s.pressure_percent, defaults::PRESSURE_SATURATED),
+    })
 }
 
 fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
@@ -419,6 +463,10 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
             ),
             _ => key.clone(),
         });
+        let saturation = match kind {
+            SignalKind::Cpu(c) => saturation(c, &s.name, &field, &mut add),
+            _ => None,
+        };
         // Latency is not a sizing signal: it is never projected.
         let forecast_key = forecast_window.filter(|_| !is_latency).map(|(w, _)| {
             add(
@@ -439,6 +487,7 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
             short_key,
             forecast_key,
             activation,
+            saturation,
         });
         // Queues with an arrival rate get a second, sizing reading: replicas to keep up.
         if let Some(q) = &s.queue
@@ -477,6 +526,7 @@ fn build(spec: &ScalingPolicySpec, schedule: Vec<ScheduleEntry>) -> Plan {
             lookback_seconds: None,
             forecast_key,
             activation,
+            saturation: None,
         });
     }
 

@@ -19,6 +19,14 @@ pub enum Measure {
     CpuUtilization {
         window: PromDuration,
     },
+    /// Share of the target's pods' CFS periods that were throttled (0-1).
+    CpuThrottled {
+        window: PromDuration,
+    },
+    /// Share of time some task of a target's pod waited for CPU (PSI), mean over its pods.
+    CpuPressure {
+        window: PromDuration,
+    },
     QueueBacklog(String),
     ArrivalRate(String),
     Custom(String),
@@ -74,7 +82,9 @@ impl Measure {
     pub fn kind(&self) -> &'static str {
         match self {
             Measure::Latency { .. } => "latency",
-            Measure::CpuUtilization { .. } => "cpu",
+            Measure::CpuUtilization { .. }
+            | Measure::CpuThrottled { .. }
+            | Measure::CpuPressure { .. } => "cpu",
             Measure::Concurrency { .. } => "concurrency",
             Measure::QueueBacklog(_) | Measure::ArrivalRate(_) => "queue",
             Measure::Custom(_) => "custom",

@@ -25,6 +25,8 @@ fn the_examples_plan_every_reading_once_with_its_field() {
             "p95@short",
             "cpu",
             "cpu@short",
+            "cpu/throttled",
+            "cpu/pressure",
             "forecast/cpu",
             "inflight",
             "inflight@short",

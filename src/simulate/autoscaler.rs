@@ -115,6 +115,7 @@ fn answer(q: &Query, obs: &Observer, now: usize, n: &Neighbours) -> Result<Sampl
     let pick: fn(&Snapshot) -> f64 = match &q.measure {
         Measure::Latency { .. } => |x| x.p95,
         Measure::CpuUtilization { .. } => |x| x.cpu * 100.0,
+        Measure::CpuThrottled { .. } => |x| x.throttled,
         Measure::Concurrency { .. } => |x| x.in_flight,
         Measure::QueueBacklog(_) => |x| x.backlog,
         Measure::ArrivalRate(_) => |x| x.jobs,
@@ -145,6 +146,10 @@ fn answer(q: &Query, obs: &Observer, now: usize, n: &Neighbours) -> Result<Sampl
         (Measure::CpuUtilization { window }, _) | (Measure::Concurrency { window, .. }, _) => {
             obs.mean(now, Some(secs(*window)), pick)
         }
+        // Pods without a limit run no CFS periods: no series, as in Prometheus.
+        (Measure::CpuThrottled { window }, _) => obs
+            .mean(now, Some(secs(*window)), pick)
+            .filter(|v| v.is_finite()),
         (Measure::ArrivalRate(_), _) => obs.mean(now, None, pick),
         (Measure::DatabaseCpuOverAct { act, window, .. }, _) => {
             let act = *act;

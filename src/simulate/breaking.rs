@@ -106,6 +106,7 @@ pub fn calibrate(setup: &Setup, limits: &Limits, load: (f64, f64)) -> Estimate {
                     load: mean(&|s| s.requests),
                     app: sizing.map(|z| mean(&|s| app_usage(z, s))),
                     database_cpu: Some(mean(&|s| s.db_cpu)),
+                    throttled: Some(mean(&|s| s.throttled)).filter(|t| t.is_finite()),
                 });
                 minute.clear();
             }

@@ -21,6 +21,8 @@ mod queueing;
 mod reality_tests;
 pub mod report;
 pub(crate) mod rng;
+#[cfg(test)]
+mod saturation_tests;
 mod seasonal;
 mod traffic;
 

@@ -30,6 +30,21 @@ pub struct Params {
     /// Jobs per second one worker completes.
     pub worker_rate: f64,
     pub queries_per_job: f64,
+    /// Each web pod runs under a CFS quota equal to its CPU request, and `service_time` is a
+    /// request's wall time at that quota: throttled periods are then read from cAdvisor.
+    pub cpu_limit: bool,
+}
+
+/// The CFS period (the kernel's default, which the kubelet keeps).
+pub const CFS_PERIOD_SECONDS: f64 = 0.1;
+
+/// Share of a limited server's CFS periods that are throttled at utilization `rho` with a
+/// request's wall time `hold` at the quota: each busy stretch is throttled in every period
+/// but its last, and Poisson arrivals start a new stretch at the rate that finds it idle.
+pub fn throttled_share(rho: f64, hold: f64) -> f64 {
+    let rho = rho.clamp(0.0, 1.0);
+    let stretches_per_period = rho * (1.0 - rho) * CFS_PERIOD_SECONDS / hold.max(1e-9);
+    (rho - stretches_per_period).clamp(0.0, 1.0)
 }
 
 impl Default for Params {
@@ -47,6 +62,7 @@ impl Default for Params {
             max_connections: 1000,
             worker_rate: 5.0,
             queries_per_job: 2.0,
+            cpu_limit: false,
         }
     }
 }
@@ -125,6 +141,8 @@ pub struct Snapshot {
     /// Fraction of requests failing (5xx): overload, database saturation, or no connection.
     pub error_rate: f64,
     pub cpu: f64,
+    /// Throttled CFS periods over all periods; NaN without a CPU limit (no CFS series).
+    pub throttled: f64,
     pub db_cpu: f64,
     pub connections: i32,
     pub connection_overflow: bool,
@@ -256,6 +274,11 @@ impl App {
         } else {
             1.0
         };
+        let throttled = if p.cpu_limit {
+            throttled_share(cpu, hold)
+        } else {
+            f64::NAN
+        };
         Snapshot {
             requests,
             within,
@@ -263,6 +286,7 @@ impl App {
             p95,
             error_rate,
             cpu,
+            throttled,
             db_cpu: db_util.min(1.0),
             connections,
             connection_overflow: overflow,
@@ -295,6 +319,20 @@ mod tests {
         assert!(s.p95 > 0.3 && g.p95 > 0.3, "{s:?} vs {g:?}");
         assert!(g.connection_overflow && g.error_rate > s.error_rate);
         assert!(!s.connection_overflow);
+    }
+
+    #[test]
+    fn a_limited_pod_is_throttled_in_every_period_once_saturated() {
+        // The real app: 20 ms of CPU under a 100m limit, 0.2 s a request at its quota.
+        let lone = throttled_share(0.05, 0.2);
+        assert!((0.02..0.03).contains(&lone), "{lone}");
+        assert!((0.25..0.3).contains(&throttled_share(0.4, 0.2)));
+        assert_eq!(throttled_share(1.0, 0.2), 1.0);
+        assert_eq!(throttled_share(2.4, 0.2), 1.0);
+        // A request shorter than a period is throttled only as the queue forms.
+        assert_eq!(throttled_share(0.3, 0.05), 0.0);
+        let mut app = App::new(Params::default(), 2, 1);
+        assert!(app.step(0, 10.0, 0.0).throttled.is_nan());
     }
 
     #[test]

@@ -13,6 +13,9 @@ fn factor(r: &ResourceHeadroom) -> String {
 }
 
 fn evidence(r: &ResourceHeadroom) -> String {
+    if r.resource == Resource::CpuLimit {
+        return "throttled now: usage is capped at the limit and understates demand; raise the CPU limit or the request".into();
+    }
     match (&r.factor, &r.fit) {
         (Err(why), _) => why.to_string(),
         (_, Some(f)) => {
