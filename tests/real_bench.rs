@@ -298,6 +298,8 @@ spec:
         // cAdvisor refreshes a container's CPU every 10-15 s; the app is scraped every second.
         scrape_seconds: if signal == Signal::P95 { 1 } else { 15 },
         window_seconds: 60,
+        // The kubelet's cAdvisor housekeeping (10-15 s; see the README's real pods section).
+        cadvisor_lag_seconds: if signal == Signal::P95 { 0 } else { 10 },
         start_unix: None,
     };
     let kind = if autoscaler == "headroom" {
@@ -443,8 +445,8 @@ fn real_pods_beside_the_real_hpa() {
     for rep in 0..reps {
         for (signal, autoscaler) in runs {
             let family = if signal == Signal::P95 { "p95" } else { "cpu" };
-            let run = format!("{}/{autoscaler}", signal.name());
-            if !only.is_empty() && !only.split(',').any(|s| s == family || s == run) {
+            let which = format!("{}/{autoscaler}", signal.name());
+            if !only.is_empty() && !only.split(',').any(|s| s == family || s == which) {
                 continue;
             }
             {

@@ -413,6 +413,7 @@ fn reality_bench() {
         // What the test Prometheus and prometheus-adapter's rule use.
         scrape_seconds: 1,
         window_seconds: 60,
+        cadvisor_lag_seconds: 0,
         start_unix: None,
     };
     let mut md = format!(

@@ -107,7 +107,14 @@ pub async fn calibrate(
     };
     let app = optional(&series.app).await;
     let database = optional(&series.database_cpu).await;
-    let throttled = optional(&series.throttled).await;
+    // Pods without a CPU limit run no CFS periods: no throttling series is not an error.
+    let throttled = match &series.throttled {
+        Some(q) => match prometheus.range_between(q, start, end, step).await {
+            Err(QueryError::Empty) => None,
+            other => other.map_err(|e| errors.push(format!("{q}: {e}"))).ok(),
+        },
+        None => None,
+    };
     let at = |s: &Option<Vec<(f64, f64)>>, t: f64| {
         s.as_ref()
             .and_then(|v| v.iter().find(|(x, _)| (x - t).abs() < step / 2.0))

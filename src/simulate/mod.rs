@@ -141,6 +141,10 @@ pub struct Setup {
     /// Prometheus scrape interval and rate window as the autoscalers see them.
     pub scrape_seconds: usize,
     pub window_seconds: usize,
+    /// How old the kubelet's cAdvisor figures are when scraped (its housekeeping runs every
+    /// 10-15 s); 0 reads CPU as a gauge of the scrape's second. Over 0, CPU and throttling
+    /// are read as counters are: each scrape the mean of the interval before, that long ago.
+    pub cadvisor_lag_seconds: usize,
     /// The calendar time (Unix seconds) of the scenario's first second: schedule windows of
     /// the Headroom policies apply only when it is set.
     pub start_unix: Option<i64>,
@@ -206,7 +210,8 @@ pub fn run_probed(
         (start(&web, &web_plan), start(&workers, &worker_plan))
     };
     let mut app = App::new(p.clone(), web0, workers0);
-    let mut obs = Observer::new(setup.scrape_seconds, setup.window_seconds, 3600);
+    let mut obs = Observer::new(setup.scrape_seconds, setup.window_seconds, 3600)
+        .with_cadvisor_lag(setup.cadvisor_lag_seconds);
     let target = latency_target(&setup.web.spec);
 
     let mut out = Outcome::empty(kind.name());
@@ -371,6 +376,7 @@ pub fn setup(scenario: &str, web: Policy, worker: Policy) -> Setup {
         params: Params::for_scenario(scenario),
         scrape_seconds: 15,
         window_seconds: 60,
+        cadvisor_lag_seconds: 0,
         start_unix: None,
     }
 }

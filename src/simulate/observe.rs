@@ -18,6 +18,10 @@ pub struct Observer {
     /// Requests and jobs summed per `BIN` seconds since second 0, warm-up included: the long
     /// history Prometheus keeps of the request and arrival rates.
     bins: Vec<[f64; 2]>,
+    /// cAdvisor's age at a scrape; 0: CPU is read as the scrape second's gauge.
+    cadvisor_lag: usize,
+    /// Each recent second's CPU and throttled share, for cAdvisor's counters.
+    seconds: VecDeque<(f64, f64)>,
 }
 
 impl Observer {
@@ -28,6 +32,32 @@ impl Observer {
             samples: VecDeque::new(),
             keep: keep_seconds,
             bins: vec![],
+            cadvisor_lag: 0,
+            seconds: VecDeque::new(),
+        }
+    }
+
+    /// Reads CPU as the kubelet's cAdvisor serves it: counters refreshed `lag` seconds before
+    /// the scrape, so each scrape holds the mean of the interval that ended then.
+    pub fn with_cadvisor_lag(mut self, lag: usize) -> Self {
+        self.cadvisor_lag = lag;
+        self
+    }
+
+    /// `s` with its CPU figures as cAdvisor's counters give them at this scrape.
+    fn as_cadvisor(&self, s: &Snapshot) -> Snapshot {
+        let interval: Vec<&(f64, f64)> = self
+            .seconds
+            .iter()
+            .rev()
+            .skip(self.cadvisor_lag)
+            .take(self.scrape)
+            .collect();
+        let n = interval.len().max(1) as f64;
+        Snapshot {
+            cpu: interval.iter().map(|x| x.0).sum::<f64>() / n,
+            throttled: interval.iter().map(|x| x.1).sum::<f64>() / n,
+            ..*s
         }
     }
 
@@ -66,8 +96,19 @@ impl Observer {
 
     pub fn record(&mut self, now: usize, s: &Snapshot) {
         self.count(now, s.requests, s.jobs);
+        if self.cadvisor_lag > 0 {
+            self.seconds.push_back((s.cpu, s.throttled));
+            while self.seconds.len() > self.cadvisor_lag + self.scrape {
+                self.seconds.pop_front();
+            }
+        }
         if now.is_multiple_of(self.scrape) {
-            self.samples.push_back((now, *s));
+            let s = if self.cadvisor_lag > 0 {
+                self.as_cadvisor(s)
+            } else {
+                *s
+            };
+            self.samples.push_back((now, s));
             while self
                 .samples
                 .front()
@@ -173,6 +214,34 @@ mod tests {
             within: all_within(latency),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn cadvisor_counters_are_read_late_and_over_the_interval_before() {
+        let mut o = Observer::new(15, 15, 3600).with_cadvisor_lag(10);
+        let cpu = |t: usize| Snapshot {
+            cpu: if t < 60 { 0.2 } else { 1.0 },
+            throttled: f64::NAN,
+            ..Default::default()
+        };
+        let mut seen = vec![];
+        for t in 0..=90 {
+            o.record(t, &cpu(t));
+            if t.is_multiple_of(15) {
+                seen.push(o.last(|s| s.cpu).unwrap_or_default());
+            }
+        }
+        // A rise at 60 s: unseen at the scrape at 60, 6 of 15 s at 75 (51-65 s), whole at 90.
+        let want = [0.2, (9.0 * 0.2 + 6.0) / 15.0, 1.0];
+        assert!(
+            seen[4..]
+                .iter()
+                .zip(want)
+                .all(|(a, b)| (a - b).abs() < 1e-9),
+            "{seen:?}"
+        );
+        // Pods without a limit stay without a throttling series.
+        assert!(o.last(|s| s.throttled).is_some_and(f64::is_nan));
     }
 
     #[test]
