@@ -133,6 +133,15 @@ fn e2e_invalid_policies_are_rejected_with_cel_messages() {
             "  maxReplicas: 3\n  signals:\n    - name: s\n      sqs: {queue: emails}\n".to_string(),
             "unknown field \"spec.signals[0].sqs\"",
         ),
+        // A respelled address would be a Prometheus of its own, with its own share.
+        (
+            format!("  maxReplicas: 3\n  prometheus: {{address: 'http://prometheus:9090/?src=2'}}\n  signals:\n{queue}"),
+            "spec.prometheus.address",
+        ),
+        (
+            "  maxReplicas: 3\n  signals:\n    - name: c\n      cpu: {targetUtilization: 60, saturation: {throttledPercent: 0}}\n".to_string(),
+            "spec.signals[0].cpu.saturation.throttledPercent",
+        ),
     ];
     for (spec, message) in cases {
         let err = apply(&base(&spec)).expect_err("the API server accepted an invalid policy");

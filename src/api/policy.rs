@@ -147,8 +147,13 @@ impl Mode {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusSource {
-    /// Base URL, e.g. http://prometheus.monitoring:9090
+    /// Base URL, e.g. http://prometheus.monitoring:9090 (no query string, fragment or
+    /// credentials: a token comes from bearerTokenSecretRef).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = 2048),
+        regex(pattern = r"^https?://[^/?#@\s]+(/[^?#\s]*)?$")
+    )]
     pub address: Option<String>,
     /// Bearer token from a Secret in the policy's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -47,9 +47,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Whether a policy may send its queries (and token) to `address`.
-    pub fn allows(&self, address: &str) -> Result<(), String> {
-        let Some((host, port)) = host_port(address) else {
+    /// Whether a policy may send its queries (and token) to `address`, and the one spelling
+    /// of it that names that Prometheus: every spelling shares one set of query slots and
+    /// namespace shares, so a tenant cannot multiply its share by respelling an address.
+    pub fn allows(&self, address: &str) -> Result<String, String> {
+        let canonical = canonical(address)?;
+        let Some((host, port)) = host_port(&canonical) else {
             return Err(format!("{address:?} is not an http(s) URL"));
         };
         let default = host_port(&self.prometheus_url);
@@ -60,13 +63,42 @@ impl Settings {
                 a.eq_ignore_ascii_case(&host) || a.eq_ignore_ascii_case(&format!("{host}:{port}"))
             });
         if allowed {
-            Ok(())
+            Ok(canonical)
         } else {
             Err(format!(
                 "{host}:{port} is not an allowed Prometheus; the operator's admin can allow it with --allowed-prometheus-host"
             ))
         }
     }
+}
+
+/// `scheme://host:port/path` of an http(s) URL: host in lower case, the port always written,
+/// dot segments and a trailing slash dropped. A query string, a fragment or credentials in
+/// the URL are refused: Prometheus' API takes none, and they would only make another source.
+fn canonical(address: &str) -> Result<String, String> {
+    let u = reqwest::Url::parse(address).map_err(|e| format!("{address:?}: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("{address:?} is not an http(s) URL"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(format!(
+            "{address:?}: a query string or fragment is not part of a Prometheus address"
+        ));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(format!(
+            "{address:?}: credentials in the address are refused; use bearerTokenSecretRef"
+        ));
+    }
+    let (Some(host), Some(port)) = (u.host_str(), u.port_or_known_default()) else {
+        return Err(format!("{address:?} has no host"));
+    };
+    let path = u.path().trim_end_matches('/');
+    Ok(format!(
+        "{}://{}:{port}{path}",
+        u.scheme(),
+        host.to_ascii_lowercase()
+    ))
 }
 
 /// (host, port) of an http(s) URL, the port defaulted by scheme.
@@ -236,6 +268,29 @@ mod tests {
         assert!(s.allows("http://prometheus.monitoring:9091").is_err());
         assert!(s.allows("http://169.254.169.254/latest/meta-data").is_err());
         assert!(s.allows("file:///etc/passwd").is_err());
+        // Every spelling of one Prometheus is one source.
+        for spelling in [
+            "http://Prometheus.Monitoring:9090",
+            "http://prometheus.monitoring:9090/",
+            "http://prometheus.monitoring:9090//x/../",
+        ] {
+            assert_eq!(
+                s.allows(spelling).as_deref(),
+                Ok("http://prometheus.monitoring:9090"),
+                "{spelling}"
+            );
+        }
+        assert_eq!(
+            s.allows("http://thanos.monitoring").as_deref(),
+            Ok("http://thanos.monitoring:80")
+        );
+        for respelled in [
+            "http://prometheus.monitoring:9090/?src=1",
+            "http://prometheus.monitoring:9090/#2",
+            "http://u:p@prometheus.monitoring:9090/",
+        ] {
+            assert!(s.allows(respelled).is_err(), "{respelled}");
+        }
         assert!(
             settings(&[])
                 .allows("http://thanos.monitoring:10902")

@@ -590,7 +590,8 @@ pub(crate) async fn prometheus_for(
         .and_then(|p| p.address.clone())
         .unwrap_or_else(|| ctx.settings.prometheus_url.clone());
     // Checked before anything is sent, so a policy cannot probe other endpoints.
-    ctx.settings
+    let address = ctx
+        .settings
         .allows(&address)
         .map_err(|e| QueryError::Unavailable(format!("spec.prometheus.address: {e}")))?;
     let token = match source.and_then(|p| p.bearer_token_secret_ref.as_ref()) {
