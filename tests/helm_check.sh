@@ -107,4 +107,35 @@ refused logFormat --set logFormat=yaml
 refused replicaCount --set replicaCount=3
 refused watchNamespace --set watchNamespace=Team_A
 echo "helm_check: bad values are refused, naming the value" >&2
+
+# --- values cannot add fields to the operator's pod ----------------------------------------
+# A newline in a value once injected `hostNetwork`, `hostPID` or a `command`: the schema
+# refuses each, naming it, and with the schema skipped the templates still render it as one
+# quoted string.
+inject() { # the value's path, as the schema names it; values YAML
+  local file="$out/inject-${1//\//-}"
+  printf '%s\n' "$2" >"$file.yaml"
+  if err=$("$helm" template headroom "$chart" -f "$file.yaml" 2>&1 >/dev/null); then
+    fail "an injection through $1 was accepted"
+  fi
+  grep -qF -- "/$1'" <<<"$err" || fail "the injection through $1 was refused without naming it: $err"
+  "$helm" template headroom "$chart" -f "$file.yaml" --skip-schema-validation \
+    >"$out/injected-${1//\//-}.yaml" || fail "helm template --skip-schema-validation with $1"
+}
+inject priorityClassName 'priorityClassName: "x\n      hostNetwork: true"'
+inject image/tag 'image: {repository: ghcr.io/headroom-dev/headroom, tag: "1\n          command: [sh]"}'
+inject extraArgs/0 'extraArgs: ["--a\n          command: [sh]"]'
+python3 - "$out"/injected-*.yaml <<'PY' || fail "a value added fields to the operator's pod"
+import sys, yaml
+for path in sys.argv[1:]:
+    for d in yaml.safe_load_all(open(path)):
+        if not d or d["kind"] != "Deployment":
+            continue
+        pod = d["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        for bad in ("hostNetwork", "hostPID"):
+            assert bad not in pod, (path, bad)
+        assert "command" not in c, path
+print("helm_check: values render as quoted strings, never as fields", file=sys.stderr)
+PY
 echo "helm_check: passed" >&2
