@@ -448,7 +448,7 @@ async fn publish_findings(
         let (kind, note) = match f.reason {
             "DatabaseBound" => (EventType::Warning, reason.to_string()),
             // What to change is in the message, whatever the decision was.
-            "CpuSaturated" => (EventType::Warning, f.message.clone()),
+            "CpuSaturated" | "HeldAtZero" => (EventType::Warning, f.message.clone()),
             _ => (EventType::Normal, format!("{}: {}", f.message, reason)),
         };
         publish(ctx, policy, kind, f.reason, "Guardrail", note).await;

@@ -1,5 +1,6 @@
 //! The database hold: when the database is the bottleneck, more app servers only add load
-//! and connections, so scale-up stops (scale-down still applies).
+//! and connections, so scale-up stops (scale-down still applies). It holds growth, not the
+//! first replica: a worker at zero with work waiting starts one, or the work never moves.
 //!
 //! A hot database is the bottleneck only while the app is not saturated itself. When the
 //! app's own CPU is at its ceiling too, holding would turn the app tier into the outage, so
@@ -15,8 +16,9 @@ pub const APP_SATURATED_PERCENT: f64 = 90.0;
 
 pub fn apply(s: &mut Step, db: &DatabaseEvidence, hold: bool, app: Option<&AppCpu>) {
     let bound = db.bound();
-    if bound && hold && s.desired > s.current {
-        let current = s.current;
+    let first = i32::from(s.desired > 0);
+    if bound && hold && s.desired > s.current.max(first) {
+        let current = s.current.max(first);
         match app.filter(|a| a.percent >= APP_SATURATED_PERCENT) {
             Some(a) => {
                 let by_cpu = a.sized(s.ready.max(1)).max(current);

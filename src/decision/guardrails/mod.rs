@@ -280,6 +280,18 @@ fn ceil_i32(x: f64) -> i32 {
     }
 }
 
+/// A target at zero that its signals would start but a guardrail keeps there: work waits,
+/// and only a finding (a condition and a Warning Event) says so.
+fn held_at_zero(s: &mut step::Step, base: &Decision) {
+    if s.current == 0 && base.desired_replicas > 0 && s.desired == 0 {
+        let message = format!(
+            "work is waiting: {} replica(s) wanted from zero, held at 0 by {:?} ({})",
+            base.desired_replicas, s.limited_by, s.reason
+        );
+        s.found("HeldAtZero", true, message);
+    }
+}
+
 /// Applies the guardrails to the HPA-compatible decision, one rule at a time in the order
 /// that decides who wins: raises first, then the hold, then the caps.
 pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
@@ -327,6 +339,7 @@ pub fn apply(base: &Decision, input: &Input, g: &GuardrailInput) -> Guarded {
         budget::apply(&mut s, b, need)
     });
     let hourly_cost = g.cost.as_ref().map(|c| cost::apply(&mut s, c));
+    held_at_zero(&mut s, base);
     Guarded {
         desired: s.desired.min(s.max),
         limited_by: s.limited_by,

@@ -734,3 +734,56 @@ fn a_predicted_rise_never_passes_the_caps_or_the_database_hold() {
         "{held:?}"
     );
 }
+
+/// A worker at zero that its backlog starts: the from-zero decision for `wanted` replicas.
+fn from_zero(wanted: i32) -> (Decision, Input) {
+    let mut i = input(0, 500.0);
+    i.min_replicas = 0;
+    let base = Decision {
+        desired_replicas: wanted,
+        reason: format!("demand at zero (q); starting {wanted} replicas"),
+        limited_by: Limit::Activated,
+        proposals: vec![],
+        recommendation: Some(wanted),
+    };
+    (base, i)
+}
+
+#[test]
+fn the_database_hold_holds_growth_not_the_first_replica() {
+    let (base, i) = from_zero(5);
+    let g = apply(
+        &base,
+        &i,
+        &GuardrailInput {
+            database: Some(db_bound()),
+            database_hold: true,
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (1, Limit::DatabaseBound));
+    assert!(g.findings.iter().all(|f| f.reason != "HeldAtZero"));
+}
+
+#[test]
+fn a_worker_held_at_zero_while_work_waits_says_so() {
+    let (base, i) = from_zero(3);
+    let g = apply(
+        &base,
+        &i,
+        &GuardrailInput {
+            budget: Some(budget(0)),
+            ..Default::default()
+        },
+    );
+    assert_eq!((g.desired, g.limited_by), (0, Limit::ConnectionBudget));
+    let f = finding(&g, "HeldAtZero");
+    assert!(
+        f.active
+            && f.message.starts_with(
+                "work is waiting: 3 replica(s) wanted from zero, held at 0 by ConnectionBudget"
+            ),
+        "{}",
+        f.message
+    );
+}
