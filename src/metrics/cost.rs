@@ -73,15 +73,17 @@ fn show(d: Duration) -> String {
 struct Cost {
     /// How far before the evaluation time the query reads.
     lookback: Duration,
-    /// Evaluation steps of its subqueries, nested ones multiplied.
+    /// Evaluation steps of its subqueries, nested ones multiplied, side by side ones added.
     points: u64,
 }
 
 impl Cost {
-    fn max(self, other: Cost) -> Cost {
+    /// Two parts of one query: it reads as far back as the further, and evaluates both
+    /// parts' subqueries (twenty subqueries joined by `+` are twenty times one).
+    fn and(self, other: Cost) -> Cost {
         Cost {
             lookback: self.lookback.max(other.lookback),
-            points: self.points.max(other.points),
+            points: self.points.saturating_add(other.points),
         }
     }
 }
@@ -98,15 +100,15 @@ fn cost(e: &Expr, limits: &Limits) -> Result<Cost, QueryError> {
         Expr::Aggregate(a) => {
             let inner = cost(&a.expr, limits)?;
             match a.param.as_deref() {
-                Some(p) => inner.max(cost(p, limits)?),
+                Some(p) => inner.and(cost(p, limits)?),
                 None => inner,
             }
         }
         Expr::Unary(u) => cost(&u.expr, limits)?,
-        Expr::Binary(b) => cost(&b.lhs, limits)?.max(cost(&b.rhs, limits)?),
+        Expr::Binary(b) => cost(&b.lhs, limits)?.and(cost(&b.rhs, limits)?),
         Expr::Paren(p) => cost(&p.expr, limits)?,
         Expr::Call(c) => c.args.args.iter().try_fold(Cost::default(), |acc, a| {
-            Ok::<_, QueryError>(acc.max(cost(a, limits)?))
+            Ok::<_, QueryError>(acc.and(cost(a, limits)?))
         })?,
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => Cost::default(),
         Expr::VectorSelector(v) => Cost {
@@ -201,5 +203,19 @@ mod tests {
         // Hidden in a binary operation or a function argument, still found.
         assert!(refused("up + on() group_left sum(count_over_time(x[1d:1s]))").contains("steps"));
         assert!(refused("clamp_max(x, scalar(count_over_time(y[1d:1s])))").contains("steps"));
+    }
+
+    #[test]
+    fn subqueries_side_by_side_are_added_up() {
+        let one = "max_over_time(x[3h:1s])";
+        assert_eq!(check(one, &Limits::default()), Ok(()));
+        let many = vec![one; 20].join(" + ");
+        assert!(
+            refused(&many).contains("216000 steps"),
+            "{}",
+            refused(&many)
+        );
+        let or = vec![one; 20].join(" or ");
+        assert!(refused(&or).contains("--max-subquery-points"));
     }
 }
