@@ -100,7 +100,8 @@ pub fn row(
     plan: &SaturationPlan,
     utilization: Option<f64>,
 ) -> Option<IndicatorStatus> {
-    let (share, threshold) = match stall.stalled(plan) {
+    let stalled = stall.stalled(plan);
+    let (share, threshold) = match stalled {
         Some(s) => (s.share, s.threshold),
         None => match (stall.throttled, stall.pressure) {
             (Some(t), _) => (t, plan.throttled),
@@ -109,7 +110,7 @@ pub fn row(
         },
     };
     let band = Band::classify(Some(share), threshold / 2.0, threshold - f64::EPSILON);
-    let hint = match stall.stalled(plan) {
+    let hint = match stalled {
         Some(s) if s.is_saturated() => message(&s, utilization),
         Some(_) => format!(
             "{signal}: {:.0} % stalled, saturated from {:.0} %: holding replicas",

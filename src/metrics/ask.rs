@@ -3,7 +3,6 @@
 //! by every policy asking a query of the same shape, whatever its namespace and labels).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 
 use super::promql::{Scope, quote, render};
 use crate::plan::{Measure, Query, QueryError, Shape};
@@ -216,13 +215,7 @@ impl Template {
                 format!("sum by ({by}) (rate({metric}_sum{{{ns}}}[{window}]))")
             }
             Template::CpuUsage { window } => {
-                let mut s = String::new();
-                // Infallible for String.
-                let _ = write!(
-                    s,
-                    "sum by ({by}) (rate(container_cpu_usage_seconds_total{{{ns},container!=\"\",container!=\"POD\"}}[{window}]))"
-                );
-                s
+                container_rate("sum", &by, "container_cpu_usage_seconds_total", &ns, window)
             }
             Template::CpuRequests => format!(
                 "sum by ({by}) (kube_pod_container_resource_requests{{{ns},resource=\"cpu\"}})"

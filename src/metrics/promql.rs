@@ -114,10 +114,14 @@ fn latency(
 // scraped before its usage (or the other way round) would skew the ratio, where the HPA
 // leaves pods without metrics out.
 fn cpu(namespace: &str, pods: &[String], window: PromDuration) -> String {
-    let pods = pods.join("|");
-    let pod_sel = format!("namespace={},pod=~{}", quote(namespace), quote(&pods));
+    let pod_sel = format!(
+        "namespace={},pod=~{}",
+        quote(namespace),
+        quote(&pods.join("|"))
+    );
     let usage = format!(
-        "sum by (pod) (rate(container_cpu_usage_seconds_total{{{pod_sel},container!=\"\",container!=\"POD\"}}[{window}]))"
+        "sum by (pod) (rate(container_cpu_usage_seconds_total{{{}}}[{window}]))",
+        containers(namespace, pods)
     );
     let requests = format!(
         "sum by (pod) (kube_pod_container_resource_requests{{{pod_sel},resource=\"cpu\"}})"
