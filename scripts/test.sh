@@ -13,6 +13,8 @@ stage "lint: clippy" cargo clippy --all-targets --locked -- -D warnings
 # Targets with `test = false` (the peer tests and the peers benchmark) are linted too.
 stage "lint: clippy (test = false targets)" cargo clippy --locked --test e2e_peers --test e2e_real --test e2e_data --test peers_bench --test reality_bench --test real_bench -- -D warnings
 stage "build: all targets" cargo build --all-targets --locked
+# The book under docs/ (its pages and links are checked by tests/docs.rs).
+stage "docs: mdbook build" bash scripts/docs.sh --check
 # The alerts' unit tests (deploy/monitoring/headroom.rules.test.yaml) with Debian's promtool.
 stage "alerts: promtool check" promtool check rules deploy/monitoring/headroom.rules.yaml
 stage "alerts: promtool test" promtool test rules deploy/monitoring/headroom.rules.test.yaml

@@ -124,7 +124,11 @@ enum Command {
         min_interval: Duration,
     },
     /// Print the ScalingPolicy CRD as YAML.
-    Crd,
+    Crd {
+        /// Print the docs' field reference (Markdown) instead.
+        #[arg(long)]
+        reference: bool,
+    },
     /// Replay a traffic scenario through Headroom and the HPA, KEDA and a static baseline.
     Simulate {
         /// steady, diurnal, launch, viral, creeping or database-bound.
@@ -248,7 +252,12 @@ fn init_logging(format: LogFormat) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => print_or_fail(headroom::api::crd_yaml(), ExitCode::FAILURE),
+        Command::Crd { reference: false } => {
+            print_or_fail(headroom::api::crd_yaml(), ExitCode::FAILURE)
+        }
+        Command::Crd { reference: true } => {
+            print_or_fail(headroom::api::crd_reference(), ExitCode::FAILURE)
+        }
         Command::Decide {
             input,
             policy,

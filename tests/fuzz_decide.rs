@@ -5,7 +5,7 @@ use headroom::decide::{decide_json, decide_policy};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-/// Documents per contract; the README reports the total.
+/// Documents per contract; docs/src/testing.md reports the total.
 const CASES: u32 = 5000;
 
 /// Mostly plausible numbers, sometimes hostile ones.

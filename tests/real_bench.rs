@@ -298,7 +298,7 @@ spec:
         // cAdvisor refreshes a container's CPU every 10-15 s; the app is scraped every second.
         scrape_seconds: if signal == Signal::P95 { 1 } else { 15 },
         window_seconds: 60,
-        // The kubelet's cAdvisor housekeeping (10-15 s; see the README's real pods section).
+        // The kubelet's cAdvisor housekeeping (10-15 s; see docs/src/benchmarks.md, real pods).
         cadvisor_lag_seconds: if signal == Signal::P95 { 0 } else { 10 },
         start_unix: None,
     };

@@ -5,6 +5,7 @@ mod duration;
 mod guardrails;
 mod policy;
 mod predictive;
+mod reference;
 mod signal;
 mod status;
 mod stored;
@@ -20,6 +21,7 @@ pub use policy::{
     HeadroomSpec, Mode, PrometheusSource, ScalingPolicy, ScalingPolicySpec, SecretKeyRef, TargetRef,
 };
 pub use predictive::{Predictive, PredictiveMode};
+pub use reference::crd_reference;
 pub use signal::{
     ConcurrencySignal, CpuSaturation, CpuSignal, CustomSignal, LatencySignal, QueueSignal, Signal,
     SignalKind, TargetType,

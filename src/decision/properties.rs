@@ -9,7 +9,7 @@ use super::{Evaluation, History, Limit, Memory, Moment, Recommendation, ScaleEve
 use crate::api::ScalingPolicySpec;
 use crate::plan::{Observation, Plan, QueryError, Sample, Shape};
 
-/// Cases per property; the README reports the total.
+/// Cases per property; docs/src/testing.md reports the total.
 pub const CASES: u32 = 2000;
 
 fn signal(kind: u8, i: usize) -> Value {
