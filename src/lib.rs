@@ -15,6 +15,7 @@ pub mod error;
 pub mod metrics;
 pub mod plan;
 pub mod predict;
+pub(crate) mod rng;
 pub mod server;
 pub mod simulate;
 pub mod telemetry;

@@ -65,21 +65,8 @@ pub fn render(measure: &Measure, scope: &Scope<'_>) -> Result<String, QueryError
     })
 }
 
-/// Escapes a PromQL double-quoted string.
-pub fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
+/// Escapes a PromQL double-quoted string (the plan writes label values too).
+pub use crate::plan::quote;
 
 /// Label matchers with the namespace first. Keys are written verbatim, so anything but a
 /// label name could break out of the selector: it is refused here too, not only by the plan.

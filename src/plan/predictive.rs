@@ -74,7 +74,7 @@ pub fn load_of(spec: &ScalingPolicySpec) -> Option<(PredictedLoad, String)> {
     } else if let Some((metric, selector)) = histogram {
         let labels: Vec<String> = selector
             .iter()
-            .map(|(k, v)| format!("{k}={}", crate::metrics::promql::quote(v)))
+            .map(|(k, v)| format!("{k}={}", super::quote(v)))
             .collect();
         Some((
             PredictedLoad::Requests,

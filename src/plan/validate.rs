@@ -3,8 +3,9 @@
 
 use super::FieldError;
 use crate::api::{
-    Behavior, PromDuration, ScalingPolicySpec, ScalingRules, Signal, SignalKind, TargetRef,
-    Thresholds,
+    Behavior, ConcurrencySignal, ConnectionBudget, CreepingLatencyRule, Guardrails, Indicators,
+    LatencySignal, PromDuration, ScalingPolicySpec, ScalingRules, ScheduledWindow, Signal,
+    SignalKind, TargetRef, Thresholds,
 };
 
 /// Most replicas a policy may name (the CRD's bound too).
@@ -77,6 +78,22 @@ impl Check {
             self.fail(format!("{field}.watch"), "must not exceed act");
         }
     }
+}
+
+/// Escapes a PromQL double-quoted string.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A Prometheus label name.
@@ -204,6 +221,36 @@ fn target_ref(c: &mut Check, t: &TargetRef) {
 
 pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
     let mut c = Check { errors: vec![] };
+    replicas(&mut c, spec);
+    c.duration("spec.interval", spec.interval, 1000, MAX_INTERVAL_SECONDS);
+    idle(&mut c, spec);
+    if let Some(w) = spec.headroom.as_ref().and_then(|h| h.calibration_window) {
+        c.duration(
+            "spec.headroom.calibrationWindow",
+            w,
+            60_000,
+            MAX_CALIBRATION_SECONDS,
+        );
+    }
+    if let Some(t) = spec.tolerance {
+        c.non_negative("spec.tolerance", t);
+    }
+    target_ref(&mut c, &spec.target_ref);
+    query_lengths(&mut c, spec);
+    signals(&mut c, spec);
+    if let Some(b) = &spec.behavior {
+        behavior(&mut c, b);
+    }
+    if let Some(ind) = &spec.indicators {
+        indicators(&mut c, ind);
+    }
+    if let Some(g) = &spec.guardrails {
+        guardrails(&mut c, g, spec);
+    }
+    c.errors
+}
+
+fn replicas(c: &mut Check, spec: &ScalingPolicySpec) {
     if spec.max_replicas < 1 {
         c.fail(
             "spec.maxReplicas",
@@ -231,21 +278,9 @@ pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
             ),
         );
     }
-    c.duration("spec.interval", spec.interval, 1000, MAX_INTERVAL_SECONDS);
-    idle(&mut c, spec);
-    if let Some(w) = spec.headroom.as_ref().and_then(|h| h.calibration_window) {
-        c.duration(
-            "spec.headroom.calibrationWindow",
-            w,
-            60_000,
-            MAX_CALIBRATION_SECONDS,
-        );
-    }
-    if let Some(t) = spec.tolerance {
-        c.non_negative("spec.tolerance", t);
-    }
-    target_ref(&mut c, &spec.target_ref);
-    query_lengths(&mut c, spec);
+}
+
+fn signals(c: &mut Check, spec: &ScalingPolicySpec) {
     if spec.signals.is_empty() || spec.signals.len() > 16 {
         c.fail(
             "spec.signals",
@@ -253,7 +288,7 @@ pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
         );
     }
     for (i, s) in spec.signals.iter().enumerate() {
-        signal(&mut c, i, s);
+        signal(c, i, s);
         if spec.signals[..i].iter().any(|o| o.name == s.name) {
             c.fail(
                 format!("spec.signals[{i}].name"),
@@ -261,127 +296,137 @@ pub fn spec(spec: &ScalingPolicySpec) -> Vec<FieldError> {
             );
         }
     }
-    if let Some(b) = &spec.behavior {
-        behavior(&mut c, b);
+}
+
+fn indicators(c: &mut Check, ind: &Indicators) {
+    if let Some(t) = &ind.p95 {
+        c.thresholds("spec.indicators.p95", t);
     }
-    if let Some(ind) = &spec.indicators {
-        if let Some(t) = &ind.p95 {
-            c.thresholds("spec.indicators.p95", t);
+    if let Some(db) = &ind.database_cpu {
+        c.thresholds("spec.indicators.databaseCpu", &db.thresholds);
+        if let Some(f) = db.regularly_fraction {
+            c.fraction("spec.indicators.databaseCpu.regularlyFraction", f);
         }
-        if let Some(db) = &ind.database_cpu {
-            c.thresholds("spec.indicators.databaseCpu", &db.thresholds);
-            if let Some(f) = db.regularly_fraction {
-                c.fraction("spec.indicators.databaseCpu.regularlyFraction", f);
-            }
-            c.window(
-                "spec.indicators.databaseCpu.regularlyWindow",
-                db.regularly_window,
+        c.window(
+            "spec.indicators.databaseCpu.regularlyWindow",
+            db.regularly_window,
+        );
+    }
+    for (name, q) in [
+        ("slowQuery", &ind.slow_query),
+        ("errorRate", &ind.error_rate),
+        ("connections", &ind.connections),
+    ] {
+        if let Some(q) = q {
+            c.thresholds(&format!("spec.indicators.{name}"), &q.thresholds);
+        }
+    }
+    if let Some(q) = &ind.queue_age {
+        c.window("spec.indicators.queueAge.deadline", q.deadline);
+    }
+}
+
+fn guardrails(c: &mut Check, g: &Guardrails, spec: &ScalingPolicySpec) {
+    if let Some(p) = &g.panic {
+        if let Some(t) = p.threshold
+            && !(t.is_finite() && t >= 1.0)
+        {
+            c.fail(
+                "spec.guardrails.panic.threshold",
+                format!("must be at least 1, got {t}"),
             );
         }
-        for (name, q) in [
-            ("slowQuery", &ind.slow_query),
-            ("errorRate", &ind.error_rate),
-            ("connections", &ind.connections),
+        c.window("spec.guardrails.panic.stableWindow", p.stable_window);
+    }
+    if let Some(f) = &g.forecast {
+        c.window("spec.guardrails.forecast.horizon", f.horizon);
+        c.window("spec.guardrails.forecast.window", f.window);
+    }
+    if let Some(r) = &g.creeping_latency {
+        creeping(c, r, spec);
+    }
+    schedule(c, &g.schedule);
+    if let Some(b) = &g.connection_budget {
+        connection_budget(c, b);
+    }
+    if let Some(cost) = &g.cost {
+        c.positive(
+            "spec.guardrails.cost.costPerReplicaHour",
+            cost.cost_per_replica_hour,
+        );
+        if let Some(m) = cost.max_hourly_cost {
+            c.non_negative("spec.guardrails.cost.maxHourlyCost", m);
+        }
+    }
+}
+
+fn creeping(c: &mut Check, r: &CreepingLatencyRule, spec: &ScalingPolicySpec) {
+    c.window("spec.guardrails.creepingLatency.window", r.window);
+    c.window(
+        "spec.guardrails.creepingLatency.startupTime",
+        r.startup_time,
+    );
+    if r.request_rate_query.trim().is_empty() {
+        c.fail(
+            "spec.guardrails.creepingLatency.requestRateQuery",
+            "must not be empty",
+        );
+    }
+    if !spec.signals.iter().any(|s| s.latency.is_some()) {
+        c.fail(
+            "spec.guardrails.creepingLatency",
+            "needs a latency signal to watch",
+        );
+    }
+}
+
+fn schedule(c: &mut Check, schedule: &[ScheduledWindow]) {
+    for (i, w) in schedule.iter().enumerate() {
+        let f = |n: &str| format!("spec.guardrails.schedule[{i}].{n}");
+        if !(0..=MAX_REPLICAS).contains(&w.min_replicas) {
+            c.fail(f("minReplicas"), format!("must be 0..{MAX_REPLICAS}"));
+        }
+        for (name, d) in [
+            ("leadTime", w.lead_time),
+            ("releaseTime", w.release_time),
+            ("duration", w.duration),
         ] {
-            if let Some(q) = q {
-                c.thresholds(&format!("spec.indicators.{name}"), &q.thresholds);
-            }
-        }
-        if let Some(q) = &ind.queue_age {
-            c.window("spec.indicators.queueAge.deadline", q.deadline);
-        }
-    }
-    if let Some(g) = &spec.guardrails {
-        if let Some(p) = &g.panic {
-            if let Some(t) = p.threshold
-                && !(t.is_finite() && t >= 1.0)
-            {
-                c.fail(
-                    "spec.guardrails.panic.threshold",
-                    format!("must be at least 1, got {t}"),
-                );
-            }
-            c.window("spec.guardrails.panic.stableWindow", p.stable_window);
-        }
-        if let Some(f) = &g.forecast {
-            c.window("spec.guardrails.forecast.horizon", f.horizon);
-            c.window("spec.guardrails.forecast.window", f.window);
-        }
-        if let Some(r) = &g.creeping_latency {
-            c.window("spec.guardrails.creepingLatency.window", r.window);
-            c.window(
-                "spec.guardrails.creepingLatency.startupTime",
-                r.startup_time,
-            );
-            if r.request_rate_query.trim().is_empty() {
-                c.fail(
-                    "spec.guardrails.creepingLatency.requestRateQuery",
-                    "must not be empty",
-                );
-            }
-            if !spec.signals.iter().any(|s| s.latency.is_some()) {
-                c.fail(
-                    "spec.guardrails.creepingLatency",
-                    "needs a latency signal to watch",
-                );
-            }
-        }
-        for (i, w) in g.schedule.iter().enumerate() {
-            let f = |n: &str| format!("spec.guardrails.schedule[{i}].{n}");
-            if !(0..=MAX_REPLICAS).contains(&w.min_replicas) {
-                c.fail(f("minReplicas"), format!("must be 0..{MAX_REPLICAS}"));
-            }
-            for (name, d) in [
-                ("leadTime", w.lead_time),
-                ("releaseTime", w.release_time),
-                ("duration", w.duration),
-            ] {
-                if let Some(d) = d {
-                    c.duration(&f(name), d, 0, MAX_SCHEDULE_SECONDS);
-                }
-            }
-        }
-        if g.schedule.len() > 32 {
-            c.fail("spec.guardrails.schedule", "must list at most 32 windows");
-        }
-        if let Some(b) = &g.connection_budget {
-            let f = |n: &str| format!("spec.guardrails.connectionBudget.{n}");
-            if b.database.is_empty() {
-                c.fail(f("database"), "must not be empty");
-            }
-            if !(1..=100_000).contains(&b.pool_size_per_replica) {
-                c.fail(
-                    f("poolSizePerReplica"),
-                    format!("must be 1..100000, got {}", b.pool_size_per_replica),
-                );
-            }
-            match (b.max_connections, &b.max_connections_query) {
-                (Some(_), Some(_)) | (None, None) => c.fail(
-                    f("maxConnections"),
-                    "set exactly one of maxConnections or maxConnectionsQuery",
-                ),
-                (Some(n), None) if n < 1 => {
-                    c.fail(f("maxConnections"), format!("must be at least 1, got {n}"))
-                }
-                _ => {}
-            }
-            if let Some(r) = b.reserve
-                && !(r.is_finite() && (0.0..1.0).contains(&r))
-            {
-                c.fail(f("reserve"), format!("must be in [0, 1), got {r}"));
-            }
-        }
-        if let Some(cost) = &g.cost {
-            c.positive(
-                "spec.guardrails.cost.costPerReplicaHour",
-                cost.cost_per_replica_hour,
-            );
-            if let Some(m) = cost.max_hourly_cost {
-                c.non_negative("spec.guardrails.cost.maxHourlyCost", m);
+            if let Some(d) = d {
+                c.duration(&f(name), d, 0, MAX_SCHEDULE_SECONDS);
             }
         }
     }
-    c.errors
+    if schedule.len() > 32 {
+        c.fail("spec.guardrails.schedule", "must list at most 32 windows");
+    }
+}
+
+fn connection_budget(c: &mut Check, b: &ConnectionBudget) {
+    let f = |n: &str| format!("spec.guardrails.connectionBudget.{n}");
+    if b.database.is_empty() {
+        c.fail(f("database"), "must not be empty");
+    }
+    if !(1..=100_000).contains(&b.pool_size_per_replica) {
+        c.fail(
+            f("poolSizePerReplica"),
+            format!("must be 1..100000, got {}", b.pool_size_per_replica),
+        );
+    }
+    match (b.max_connections, &b.max_connections_query) {
+        (Some(_), Some(_)) | (None, None) => c.fail(
+            f("maxConnections"),
+            "set exactly one of maxConnections or maxConnectionsQuery",
+        ),
+        (Some(n), None) if n < 1 => {
+            c.fail(f("maxConnections"), format!("must be at least 1, got {n}"))
+        }
+        _ => {}
+    }
+    if let Some(r) = b.reserve
+        && !(r.is_finite() && (0.0..1.0).contains(&r))
+    {
+        c.fail(f("reserve"), format!("must be in [0, 1), got {r}"));
+    }
 }
 
 fn signal(c: &mut Check, i: usize, s: &Signal) {
@@ -403,37 +448,7 @@ fn signal(c: &mut Check, i: usize, s: &Signal) {
         return;
     };
     match kind {
-        SignalKind::Latency(l) => {
-            if !is_metric_name(&l.metric) {
-                c.fail(
-                    f("latency.metric"),
-                    format!("must be a Prometheus metric name, got {:?}", l.metric),
-                );
-            }
-            for k in l.selector.keys() {
-                if !is_label_name(k) {
-                    c.fail(
-                        f("latency.selector"),
-                        format!(
-                            "key {k:?} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
-                        ),
-                    );
-                } else if k == "namespace" {
-                    c.fail(
-                        f("latency.selector"),
-                        "must not set namespace: Headroom always uses the policy's own",
-                    );
-                }
-            }
-            if !(l.quantile > 0.0 && l.quantile < 1.0) {
-                c.fail(
-                    f("latency.quantile"),
-                    format!("must be between 0 and 1, e.g. 0.95, got {}", l.quantile),
-                );
-            }
-            c.window(&f("latency.window"), Some(l.window));
-            c.duration(&f("latency.target"), l.target, 1, MAX_WINDOW_SECONDS);
-        }
+        SignalKind::Latency(l) => latency(c, &f, l),
         SignalKind::Cpu(cpu) => {
             if !(1..=1000).contains(&cpu.target_utilization) {
                 c.fail(
@@ -460,24 +475,7 @@ fn signal(c: &mut Check, i: usize, s: &Signal) {
                 c.non_negative(&f("queue.activationThreshold"), t);
             }
         }
-        SignalKind::Concurrency(cc) => {
-            if !is_metric_name(&cc.metric) {
-                c.fail(
-                    f("concurrency.metric"),
-                    format!("must be a Prometheus metric name, got {:?}", cc.metric),
-                );
-            }
-            for k in cc.selector.keys() {
-                if !is_label_name(k) || k == "namespace" {
-                    c.fail(
-                        f("concurrency.selector"),
-                        format!("key {k:?} must be a Prometheus label name other than namespace"),
-                    );
-                }
-            }
-            c.window(&f("concurrency.window"), Some(cc.window));
-            c.positive(&f("concurrency.targetPerReplica"), cc.target_per_replica);
-        }
+        SignalKind::Concurrency(cc) => concurrency(c, &f, cc),
         SignalKind::Custom(cu) => {
             if cu.query.trim().is_empty() {
                 c.fail(f("custom.query"), "must not be empty");
@@ -488,6 +486,55 @@ fn signal(c: &mut Check, i: usize, s: &Signal) {
             }
         }
     }
+}
+
+/// A histogram's metric name, as the templates write it into PromQL.
+fn metric(c: &mut Check, field: String, metric: &str) {
+    if !is_metric_name(metric) {
+        c.fail(
+            field,
+            format!("must be a Prometheus metric name, got {metric:?}"),
+        );
+    }
+}
+
+fn latency(c: &mut Check, f: &impl Fn(&str) -> String, l: &LatencySignal) {
+    metric(c, f("latency.metric"), &l.metric);
+    for k in l.selector.keys() {
+        if !is_label_name(k) {
+            c.fail(
+                f("latency.selector"),
+                format!("key {k:?} is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"),
+            );
+        } else if k == "namespace" {
+            c.fail(
+                f("latency.selector"),
+                "must not set namespace: Headroom always uses the policy's own",
+            );
+        }
+    }
+    if !(l.quantile > 0.0 && l.quantile < 1.0) {
+        c.fail(
+            f("latency.quantile"),
+            format!("must be between 0 and 1, e.g. 0.95, got {}", l.quantile),
+        );
+    }
+    c.window(&f("latency.window"), Some(l.window));
+    c.duration(&f("latency.target"), l.target, 1, MAX_WINDOW_SECONDS);
+}
+
+fn concurrency(c: &mut Check, f: &impl Fn(&str) -> String, cc: &ConcurrencySignal) {
+    metric(c, f("concurrency.metric"), &cc.metric);
+    for k in cc.selector.keys() {
+        if !is_label_name(k) || k == "namespace" {
+            c.fail(
+                f("concurrency.selector"),
+                format!("key {k:?} must be a Prometheus label name other than namespace"),
+            );
+        }
+    }
+    c.window(&f("concurrency.window"), Some(cc.window));
+    c.positive(&f("concurrency.targetPerReplica"), cc.target_per_replica);
 }
 
 /// Scale to zero needs a signal that sees demand while no pod runs.

@@ -231,7 +231,7 @@ pub fn strongest(values: &[f64], min_steps: usize) -> Option<Period> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::rng::Rng;
+    use crate::rng::Rng;
 
     /// A day of 288 five-minute steps: a trough at night, a peak in the afternoon.
     fn day(t: usize) -> f64 {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::simulate::rng::Rng;
+use crate::rng::Rng;
 
 const STEP: u32 = 300;
 const DAY: usize = 288;

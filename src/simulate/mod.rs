@@ -20,7 +20,8 @@ mod queueing;
 #[cfg(test)]
 mod reality_tests;
 pub mod report;
-pub(crate) mod rng;
+/// The deterministic generator, shared with the predictor's tests.
+pub(crate) use crate::rng;
 #[cfg(test)]
 mod saturation_tests;
 mod seasonal;

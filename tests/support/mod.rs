@@ -454,10 +454,51 @@ impl Namespace {
 }
 
 impl Drop for Namespace {
+    /// A failed test's namespace is described, then deleted too: left running, its pods hold
+    /// the real node's CPU and pods and fail the tests after it for no reason of their own.
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = kubectl(&["delete", "namespace", &self.0, "--wait=false"]);
+        if std::thread::panicking() {
+            describe_namespace(&self.0);
         }
+        let _ = kubectl(&["delete", "namespace", &self.0, "--wait=false"]);
+    }
+}
+
+/// What a failing test needs to see of its namespace: pods (restarts, last exit), and the
+/// events, warnings first.
+pub fn describe_namespace(ns: &str) {
+    let pods = kubectl(&[
+        "get",
+        "pods",
+        "-n",
+        ns,
+        "-o",
+        "custom-columns=POD:.metadata.name,PHASE:.status.phase,NODE:.spec.nodeName,READY:.status.containerStatuses[*].ready,RESTARTS:.status.containerStatuses[*].restartCount,LAST:.status.containerStatuses[*].lastState.terminated.reason,WAITING:.status.containerStatuses[*].state.waiting.reason",
+    ]);
+    eprintln!(
+        "----- pods in {ns} -----\n{}",
+        String::from_utf8_lossy(&pods.stdout)
+    );
+    let events = kubectl(&["get", "events", "-n", ns, "--sort-by=.lastTimestamp"]);
+    let text = String::from_utf8_lossy(&events.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    eprintln!("----- events in {ns} (last 40) -----");
+    for l in &lines[lines.len().saturating_sub(40)..] {
+        eprintln!("{l}");
+    }
+    let nodes = kubectl(&["describe", "nodes", "-l", "headroom.dev/test-node=real"]);
+    let text = String::from_utf8_lossy(&nodes.stdout);
+    for l in text
+        .lines()
+        .filter(|l| l.starts_with("Non-terminated Pods"))
+    {
+        eprintln!("----- real node: {l}");
+    }
+    if let Some(at) = text.find("Allocated resources") {
+        eprintln!(
+            "----- real node -----\n{}",
+            &text[at..text.len().min(at + 600)]
+        );
     }
 }
 
