@@ -11,7 +11,8 @@ use kube::ResourceExt;
 
 use super::Context;
 use super::headroom_status::{headroom, nothing_to_estimate};
-use super::reconcile::{key, prometheus_for};
+use super::keys::key;
+use super::observe::prometheus_for;
 use crate::api::{HeadroomStatus, ScalingPolicy};
 use crate::calibration::{calibrate, pods_of};
 use crate::capacity::Limits;

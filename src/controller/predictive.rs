@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Context;
-use super::reconcile::{key, prometheus_for};
+use super::keys::key;
+use super::observe::prometheus_for;
 use crate::api::{PredictiveStatus, ScalingPolicy};
 use crate::metrics::scoped;
 use crate::plan::{Plan, PredictivePlan};

@@ -167,74 +167,26 @@ pub fn build(
             current,
             evaluation: ev,
             interval,
-        } => {
-            s.interval = interval.clone();
-            let (readings, decision) = (&ev.readings, &ev.decision);
-            s.current_replicas = Some(*current);
-            s.desired_replicas = Some(decision.desired_replicas);
-            s.limited_by = Some(decision.limited_by.as_str().into());
-            s.reason = Some(decision.reason.clone());
-            s.signals = readings
-                .iter()
-                .map(|r| SignalStatus {
-                    name: r.name.clone(),
-                    value: r.value.as_ref().ok().copied().map(|v| {
-                        let before = prev
-                            .and_then(|p| p.signals.iter().find(|x| x.name == r.name))
-                            .and_then(|x| x.value);
-                        shown(before, v)
-                    }),
-                    target: r.target,
-                    proposed_replicas: decision
-                        .proposals
-                        .iter()
-                        .find(|p| p.name == r.name)
-                        .and_then(|p| p.replicas),
-                    error: r.value.as_ref().err().map(ToString::to_string),
-                })
-                .collect();
-            s.indicators = ev
-                .indicators
-                .iter()
-                .map(|i| IndicatorStatus {
-                    value: i.value.map(|v| {
-                        let before = prev
-                            .and_then(|p| p.indicators.iter().find(|x| x.name == i.name))
-                            .and_then(|x| x.value);
-                        shown(before, v)
-                    }),
-                    ..i.clone()
-                })
-                .collect();
-            s.verdict = ev.verdict.map(|v| v.as_str().to_string());
-            s.hourly_cost = ev
-                .hourly_cost
-                .map(|v| shown(prev.and_then(|p| p.hourly_cost), v));
-            let value = |name: &str| {
-                s.indicators
-                    .iter()
-                    .find(|i| i.name == name)
-                    .and_then(|i| i.value)
-            };
-            s.p95 = value("p95").map(|v| format!("{:.0}ms", v * 1000.0));
-            s.database_cpu = value("databaseCpu").map(|v| format!("{:.0}%", v * 100.0));
-            let mut c = decided_conditions(*mode, readings, decision);
-            for f in &ev.findings {
-                let reason = if f.active { f.reason } else { "Inactive" };
-                c.push(condition(f.reason, f.active, reason, f.message.clone()));
-            }
-            if !ev.errors.is_empty() {
-                c.push(condition(
-                    "GuardrailInputsAvailable",
-                    false,
-                    "GuardrailInputsUnavailable",
-                    ev.errors.join("; "),
-                ));
-            }
-            c
-        }
+        } => decided(&mut s, prev, *mode, *current, ev, interval),
     };
-    s.conditions = conditions
+    s.conditions = stamped(conditions, prev, generation, now);
+    match prev {
+        Some(p) if *p == s || !same_but_numbers(p, &s) => s,
+        // Only numbers in messages moved: the previous status stands.
+        Some(p) => p.clone(),
+        None => s,
+    }
+}
+
+/// Conditions with the generation they describe; each keeps its transition time while its
+/// status is unchanged.
+fn stamped(
+    conditions: Vec<Condition>,
+    prev: Option<&ScalingPolicyStatus>,
+    generation: Option<i64>,
+    now: &str,
+) -> Vec<Condition> {
+    conditions
         .into_iter()
         .map(|mut c| {
             c.observed_generation = generation;
@@ -247,13 +199,82 @@ pub fn build(
             );
             c
         })
+        .collect()
+}
+
+/// Status of an evaluation that decided: its readings, indicators and conditions.
+fn decided(
+    s: &mut ScalingPolicyStatus,
+    prev: Option<&ScalingPolicyStatus>,
+    mode: Mode,
+    current: i32,
+    ev: &Evaluation,
+    interval: &Option<String>,
+) -> Vec<Condition> {
+    s.interval = interval.clone();
+    let (readings, decision) = (&ev.readings, &ev.decision);
+    s.current_replicas = Some(current);
+    s.desired_replicas = Some(decision.desired_replicas);
+    s.limited_by = Some(decision.limited_by.as_str().into());
+    s.reason = Some(decision.reason.clone());
+    s.signals = readings
+        .iter()
+        .map(|r| SignalStatus {
+            name: r.name.clone(),
+            value: r.value.as_ref().ok().copied().map(|v| {
+                let before = prev
+                    .and_then(|p| p.signals.iter().find(|x| x.name == r.name))
+                    .and_then(|x| x.value);
+                shown(before, v)
+            }),
+            target: r.target,
+            proposed_replicas: decision
+                .proposals
+                .iter()
+                .find(|p| p.name == r.name)
+                .and_then(|p| p.replicas),
+            error: r.value.as_ref().err().map(ToString::to_string),
+        })
         .collect();
-    match prev {
-        Some(p) if *p == s || !same_but_numbers(p, &s) => s,
-        // Only numbers in messages moved: the previous status stands.
-        Some(p) => p.clone(),
-        None => s,
+    s.indicators = ev
+        .indicators
+        .iter()
+        .map(|i| IndicatorStatus {
+            value: i.value.map(|v| {
+                let before = prev
+                    .and_then(|p| p.indicators.iter().find(|x| x.name == i.name))
+                    .and_then(|x| x.value);
+                shown(before, v)
+            }),
+            ..i.clone()
+        })
+        .collect();
+    s.verdict = ev.verdict.map(|v| v.as_str().to_string());
+    s.hourly_cost = ev
+        .hourly_cost
+        .map(|v| shown(prev.and_then(|p| p.hourly_cost), v));
+    let value = |name: &str| {
+        s.indicators
+            .iter()
+            .find(|i| i.name == name)
+            .and_then(|i| i.value)
+    };
+    s.p95 = value("p95").map(|v| format!("{:.0}ms", v * 1000.0));
+    s.database_cpu = value("databaseCpu").map(|v| format!("{:.0}%", v * 100.0));
+    let mut c = decided_conditions(mode, readings, decision);
+    for f in &ev.findings {
+        let reason = if f.active { f.reason } else { "Inactive" };
+        c.push(condition(f.reason, f.active, reason, f.message.clone()));
     }
+    if !ev.errors.is_empty() {
+        c.push(condition(
+            "GuardrailInputsAvailable",
+            false,
+            "GuardrailInputsUnavailable",
+            ev.errors.join("; "),
+        ));
+    }
+    c
 }
 
 /// Whether `next` differs from `prev` only in the numbers of its messages. Messages quote
@@ -517,25 +538,28 @@ mod tests {
         assert_eq!(display(1234.5), 1230.0);
     }
 
+    /// A decided outcome whose p95 trend reads `value`, said as `hint`.
+    fn trend(value: f64, hint: &str) -> Outcome {
+        let mut ev = evaluation(vec![], decision(2, Limit::None));
+        ev.indicators = vec![IndicatorStatus {
+            name: "latencyTrend".into(),
+            value: Some(value),
+            band: "Healthy".into(),
+            hint: hint.into(),
+        }];
+        Outcome::Decided {
+            mode: Mode::Enforce,
+            current: 2,
+            interval: None,
+            evaluation: Box::new(ev),
+        }
+    }
+
     #[test]
     fn a_flat_trend_that_flips_between_zero_and_float_noise_is_not_a_change() {
         // Seen at fleet scale: every flat p95 trend wrote its policy's status about once a
         // minute, flipping between 0 and 1.11e-33 and between "+0.0" and "-0.0".
-        let o = |value: f64, hint: &str| {
-            let mut ev = evaluation(vec![], decision(2, Limit::None));
-            ev.indicators = vec![IndicatorStatus {
-                name: "latencyTrend".into(),
-                value: Some(value),
-                band: "Healthy".into(),
-                hint: hint.into(),
-            }];
-            Outcome::Decided {
-                mode: Mode::Enforce,
-                current: 2,
-                interval: None,
-                evaluation: Box::new(ev),
-            }
-        };
+        let o = trend;
         let first = build(
             None,
             Some(1),
@@ -560,7 +584,11 @@ mod tests {
         );
         assert!(changed(Some(&first), &rising));
         assert_eq!(display(-3e-12), 0.0);
+    }
 
+    #[test]
+    fn a_flat_trend_beside_an_unchanged_estimate_is_not_a_change() {
+        let o = trend;
         // With the headroom estimate, which joins the status after it is built: still only
         // numbers moved, so nothing to write; a new estimate is written.
         let estimate = HeadroomStatus {
