@@ -5,7 +5,18 @@
 
 use crate::api::ScalingPolicyStatus;
 
-use super::status::clip;
+/// Cuts `text` to at most `max` bytes at a character boundary; whether it was cut.
+pub fn clip(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text.truncate(cut);
+    true
+}
 
 /// Bytes a status text keeps: a message and a query's head, not the query.
 pub const MAX_TEXT: usize = 512;

@@ -5,7 +5,8 @@ use crate::api::{FitStatus, HeadroomStatus, PromDuration, ResourceHeadroomStatus
 use crate::calibration::{Calibration, CalibrationError};
 use crate::capacity::Headline;
 
-use super::status::{clip, display};
+use super::bounded::clip;
+use super::status::display;
 
 /// Relative change below which an estimate is the same one.
 const SAME_WITHIN: f64 = 0.05;

@@ -107,7 +107,7 @@ pub(super) async fn event(
     note: String,
 ) {
     let mut note = note;
-    status::clip(&mut note, 1000);
+    super::bounded::clip(&mut note, 1000);
     let ev = Event {
         type_,
         reason: reason.into(),

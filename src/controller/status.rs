@@ -62,19 +62,6 @@ pub fn display(v: f64) -> f64 {
     (v * scale).round() / scale
 }
 
-/// Cuts `text` to at most `max` bytes at a character boundary; whether it was cut.
-pub fn clip(text: &mut String, max: usize) -> bool {
-    if text.len() <= max {
-        return false;
-    }
-    let mut cut = max;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    text.truncate(cut);
-    true
-}
-
 /// Below this a reading is float noise around zero.
 const NOISE: f64 = 1e-9;
 

@@ -8,7 +8,7 @@ use super::guardrails::{
     Verdict, latency_trend, trend, usable,
 };
 use super::saturation::{self, Stall};
-use super::{Decision, History, Input, Limit, SignalValue, idle};
+use super::{Decision, History, Input, Limit, SignalReading, SignalValue, idle};
 use crate::api::IndicatorStatus;
 use crate::plan::{MaxConnections, Observation, Plan, QueryError, defaults};
 
@@ -34,15 +34,6 @@ pub struct Memory {
     pub predicted: Option<PredictedPeak>,
     /// minReplicas 0: seconds the evaluations before this one have been idle without a break.
     pub idle_seconds: Option<f64>,
-}
-
-/// One signal's reading this round, for status.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SignalReading {
-    pub name: String,
-    pub kind: &'static str,
-    pub target: f64,
-    pub value: Result<f64, QueryError>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

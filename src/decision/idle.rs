@@ -2,7 +2,7 @@
 //! reading that sees demand; a running one goes to zero only once every signal has shown no
 //! demand, on valid readings, for the whole cooldown. Missing data never takes it to zero.
 
-use super::evaluate::SignalReading;
+use super::reading::SignalReading;
 use super::{Decision, Limit, Proposal};
 use crate::plan::{IdlePlan, PlannedSignal};
 

@@ -12,6 +12,7 @@ mod idle;
 mod input;
 mod normalize;
 mod proposal;
+mod reading;
 mod rules;
 pub mod saturation;
 
@@ -23,12 +24,13 @@ mod properties;
 mod tests;
 
 pub use audit::{Audit, IndicatorReadings, audit};
-pub use evaluate::{Evaluation, Memory, Moment, SignalReading, evaluate};
+pub use evaluate::{Evaluation, Memory, Moment, evaluate};
 pub use input::{
     DEFAULT_DOWNSCALE_STABILIZATION_SECONDS, History, Input, Recommendation, ScaleEvent,
     SignalValue, Tolerance, capacity_age,
 };
 pub use proposal::{Combined, Proposal, Unavailable};
+pub use reading::SignalReading;
 pub use rules::{ResolvedBehavior, Rules, longest_window_seconds, resolve};
 
 use serde::Serialize;

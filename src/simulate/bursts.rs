@@ -3,7 +3,7 @@
 //! jittered, each height varied, some missed. `bursts` plays four hours after two days of the
 //! same bursts as history; `bursts-cold` plays the four hours with no history.
 
-use super::family::{between, log_between};
+use super::draws::{between, log_between};
 use super::rng::Rng;
 use super::seasonal::DAY;
 

@@ -2,6 +2,7 @@
 //! case draws its shape, noise and app model at random, deterministically per seed.
 
 use super::bursts::{self, BURSTS, BURSTS_COLD};
+use super::draws::{between, log_between, surge};
 use super::model::Params;
 use super::rng::Rng;
 use super::seasonal::{DAY, WARMUP_DAYS, draw};
@@ -35,15 +36,6 @@ pub struct Case {
     pub change: Option<(usize, usize)>,
 }
 
-pub(super) fn between(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
-    lo + (hi - lo) * rng.uniform()
-}
-
-/// Log-uniform: as likely 2x-4x as 20x-40x.
-pub(super) fn log_between(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
-    (lo.ln() + (hi.ln() - lo.ln()) * rng.uniform()).exp()
-}
-
 /// Multiplicative noise per 10 s (a few to 25 %), with rare heavy-tailed bursts on top.
 fn noise(rng: &mut Rng, seconds: usize) -> Vec<f64> {
     let sigma = between(rng, 0.02, 0.25);
@@ -61,17 +53,6 @@ fn noise(rng: &mut Rng, seconds: usize) -> Vec<f64> {
         out.push((sigma * rng.normal().clamp(-3.0, 3.0)).exp() * burst);
     }
     out
-}
-
-/// A surge from `start`: rises to `factor` over `rise` seconds, then decays with `half_life`.
-pub(super) fn surge(t: f64, start: f64, rise: f64, factor: f64, half_life: f64) -> f64 {
-    if t < start {
-        1.0
-    } else if t < start + rise {
-        factor.powf((t - start) / rise)
-    } else {
-        1.0 + (factor - 1.0) * 0.5f64.powf((t - start - rise) / half_life)
-    }
 }
 
 /// A drawn shape: its length in seconds, the load multiplier over time, and what was drawn.

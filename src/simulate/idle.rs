@@ -4,7 +4,7 @@
 //! 300 s, the HPA from one replica up), beside the HPA, which cannot go below one.
 
 use super::autoscaler::Kind;
-use super::family::{between, log_between};
+use super::draws::{between, log_between};
 use super::model::Params;
 use super::rng::Rng;
 use super::traffic::Trace;

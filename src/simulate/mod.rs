@@ -7,6 +7,7 @@ mod bound;
 pub mod breaking;
 mod bursts;
 mod command;
+mod draws;
 mod equal_cost;
 pub mod family;
 mod generalize;

@@ -4,7 +4,7 @@
 //! changes as the played day starts (the peak moves by hours, the batches stop, the weekend
 //! dip stops).
 
-use super::family::{between, log_between, surge};
+use super::draws::{between, log_between, surge};
 use super::rng::Rng;
 
 pub const DAY: usize = 86_400;

@@ -1,119 +1,64 @@
-//! What the operator remembers per policy between evaluations: recommendations and scale
-//! events (for stabilization and rate limits), panic's last spike, and connection-budget
-//! claims. All of it lives here, in one lock, and is dropped when the policy leaves the store.
+//! What the operator keeps per policy between evaluations, by concern: the decision memory
+//! (`decisions`), the connection-budget ledger (`ledger`), what the background learners
+//! learned (`learners`) and the status last written (`written`). Each is its own type behind
+//! its own lock, and everything of a policy is dropped when it leaves the store.
 //!
 //! After a restart the history is rebuilt conservatively: the current replica count is taken
 //! as a fresh recommendation, so a restart can never cause a scale-down before a full window.
 
-use std::collections::{BTreeMap, HashMap};
+mod decisions;
+mod learners;
+mod ledger;
+mod prediction;
+mod written;
+
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::groups::Groups;
-use super::history::Rings;
-use super::predictive::Prediction;
 use crate::api::{HeadroomStatus, PredictiveStatus, ScalingPolicyStatus, TargetRef};
 use crate::decision::guardrails::{Claim, PredictedPeak};
-use crate::decision::{Evaluation, History, Memory, Recommendation, ScaleEvent, capacity_age};
+use crate::decision::{Evaluation, Memory};
 use crate::plan::PredictivePlan;
 use crate::predict::{Histories as LoadHistory, Learned};
+use decisions::Decisions;
+#[cfg(test)]
+use decisions::KEEP;
+use learners::Learners;
+use ledger::Ledger;
+use written::Written;
 
-// Longer than any stabilization window (3600s) and any policy period (1800s).
-const KEEP: Duration = Duration::from_secs(3600);
+use super::history::Rings;
 
-#[derive(Default, Debug)]
-struct PolicyMemory {
-    recommendations: Vec<(Instant, i32)>,
-    scale_events: Vec<(Instant, i32)>,
-    last_spike: Option<Instant>,
-    /// RFC 3339 time of the last write to /scale; the cached policy's status may lag it.
-    last_scale_time: Option<String>,
-    /// When the ready replicas first reached the count of the newest scale-up.
-    caught_up: Option<Instant>,
-    /// The connection-budget ledger it claims in, if any.
-    pool: Option<String>,
-    /// minReplicas 0: since when its evaluations have seen no demand.
-    idle_since: Option<Instant>,
-}
-
-#[derive(Default, Debug)]
-struct Headroom {
-    next: Option<Instant>,
-    running: bool,
-    last: Option<HeadroomStatus>,
-}
-
-/// Longer than any evaluation can be in flight (queries time out in seconds).
-const GONE_FOR: Duration = Duration::from_secs(600);
-
-#[derive(Default, Debug)]
-struct Inner {
-    policies: HashMap<String, PolicyMemory>,
-    /// By `namespace/database`: each sharing policy's claim.
-    ledgers: HashMap<String, BTreeMap<String, Claim>>,
-    /// Claims of deleted policies whose targets may still run (and hold connections): by
-    /// policy key, their pool and target. They keep their `held` and need nothing, until
-    /// the target is gone or at zero, or a policy of that key claims again.
-    orphans: HashMap<String, (String, TargetRef)>,
-    /// Policies deleted lately, and when: an evaluation still in flight at the delete must
-    /// not bring back the memory (and the budget claim) the delete dropped. Cleared when a
-    /// policy of the same key appears again.
-    gone: HashMap<String, Instant>,
-    /// By target (`namespace/kind/name`): the replica count this operator last wrote, and
-    /// for which policy, so that its own write does not trigger another evaluation.
-    own_writes: HashMap<String, (String, i32)>,
-    /// When each policy's next evaluation is due, for the lag at which it starts.
-    due: HashMap<String, Instant>,
-    /// Each policy's recent readings for trends and "regularly" (see `history`).
-    rings: HashMap<String, Rings>,
-    /// Each policy's traffic headroom estimate and when it is calibrated next.
-    headroom: HashMap<String, Headroom>,
-    /// Each policy's load history and learned pattern (spec.predictive).
-    predictions: HashMap<String, Prediction>,
-    /// The status this operator last wrote for each policy: what the next one is compared
-    /// with, since the watch cache can lag (far, when the API server is overloaded, and then
-    /// every evaluation would write again and overload it more).
-    written: HashMap<String, (ScalingPolicyStatus, Instant)>,
-    /// Why the API server last refused a policy's status, until a write succeeds.
-    status_refused: HashMap<String, String>,
-    /// Who shares each connection budget (`namespace/database`), and who scales each target
-    /// (`namespace/kind/name`), from the policy watch.
-    sharers: Groups,
-    scalers: Groups,
-}
-
-/// All policies' memory, keyed by namespace/name.
-/// Longest the watch cache is taken to lag behind a status this process wrote.
-const CACHE_LAG_LIMIT: Duration = Duration::from_secs(30);
-
+/// All policies' memory, keyed by namespace/name. Where two concerns change together (a
+/// decision and its budget claim, a delete), the decisions' lock is taken first.
 #[derive(Default, Debug)]
 pub struct State {
-    inner: Mutex<Inner>,
+    decisions: Mutex<Decisions>,
+    ledger: Mutex<Ledger>,
+    learners: Mutex<Learners>,
+    written: Mutex<Written>,
     /// Held from recall to remember by policies with a connection budget, so two policies
     /// sharing one never decide on the same free connections.
     turn: Mutex<()>,
 }
 
-impl State {
-    /// The lock. A panic while it was held cannot have left a half-written history (every
-    /// update is one push or insert), so the data is kept, never replaced by an empty one.
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        match self.inner.lock() {
-            Ok(g) => g,
-            Err(poisoned) => {
-                tracing::error!("policy memory lock was poisoned by a panic; keeping its data");
-                self.inner.clear_poison();
-                poisoned.into_inner()
-            }
+/// A lock. A panic while it was held cannot have left half-written data (every update is one
+/// push or insert), so the data is kept, never replaced by an empty one.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => {
+            tracing::error!("policy memory lock was poisoned by a panic; keeping its data");
+            m.clear_poison();
+            poisoned.into_inner()
         }
     }
+}
 
+impl State {
     /// One budget decision at a time.
     pub fn budget_turn(&self) -> MutexGuard<'_, ()> {
-        self.turn.lock().unwrap_or_else(|poisoned| {
-            self.turn.clear_poison();
-            poisoned.into_inner()
-        })
+        lock(&self.turn)
     }
 
     /// The memory of `key` at `now`, seeded with `current` on first sight. `pool` names its
@@ -128,67 +73,14 @@ impl State {
         ready: i32,
         from_status: Vec<Claim>,
     ) -> Memory {
-        let mut inner = self.lock();
-        let h = inner
-            .policies
-            .entry(key.to_string())
-            .or_insert_with(|| PolicyMemory {
-                recommendations: vec![(now, current)],
-                ..Default::default()
-            });
-        let fresh = |t: &Instant| now.saturating_duration_since(*t) <= KEEP;
-        h.recommendations.retain(|(t, _)| fresh(t));
-        h.scale_events.retain(|(t, _)| fresh(t));
-        let age = |t: Instant| now.saturating_duration_since(t).as_secs_f64();
-        let capacity_age_seconds = capacity_age(
-            &mut h.caught_up,
-            h.scale_events.iter().copied(),
-            now,
-            current,
-            ready,
-            age,
-        );
-        let history = History {
-            recommendations: h
-                .recommendations
-                .iter()
-                .map(|&(t, replicas)| Recommendation {
-                    replicas,
-                    age_seconds: age(t),
-                })
-                .collect(),
-            scale_events: h
-                .scale_events
-                .iter()
-                .map(|&(t, replica_change)| ScaleEvent {
-                    replica_change,
-                    age_seconds: age(t),
-                })
-                .collect(),
-            capacity_age_seconds,
-        };
-        let last_spike_age = h.last_spike.map(age);
-        let idle_seconds = h.idle_since.map(age);
-        let mut neighbours: Vec<Claim> = pool
-            .and_then(|p| inner.ledgers.get(p))
-            .map(|l| l.values().filter(|c| c.name != key).cloned().collect())
-            .unwrap_or_default();
-        if !from_status.is_empty() {
-            let known: std::collections::HashSet<&str> =
-                neighbours.iter().map(|c| c.name.as_str()).collect();
-            let unknown: Vec<Claim> = from_status
-                .into_iter()
-                .filter(|c| c.name != key && !known.contains(c.name.as_str()))
-                .collect();
-            neighbours.extend(unknown);
-        }
+        let recalled = lock(&self.decisions).recall(key, now, current, ready);
         Memory {
-            history,
-            last_spike_age,
+            history: recalled.history,
+            last_spike_age: recalled.last_spike_age,
             budget_name: key.to_string(),
-            neighbours,
+            neighbours: lock(&self.ledger).neighbours(pool, key, from_status),
             predicted: None,
-            idle_seconds,
+            idle_seconds: recalled.idle_seconds,
         }
     }
 
@@ -202,184 +94,93 @@ impl State {
         ev: &Evaluation,
         window: Duration,
     ) {
-        let mut inner = self.lock();
-        if inner.gone.contains_key(key) {
+        let mut decisions = lock(&self.decisions);
+        if decisions.is_gone(key) {
             return;
         }
-        let h = inner.policies.entry(key.to_string()).or_default();
-        if let Some(r) = ev.decision.recommendation {
-            // A window keeps the highest (or lowest) recommendation younger than itself, and
-            // of a run of equal ones the newest is the youngest: it alone decides the same.
-            // So a steady policy holds one entry, not one per evaluation for an hour.
-            match h.recommendations.last_mut() {
-                Some(last) if last.1 == r => last.0 = now,
-                _ => h.recommendations.push((now, r)),
-            }
-        }
-        let window = window.min(KEEP);
-        h.recommendations
-            .retain(|(t, _)| now.saturating_duration_since(*t) <= window);
-        if h.recommendations.capacity() > 2 * h.recommendations.len().max(4) {
-            h.recommendations.shrink_to_fit();
-        }
-        if ev.spike_now {
-            h.last_spike = Some(now);
-        }
-        h.idle_since = ev.idle.then(|| h.idle_since.unwrap_or(now));
-        let old_pool = std::mem::replace(&mut h.pool, pool.map(str::to_string));
-        if let Some(old) = old_pool.filter(|o| Some(o.as_str()) != pool) {
-            remove_claim(&mut inner.ledgers, &old, key);
-        }
-        if let (Some(p), Some(claim)) = (pool, &ev.budget_claim) {
-            inner.orphans.remove(key);
-            inner
-                .ledgers
-                .entry(p.to_string())
-                .or_default()
-                .insert(key.to_string(), claim.clone());
-        }
+        let old = decisions.remember(key, pool, now, ev, window);
+        // Under the decisions' lock: a delete in between cannot bring the claim back.
+        lock(&self.ledger).claim(key, old, pool, ev.budget_claim.as_ref());
     }
 
     pub fn record_scale(&self, key: &str, now: Instant, change: i32, at: String) {
-        let mut inner = self.lock();
-        let h = inner.policies.entry(key.to_string()).or_default();
-        h.scale_events.push((now, change));
-        h.last_scale_time = Some(at);
+        lock(&self.decisions).record_scale(key, now, change, at);
     }
 
     /// Remembers that policy `key` set `target` to `replicas`.
     pub fn wrote(&self, key: &str, target: &str, replicas: i32) {
-        self.lock()
-            .own_writes
-            .insert(target.to_string(), (key.to_string(), replicas));
+        lock(&self.decisions).wrote(key, target, replicas);
     }
 
     /// Whether `target` at `replicas` is what this operator wrote last (a watch event of
     /// its own making, not a change to react to).
     pub fn is_own_write(&self, target: &str, replicas: Option<i32>) -> bool {
-        replicas.is_some_and(|r| {
-            self.lock()
-                .own_writes
-                .get(target)
-                .is_some_and(|(_, w)| *w == r)
-        })
+        replicas.is_some_and(|r| lock(&self.decisions).is_own_write(target, r))
     }
 
     pub fn last_scale_time(&self, key: &str) -> Option<String> {
-        self.lock().policies.get(key)?.last_scale_time.clone()
+        lock(&self.decisions).last_scale_time(key)
     }
 
     /// Drops everything remembered of `key`. Its budget claim goes too, unless its `target`
     /// is given: then the claim stays, needing nothing, as long as the target runs what it
     /// held (`orphans_in`), since those replicas keep their connections.
     pub fn forget(&self, key: &str, target: Option<&TargetRef>) {
-        let mut inner = self.lock();
-        let now = Instant::now();
-        inner
-            .gone
-            .retain(|_, at| now.saturating_duration_since(*at) < GONE_FOR);
-        inner.gone.insert(key.to_string(), now);
-        if let Some(pool) = inner.policies.remove(key).and_then(|h| h.pool) {
-            let claim = inner.ledgers.get_mut(&pool).and_then(|l| l.get_mut(key));
-            match (claim, target) {
-                (Some(c), Some(t)) if c.held > 0 => {
-                    c.need = 0;
-                    inner.orphans.insert(key.to_string(), (pool, t.clone()));
-                }
-                _ => remove_claim(&mut inner.ledgers, &pool, key),
-            }
-        }
-        inner.own_writes.retain(|_, (k, _)| k != key);
-        inner.due.remove(key);
-        inner.rings.remove(key);
-        inner.headroom.remove(key);
-        inner.predictions.remove(key);
-        inner.written.remove(key);
-        inner.status_refused.remove(key);
-        inner.sharers.remove(key);
-        inner.scalers.remove(key);
+        let mut decisions = lock(&self.decisions);
+        let pool = decisions.forget(key, Instant::now());
+        lock(&self.ledger).forget(key, pool, target);
+        drop(decisions);
+        lock(&self.learners).forget(key);
+        lock(&self.written).forget(key);
     }
 
     /// Deleted policies' claims in `pool`: their keys and targets.
     pub fn orphans_in(&self, pool: &str) -> Vec<(String, TargetRef)> {
-        self.lock()
-            .orphans
-            .iter()
-            .filter(|(_, (p, _))| p == pool)
-            .map(|(k, (_, t))| (k.clone(), t.clone()))
-            .collect()
+        lock(&self.ledger).orphans_in(pool)
     }
 
     /// A deleted policy's target runs `replicas` now (None: it is gone): its claim holds
     /// that many, or leaves at zero.
     pub fn orphan_runs(&self, key: &str, replicas: Option<i32>) {
-        let mut inner = self.lock();
-        let Some((pool, _)) = inner.orphans.get(key).cloned() else {
-            return;
-        };
-        match replicas.filter(|n| *n > 0) {
-            Some(n) => {
-                if let Some(c) = inner.ledgers.get_mut(&pool).and_then(|l| l.get_mut(key)) {
-                    c.held = n;
-                }
-            }
-            None => {
-                inner.orphans.remove(key);
-                remove_claim(&mut inner.ledgers, &pool, key);
-            }
-        }
+        lock(&self.ledger).orphan_runs(key, replicas);
     }
 
     /// Notes which budget `key` shares and which target it scales, as its spec says.
     pub fn spec_names(&self, key: &str, pool: Option<String>, target: Option<String>) {
-        let mut inner = self.lock();
-        inner.gone.remove(key);
-        inner.sharers.set(key, pool);
-        inner.scalers.set(key, target);
+        let mut decisions = lock(&self.decisions);
+        decisions.returned(key, target);
+        lock(&self.ledger).sharers.set(key, pool);
     }
 
     /// The policies sharing `pool`, by key, that have no claim in its ledger yet (after a
     /// restart, until they are evaluated here): only these are read from their status.
     pub fn unledgered_sharers(&self, pool: &str, me: &str) -> Vec<String> {
-        let inner = self.lock();
-        let ledger = inner.ledgers.get(pool);
-        inner
-            .sharers
-            .members(pool)
-            .filter(|k| *k != me && !ledger.is_some_and(|l| l.contains_key(*k)))
-            .cloned()
-            .collect()
+        lock(&self.ledger).unledgered(pool, me)
     }
 
     /// The policies scaling `target` (`namespace/kind/name`), by key.
     pub fn scalers(&self, target: &str) -> Vec<String> {
-        self.lock().scalers.members(target).cloned().collect()
+        lock(&self.decisions)
+            .scalers
+            .members(target)
+            .cloned()
+            .collect()
     }
 
     /// The policy's reading history, taken out for one evaluation (evaluations of one policy
     /// never overlap) and put back with `put_rings`.
     pub fn take_rings(&self, key: &str) -> Rings {
-        self.lock().rings.remove(key).unwrap_or_default()
+        lock(&self.decisions).take_rings(key)
     }
 
     pub fn put_rings(&self, key: &str, rings: Rings) {
-        let mut inner = self.lock();
-        if !inner.gone.contains_key(key) {
-            inner.rings.insert(key.to_string(), rings);
-        }
+        lock(&self.decisions).put_rings(key, rings);
     }
 
     /// Whether `key`'s headroom is due for calibration at `now`; if so, it is marked running
     /// and next due `every` later. Never twice at once.
     pub fn calibration_due(&self, key: &str, now: Instant, every: Duration) -> bool {
-        let mut inner = self.lock();
-        let h = inner.headroom.entry(key.to_string()).or_default();
-        if h.running || h.next.is_some_and(|n| now < n) {
-            return false;
-        }
-        h.running = true;
-        h.next = Some(now + every);
-        true
+        lock(&self.learners).calibration_due(key, now, every)
     }
 
     /// The status last written for `key` while the watch cache's copy (`cached`) has not
@@ -391,71 +192,34 @@ impl State {
         cached: Option<&ScalingPolicyStatus>,
         now: Instant,
     ) -> Option<ScalingPolicyStatus> {
-        let mut inner = self.lock();
-        let cached_headroom = cached.and_then(|c| c.headroom.as_ref());
-        if let Some(h) = inner.headroom.get_mut(key)
-            && h.last.is_some()
-            && h.last.as_ref() == cached_headroom
-        {
-            h.last = None;
-        }
-        match inner.written.get(key) {
-            Some((w, _)) if Some(w) == cached => {
-                inner.written.remove(key);
-                None
-            }
-            // The cache lags by moments, not this long: another writer changed the status
-            // (forged values), and the cache's copy is what is stored. It is compared with
-            // the next evaluation, which then writes the operator's own values back.
-            Some((_, at)) if now.saturating_duration_since(*at) > CACHE_LAG_LIMIT => {
-                inner.written.remove(key);
-                None
-            }
-            w => w.map(|(w, _)| w.clone()),
-        }
+        lock(&self.learners).seen_in_cache(key, cached.and_then(|c| c.headroom.as_ref()));
+        lock(&self.written).newer_than(key, cached, now)
     }
 
     /// Notes a status the API server accepted for `key` at `now`.
     pub fn wrote_status(&self, key: &str, status: ScalingPolicyStatus, now: Instant) {
-        let mut inner = self.lock();
-        inner.status_refused.remove(key);
-        inner.written.insert(key.to_string(), (status, now));
+        lock(&self.written).wrote(key, status, now);
     }
 
     /// Notes that the API server refused `key`'s status for `why`; whether that is news
     /// (the first refusal, or another reason than the last).
     pub fn status_refused(&self, key: &str, why: &str) -> bool {
-        let mut inner = self.lock();
-        inner
-            .status_refused
-            .insert(key.to_string(), why.to_string())
-            != Some(why.to_string())
+        lock(&self.written).refused(key, why)
     }
 
     /// Whether `key` would be due at `now` (nothing is marked).
     pub fn calibration_wanted(&self, key: &str, now: Instant) -> bool {
-        self.lock()
-            .headroom
-            .get(key)
-            .is_none_or(|h| !h.running && h.next.is_none_or(|n| now >= n))
+        lock(&self.learners).calibration_wanted(key, now)
     }
 
     /// Keeps a calibration's result, unless the policy was forgotten meanwhile.
     pub fn calibrated(&self, key: &str, status: Option<HeadroomStatus>) {
-        if let Some(h) = self.lock().headroom.get_mut(key) {
-            h.running = false;
-            if status.is_some() {
-                h.last = status;
-            }
-        }
+        lock(&self.learners).calibrated(key, status);
     }
 
     /// Whether `key`'s forecast would be due at `now` (nothing is marked).
     pub fn prediction_wanted(&self, key: &str, plan: &PredictivePlan, now: Instant) -> bool {
-        self.lock()
-            .predictions
-            .get(key)
-            .is_none_or(|p| p.due(plan, now))
+        lock(&self.learners).prediction_wanted(key, plan, now)
     }
 
     /// Marks `key`'s forecast refresh running and gives the history to add to.
@@ -465,11 +229,7 @@ impl State {
         plan: &PredictivePlan,
         now: Instant,
     ) -> Option<LoadHistory> {
-        self.lock()
-            .predictions
-            .entry(key.to_string())
-            .or_insert_with(|| Prediction::new(plan))
-            .start(plan, now)
+        lock(&self.learners).start_prediction(key, plan, now)
     }
 
     /// Keeps a refresh's result, unless the policy was forgotten meanwhile.
@@ -479,29 +239,17 @@ impl State {
         result: Option<(LoadHistory, Learned)>,
         now: Instant,
     ) {
-        if let Some(p) = self.lock().predictions.get_mut(key) {
-            p.finish(result, now);
-        }
+        lock(&self.learners).finish_prediction(key, result, now);
     }
 
     /// Drops `key`'s forecast (its spec turned it off).
     pub fn forget_prediction(&self, key: &str) {
-        self.lock().predictions.remove(key);
+        lock(&self.learners).forget_prediction(key);
     }
 
     /// What `key`'s learned pattern expects at `unix`, when it is trusted.
     pub fn predicted(&self, key: &str, unix: i64, plan: &PredictivePlan) -> Option<PredictedPeak> {
-        let inner = self.lock();
-        let l = inner.predictions.get(key)?.learned()?;
-        let o = l.at(unix).filter(|_| l.trusted)?;
-        Some(PredictedPeak {
-            peak: o.peak,
-            level: o.level,
-            horizon_seconds: plan.settings.horizon_seconds,
-            pattern: o.period().unwrap_or_default(),
-            min_rise: o.min_rise,
-            enforce: plan.enforce,
-        })
+        lock(&self.learners).predicted(key, unix, plan)
     }
 
     /// `key`'s predictive status at `unix`: None when predictive scaling is off.
@@ -511,48 +259,43 @@ impl State {
         unix: i64,
         predicted_replicas: Option<i32>,
     ) -> Option<PredictiveStatus> {
-        Some(
-            self.lock()
-                .predictions
-                .get(key)?
-                .status(unix, predicted_replicas),
-        )
+        lock(&self.learners).prediction_status(key, unix, predicted_replicas)
     }
 
     /// The last headroom estimate of `key`.
     pub fn headroom(&self, key: &str) -> Option<HeadroomStatus> {
-        self.lock().headroom.get(key)?.last.clone()
+        lock(&self.learners).headroom(key)
     }
 
     /// Notes when `key` is due next.
     pub fn due_at(&self, key: &str, at: Instant) {
-        self.lock().due.insert(key.to_string(), at);
+        lock(&self.decisions).due_at(key, at);
     }
 
     /// How late an evaluation starting at `now` is; None when it was not due (a watch event
     /// brought it forward) or nothing was scheduled.
     pub fn lag(&self, key: &str, now: Instant) -> Option<Duration> {
-        let due = self.lock().due.remove(key)?;
-        now.checked_duration_since(due)
+        lock(&self.decisions).lag(key, now)
     }
 
     /// Keeps only the policies for which `keep` holds (after a relist).
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        let gone: Vec<String> = {
-            let inner = self.lock();
-            inner
-                .policies
+        let mut gone: Vec<String> = lock(&self.decisions)
+            .keys()
+            .filter(|k| !keep(k))
+            .cloned()
+            .collect();
+        gone.extend(
+            lock(&self.ledger)
+                .sharers
                 .keys()
-                .chain(inner.due.keys())
-                .chain(inner.rings.keys())
-                .chain(inner.headroom.keys())
-                .chain(inner.written.keys())
-                .chain(inner.sharers.keys())
-                .chain(inner.scalers.keys())
                 .filter(|k| !keep(k))
-                .cloned()
-                .collect()
-        };
+                .cloned(),
+        );
+        gone.extend(lock(&self.learners).keys().filter(|k| !keep(k)).cloned());
+        gone.extend(lock(&self.written).keys().filter(|k| !keep(k)).cloned());
+        gone.sort();
+        gone.dedup();
         for k in gone {
             self.forget(&k, None);
         }
@@ -560,7 +303,7 @@ impl State {
 
     /// How many policies are remembered.
     pub fn len(&self) -> usize {
-        self.lock().policies.len()
+        lock(&self.decisions).len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -568,18 +311,10 @@ impl State {
     }
 }
 
-fn remove_claim(ledgers: &mut HashMap<String, BTreeMap<String, Claim>>, pool: &str, key: &str) {
-    if let Some(l) = ledgers.get_mut(pool) {
-        l.remove(key);
-        if l.is_empty() {
-            ledgers.remove(pool);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::Recommendation;
 
     #[test]
     fn a_refused_status_is_news_once_until_a_write_succeeds() {
