@@ -128,21 +128,30 @@ fn e2e_whatif_and_the_status_name_the_database_first_at_its_factor() {
     );
 
     // The operator's estimate of the same policy over the same 3 minutes says the same, in
-    // status and in `kubectl get sp`.
-    let status = wait_until(
-        "the operator's headroom estimate naming the database",
-        Duration::from_secs(120),
-        || {
-            let h = support::policy(&ns.0, "web")["status"]["headroom"].clone();
-            (h["firstToBreak"] == "database-cpu").then_some(h)
-        },
-    );
+    // status and in `kubectl get sp`. It recalibrates every 30 s (a sixth of the window), so
+    // the estimate in status may be from before the load settled (1.69 while the fall was
+    // still in today's load): the one to compare is a calibration since whatif ran, within
+    // three of them.
+    let agrees = |h: &serde_json::Value| {
+        h["firstToBreak"] == "database-cpu"
+            && h["factor"]
+                .as_f64()
+                .is_some_and(|f| (f - factor).abs() <= 0.2)
+    };
+    let asked = Instant::now();
+    let status = loop {
+        let h = support::policy(&ns.0, "web")["status"]["headroom"].clone();
+        if agrees(&h) {
+            break h;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(120),
+            "operator {} against whatif {factor}: {h:#}",
+            h["factor"]
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    };
     println!("status.headroom: {status:#}");
-    let operator_factor = status["factor"].as_f64().unwrap_or_default();
-    assert!(
-        (operator_factor - factor).abs() <= 0.2,
-        "operator {operator_factor} against whatif {factor}"
-    );
     assert_eq!(status["loadUnit"], "requests/s");
     assert_eq!(status["calibrationWindow"], "3m");
     let resources = status["resources"].as_array().cloned().unwrap_or_default();
