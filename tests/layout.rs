@@ -91,6 +91,23 @@ fn no_import_circle_between_folders() {
     );
 }
 
+/// A line without its visibility and qualifiers: `pub(super) async fn x` reads `fn x`.
+fn signature(line: &str) -> &str {
+    let mut rest = line;
+    loop {
+        let before = rest;
+        if let Some(r) = rest.strip_prefix("pub(") {
+            rest = r.split_once(") ").map_or(r, |(_, after)| after);
+        }
+        for q in ["pub ", "async ", "const ", "unsafe "] {
+            rest = rest.strip_prefix(q).unwrap_or(rest);
+        }
+        if rest == before {
+            return rest;
+        }
+    }
+}
+
 /// Lines of each `fn` from its signature to its closing brace at the same indent.
 fn long_functions(path: &Path, limit: usize) -> Vec<String> {
     let text = std::fs::read_to_string(path).expect("read");
@@ -99,15 +116,7 @@ fn long_functions(path: &Path, limit: usize) -> Vec<String> {
     for (i, line) in lines.iter().enumerate() {
         let body = line.trim_start();
         let indent = line.len() - body.len();
-        let is_fn = [
-            "fn ",
-            "pub fn ",
-            "async fn ",
-            "pub async fn ",
-            "pub(crate) fn ",
-        ]
-        .iter()
-        .any(|p| body.starts_with(p));
+        let is_fn = signature(body).starts_with("fn ");
         if !is_fn || body.ends_with(';') {
             continue;
         }
@@ -132,4 +141,12 @@ fn no_function_in_the_controller_or_the_plan_over_80_lines() {
         "functions over 80 lines:\n{}",
         long.join("\n")
     );
+}
+
+#[test]
+fn a_signature_is_read_whatever_its_visibility() {
+    assert!(signature("pub(super) async fn read(").starts_with("fn "));
+    assert!(signature("pub(crate) fn key(").starts_with("fn "));
+    assert!(signature("const fn x(").starts_with("fn "));
+    assert!(!signature("let f = 1;").starts_with("fn "));
 }
