@@ -182,41 +182,21 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use http::{Method, Request, Response, StatusCode};
-    use kube::client::Body;
+    use http::{Method, StatusCode};
 
     use super::*;
 
     /// An API server whose events have all been deleted by hand: every patch is a 404, every
     /// create succeeds. Records "METHOD name-or-path" per request.
-    fn forgetful() -> (Client, std::sync::Arc<Mutex<Vec<String>>>) {
-        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        let seen = std::sync::Arc::new(Mutex::new(vec![]));
-        let log = seen.clone();
-        tokio::spawn(async move {
-            while let Some((request, send)) = handle.next_request().await {
-                let method = request.method().clone();
-                let path = request.uri().path().to_string();
-                if let Ok(mut l) = log.lock() {
-                    l.push(format!("{method} {path}"));
-                }
-                let body = request
-                    .into_body()
-                    .collect_bytes()
-                    .await
-                    .unwrap_or_default();
-                let (status, answer) = if method == Method::POST {
-                    (StatusCode::CREATED, body.to_vec())
-                } else {
-                    let gone = serde_json::json!({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404,"message":"events.events.k8s.io not found"});
-                    (StatusCode::NOT_FOUND, gone.to_string().into_bytes())
-                };
-                if let Ok(r) = Response::builder().status(status).body(Body::from(answer)) {
-                    send.send_response(r);
-                }
+    fn forgetful() -> (Client, super::super::test_api::Log) {
+        super::super::test_api::api(|method, _, body| {
+            if *method == Method::POST {
+                (StatusCode::CREATED, body.to_vec())
+            } else {
+                let gone = serde_json::json!({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404,"message":"events.events.k8s.io not found"});
+                (StatusCode::NOT_FOUND, gone.to_string().into_bytes())
             }
-        });
-        (Client::new(service, "default"), seen)
+        })
     }
 
     #[tokio::test]

@@ -27,9 +27,13 @@ mod report;
 mod run;
 mod selector;
 mod shard;
+#[cfg(test)]
+mod stage_tests;
 mod state;
 pub mod status;
 mod target;
+#[cfg(test)]
+mod test_api;
 mod workload;
 
 use std::sync::Arc;
