@@ -67,8 +67,10 @@ pub fn kube_state_metrics() {
             .stderr(log)
             .spawn()
             .expect("start kube-state-metrics");
+        // One per test binary that runs it (e2e_real, then e2e_data): each its own PID file,
+        // or down.sh stops only the last and the others outlive the cluster.
         std::fs::write(
-            c.state.join("pids/kube-state-metrics.pid"),
+            c.state.join(format!("pids/kube-state-metrics-{}.pid", std::process::id())),
             child.id().to_string(),
         )
         .expect("pid file");
