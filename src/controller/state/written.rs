@@ -61,3 +61,38 @@ impl Written {
         self.written.keys()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_status_stands_until_the_cache_has_it_or_cannot_be_lagging() {
+        let mut w = Written::default();
+        let t0 = Instant::now();
+        let mine = ScalingPolicyStatus {
+            desired_replicas: Some(4),
+            ..Default::default()
+        };
+        w.wrote("ns/a", mine.clone(), t0);
+        let older = ScalingPolicyStatus::default();
+        // The cache still has the older one: what was written is newer.
+        assert_eq!(w.newer_than("ns/a", Some(&older), t0), Some(mine.clone()));
+        // Once the cache has it, the copy here goes.
+        assert_eq!(w.newer_than("ns/a", Some(&mine), t0), None);
+        assert_eq!(w.keys().count(), 0);
+        // A cache that still differs after the lag limit was written by someone else.
+        w.wrote("ns/a", mine, t0);
+        let later = t0 + CACHE_LAG_LIMIT + Duration::from_secs(1);
+        assert_eq!(w.newer_than("ns/a", Some(&older), later), None);
+    }
+
+    #[test]
+    fn a_refusal_is_news_once_and_leaves_with_the_policy() {
+        let mut w = Written::default();
+        assert!(w.refused("ns/a", "too large"));
+        assert!(!w.refused("ns/a", "too large"));
+        w.forget("ns/a");
+        assert!(w.refused("ns/a", "too large"));
+    }
+}
