@@ -30,7 +30,8 @@ pub(super) async fn act(ctx: &Context, read: &Read<'_>, ev: &Evaluation) -> Resu
     match read.plan.mode {
         Mode::Enforce => acted.scaled_at = Some(scale(ctx, read, ev).await?),
         Mode::Recommend
-            if read.prev.as_ref().and_then(|s| s.desired_replicas) != Some(d.desired_replicas) =>
+            if read.prev.as_deref().and_then(|s| s.desired_replicas)
+                != Some(d.desired_replicas) =>
         {
             let note = format!(
                 "would scale from {current} to {}: {}",

@@ -21,7 +21,7 @@ pub(super) async fn publish(
     ev: Evaluation,
     acted: Acted,
 ) -> Result<()> {
-    let (policy, prev) = (read.policy, read.prev.as_ref());
+    let (policy, prev) = (read.policy, read.prev.as_deref());
     for r in ev.readings.iter().filter(|r| r.value.is_err()) {
         ctx.metrics.signal_error(r.kind);
     }

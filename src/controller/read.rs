@@ -2,6 +2,7 @@
 //! invalid spec, paused, in conflict, a target that cannot be read) is reported here, and the
 //! evaluation stops.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,8 +30,9 @@ pub(super) struct Read<'a> {
     pub ns: String,
     pub plan: Plan,
     pub target: TargetState,
-    /// The newest status: what this process last wrote, else the watch cache's.
-    pub prev: Option<ScalingPolicyStatus>,
+    /// The newest status: what this process last wrote, else the watch cache's (borrowed:
+    /// at steady state the cache's copy is the only one).
+    pub prev: Option<Cow<'a, ScalingPolicyStatus>>,
     /// What status says when the operator's floor raised the interval.
     pub raised_interval: Option<String>,
 }
@@ -45,15 +47,16 @@ pub(super) async fn read<'a>(policy: &'a ScalingPolicy, ctx: &Context) -> Result
     let prev = ctx
         .state
         .written_status(&key(policy), policy.status.as_ref(), Instant::now())
-        .or_else(|| policy.status.clone());
-    let Some(plan) = plan(policy, ctx, &ns, prev.as_ref()).await? else {
+        .map(Cow::Owned)
+        .or_else(|| policy.status.as_ref().map(Cow::Borrowed));
+    let Some(plan) = plan(policy, ctx, &ns, prev.as_deref()).await? else {
         return Ok(None);
     };
     if let Some(message) = conflicting(policy, ctx, &ns) {
-        conflict(policy, prev.as_ref(), ctx, &ns, message).await?;
+        conflict(policy, prev.as_deref(), ctx, &ns, message).await?;
         return Ok(None);
     }
-    let Some(target) = target(policy, ctx, &ns, prev.as_ref()).await? else {
+    let Some(target) = target(policy, ctx, &ns, prev.as_deref()).await? else {
         return Ok(None);
     };
     Ok(Some(Read {

@@ -117,7 +117,7 @@ fn read<'a>(policy: &'a ScalingPolicy, prev: Option<ScalingPolicyStatus>) -> Rea
             selector: None,
             controller: None,
         },
-        prev,
+        prev: prev.map(std::borrow::Cow::Owned),
         raised_interval: None,
     }
 }
