@@ -102,6 +102,11 @@ enum Command {
         /// namespace it covers); a larger one is refused, naming this flag.
         #[arg(long, env = "HEADROOM_MAX_RESPONSE_BYTES", default_value = "4MiB", value_parser = headroom::metrics::parse_bytes)]
         max_response_bytes: usize,
+        /// Prometheus response bytes held at once across every query (each response's first
+        /// 64KiB aside); a response that would go over is refused, naming this flag. Default: a
+        /// quarter of the operator's memory limit (its cgroup's), else 256MiB.
+        #[arg(long, env = "HEADROOM_MAX_RESPONSE_BYTES_IN_FLIGHT", value_parser = headroom::metrics::parse_bytes)]
+        max_response_bytes_in_flight: Option<usize>,
         /// Most series one namespace's answer to one query may hold.
         #[arg(long, env = "HEADROOM_MAX_SERIES", default_value_t = 1000)]
         max_series: usize,
@@ -342,6 +347,7 @@ fn main() -> ExitCode {
             calibrations_per_second,
             forecasts_per_second,
             max_response_bytes,
+            max_response_bytes_in_flight,
             max_series,
             namespace_queries,
             max_query_lookback,
@@ -388,6 +394,8 @@ fn main() -> ExitCode {
                     max_subquery_points,
                 },
                 min_interval,
+                response_bytes_in_flight: max_response_bytes_in_flight
+                    .unwrap_or_else(headroom::metrics::default_in_flight_bound),
             };
             match run(settings, listen, namespace, election) {
                 Ok(()) => ExitCode::SUCCESS,

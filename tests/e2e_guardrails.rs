@@ -85,6 +85,29 @@ fn two_policies_sharing_a_budget(name: &str) -> (Namespace, Operator) {
     (ns, op)
 }
 
+/// Waits until api and jobs share the budget's 9 replicas with jobs capped by it.
+fn budget_in_use(ns: &str) {
+    wait_until("the budget of 9 replicas shared", MIN, || {
+        let total =
+            spec_replicas(ns, "deployment", "api") + spec_replicas(ns, "deployment", "jobs");
+        (total == 9 && limited_by(ns, "jobs") == "ConnectionBudget").then_some(())
+    });
+}
+
+/// api's and jobs' replicas at 10 connections each never exceed the 90 of the budget for
+/// `seconds`; `what` says when, in the failure.
+fn budget_holds_for(ns: &str, seconds: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        let t = spec_replicas(ns, "deployment", "api") + spec_replicas(ns, "deployment", "jobs");
+        assert!(
+            t <= 9,
+            "{what}: {t} replicas x 10 connections exceed the budget of 90"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 #[test]
 fn e2e_guardrail_connection_budget_is_shared_and_never_exceeded() {
     let (ns, _op) = two_policies_sharing_a_budget("e2e-budget");
@@ -96,16 +119,7 @@ fn e2e_guardrail_connection_budget_is_shared_and_never_exceeded() {
             .any(|n| limited_by(&ns.0, n) == "ConnectionBudget")
             .then_some(())
     });
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        let total =
-            spec_replicas(&ns.0, "deployment", "api") + spec_replicas(&ns.0, "deployment", "jobs");
-        assert!(
-            total * 10 <= 90,
-            "{total} replicas x 10 connections exceed the budget of 90"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    budget_holds_for(&ns.0, 15, "shared");
     let total =
         spec_replicas(&ns.0, "deployment", "api") + spec_replicas(&ns.0, "deployment", "jobs");
     assert_eq!(total, 9, "the budget should be used, not left idle");
@@ -118,11 +132,7 @@ fn e2e_guardrail_connection_budget_is_shared_and_never_exceeded() {
 #[test]
 fn e2e_guardrail_a_deleted_policy_frees_its_budget_share_at_once() {
     let (ns, _op) = two_policies_sharing_a_budget("e2e-budget-delete");
-    let total =
-        || spec_replicas(&ns.0, "deployment", "api") + spec_replicas(&ns.0, "deployment", "jobs");
-    wait_until("the budget of 9 replicas shared", MIN, || {
-        (total() == 9 && limited_by(&ns.0, "jobs") == "ConnectionBudget").then_some(())
-    });
+    budget_in_use(&ns.0);
     let capped = spec_replicas(&ns.0, "deployment", "jobs");
     assert!(
         capped < 6,
@@ -150,27 +160,49 @@ fn e2e_guardrail_a_re_created_policy_cannot_push_the_budget_over() {
     let (ns, _op) = two_policies_sharing_a_budget("e2e-budget-recreate");
     let total =
         || spec_replicas(&ns.0, "deployment", "api") + spec_replicas(&ns.0, "deployment", "jobs");
-    wait_until("the budget of 9 replicas shared", MIN, || {
-        (total() == 9 && limited_by(&ns.0, "jobs") == "ConnectionBudget").then_some(())
-    });
+    budget_in_use(&ns.0);
     let tail = "  guardrails:\n    panic: {enabled: false}\n    connectionBudget: {database: orders, poolSizePerReplica: 10, maxConnections: 100}\n";
-    let check_for = |what: &str, seconds: u64| {
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        while Instant::now() < deadline {
-            let t = total();
-            assert!(
-                t <= 9,
-                "{what}: {t} replicas x 10 connections exceed the budget of 90"
-            );
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    };
     kubectl_ok(&["delete", "scalingpolicy", "api", "-n", &ns.0]);
     // jobs (interval 2 s) evaluates several times while api's Deployment runs unmanaged.
-    check_for("after the delete", 6);
+    budget_holds_for(&ns.0, 6, "after the delete");
     apply(&policy_yaml(&ns.0, "api", "a", tail)).unwrap();
-    check_for("after the re-creation", 10);
+    budget_holds_for(&ns.0, 10, "after the re-creation");
     assert_eq!(total(), 9, "the budget should still be used");
+}
+
+/// A policy deleted while its Deployment keeps running, then the operator restarted: the
+/// new process has no ledger, and the deleted policy writes no status; the sharer's status
+/// lists the orphan, so its replicas are still counted (160 connections of 100 before).
+#[test]
+fn e2e_guardrail_a_deleted_sharers_replicas_are_counted_across_a_restart() {
+    let (ns, mut op) = two_policies_sharing_a_budget("e2e-budget-orphan-restart");
+    budget_in_use(&ns.0);
+    let api = spec_replicas(&ns.0, "deployment", "api");
+    kubectl_ok(&["delete", "scalingpolicy", "api", "-n", &ns.0]);
+    let listed = wait_until("jobs' status to list api's orphaned replicas", MIN, || {
+        let o = support::policy(&ns.0, "jobs")["status"]["budgetOrphans"].clone();
+        (o[0]["policy"] == "api" && o[0]["replicas"] == api).then_some(o)
+    });
+    assert_eq!(listed[0]["targetRef"]["name"], "api", "{listed}");
+    assert_eq!(listed[0]["poolSizePerReplica"], 10, "{listed}");
+    op.crash_and_restart();
+    budget_holds_for(
+        &ns.0,
+        20,
+        &format!("after the restart (api runs {api} unmanaged)"),
+    );
+    // Once api's Deployment is gone, its share is freed and the listing goes.
+    kubectl_ok(&["delete", "deployment", "api", "-n", &ns.0]);
+    wait_until(
+        "jobs to take the freed share (6 for its backlog)",
+        MIN,
+        || (spec_replicas(&ns.0, "deployment", "jobs") == 6).then_some(()),
+    );
+    wait_until("the orphan to leave jobs' status", MIN, || {
+        support::policy(&ns.0, "jobs")["status"]["budgetOrphans"]
+            .is_null()
+            .then_some(())
+    });
 }
 
 /// A sharer the operator has not evaluated since it started (here: paused) is counted from
@@ -179,11 +211,7 @@ fn e2e_guardrail_a_re_created_policy_cannot_push_the_budget_over() {
 #[test]
 fn e2e_guardrail_a_forged_status_cannot_hide_a_sharers_replicas() {
     let (ns, mut op) = two_policies_sharing_a_budget("e2e-budget-forged");
-    let total =
-        || spec_replicas(&ns.0, "deployment", "api") + spec_replicas(&ns.0, "deployment", "jobs");
-    wait_until("the budget of 9 replicas shared", MIN, || {
-        (total() == 9 && limited_by(&ns.0, "jobs") == "ConnectionBudget").then_some(())
-    });
+    budget_in_use(&ns.0);
     let api = spec_replicas(&ns.0, "deployment", "api");
     op.kill();
     kubectl_ok(&[
@@ -208,15 +236,7 @@ fn e2e_guardrail_a_forged_status_cannot_hide_a_sharers_replicas() {
         r#"{"status":{"currentReplicas":0,"desiredReplicas":0}}"#,
     ]);
     op.crash_and_restart();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        let t = total();
-        assert!(
-            t <= 9,
-            "{t} replicas x 10 connections exceed the budget of 90 (api runs {api}, its status says 0)"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    budget_holds_for(&ns.0, 15, &format!("api runs {api}, its status says 0"));
 }
 
 #[test]

@@ -178,4 +178,36 @@ fn e2e_whatif_and_the_status_name_the_database_first_at_its_factor() {
         summary.ends_with("x database-cpu") && table.contains(summary),
         "{summary} not in\n{table}"
     );
+
+    // A forged estimate (kube-state-metrics exports the factor) is not kept: the operator
+    // drops it and calibrates again. (The unit test in controller/stage_tests.rs covers a
+    // policy with no estimate of its own, which kept a forged one for good.)
+    kubectl_ok(&[
+        "patch",
+        "sp",
+        "web",
+        "-n",
+        NS,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"headroom":{"factor":50,"summary":"50x app","firstToBreak":"app"}}}"#,
+    ]);
+    let forged = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    loop {
+        let h = support::policy(&ns.0, "web")["status"]["headroom"].clone();
+        // Its own again (recalibrated at once: the load may have moved since).
+        if h["firstToBreak"] == "database-cpu" && h["factor"].as_f64() != Some(50.0) {
+            println!("own estimate back {:?} after the forgery", forged.elapsed());
+            break;
+        }
+        // A status the operator wrote less than 30 s ago stands for the cache's copy (which
+        // may lag), so the forgery is seen up to 30 s after that write, then dropped.
+        assert!(
+            forged.elapsed() < Duration::from_secs(60),
+            "the forged estimate stayed: {h:#}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }

@@ -27,8 +27,8 @@ pub use signal::{
     SignalKind, TargetType,
 };
 pub use status::{
-    Condition, ConditionStatus, FitStatus, HeadroomStatus, IndicatorStatus, PredictiveStatus,
-    ResourceHeadroomStatus, ScalingPolicyStatus, SignalStatus,
+    BudgetOrphanStatus, Condition, ConditionStatus, FitStatus, HeadroomStatus, IndicatorStatus,
+    PredictiveStatus, ResourceHeadroomStatus, ScalingPolicyStatus, SignalStatus,
 };
 pub use stored::{DecodeError, StoredPolicy};
 

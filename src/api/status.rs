@@ -49,8 +49,31 @@ pub struct ScalingPolicyStatus {
     /// spec.interval: the interval evaluations actually run at, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
+    /// Deleted policies sharing this policy's connection budget whose targets still run:
+    /// their connections are counted until the target is gone or at zero. Kept here so an
+    /// operator that restarts still counts them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub budget_orphans: Vec<BudgetOrphanStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// A deleted policy's target that still holds connections of the budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetOrphanStatus {
+    /// The deleted policy's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub policy: String,
+    /// Its target, in this namespace.
+    pub target_ref: super::TargetRef,
+    /// Connections each of its replicas holds.
+    #[schemars(range(min = 1, max = 100000))]
+    pub pool_size_per_replica: i32,
+    /// Replicas it ran when last read.
+    #[schemars(range(min = 0))]
+    pub replicas: i32,
 }
 
 /// What predictive scaling learned of the load's recurring pattern.

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::events::Events;
@@ -15,7 +15,7 @@ use super::shard::Shard;
 use super::state::State;
 use super::target::Resolver;
 use crate::api::StoredPolicy;
-use crate::metrics::{Batcher, Limits, Prometheus, QueryError};
+use crate::metrics::{Batcher, InFlight, Limits, Prometheus, QueryError};
 use crate::telemetry::Metrics;
 
 /// Operator-wide settings from the command line.
@@ -42,6 +42,8 @@ pub struct Settings {
     pub forecasts_per_second: f64,
     /// What one tenant's queries may cost the operator and Prometheus.
     pub limits: Limits,
+    /// Prometheus response bytes held at once, across every source and namespace.
+    pub response_bytes_in_flight: usize,
     /// The shortest interval any policy is evaluated at (the admin's floor).
     pub min_interval: Duration,
 }
@@ -134,6 +136,8 @@ pub struct Context {
     /// The scrape interval in use, in milliseconds: the flag's, else the learned one.
     scrape_millis: AtomicU64,
     prometheus: Mutex<HashMap<(String, Option<String>), Prometheus>>,
+    /// Shared by every Prometheus client (`settings.response_bytes_in_flight`).
+    in_flight: Arc<InFlight>,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -152,6 +156,7 @@ impl Context {
     pub fn new(client: Client, settings: Settings, events: Events, metrics: Metrics) -> Self {
         let scrape = settings.scrape_interval.unwrap_or(ASSUMED_SCRAPE_INTERVAL);
         let batcher = Batcher::new(BATCH_WINDOW, shared_for(scrape), metrics.clone());
+        let in_flight = InFlight::new(settings.response_bytes_in_flight);
         Self {
             client,
             batcher,
@@ -166,6 +171,7 @@ impl Context {
             policies: OnceLock::new(),
             hpas: OnceLock::new(),
             prometheus: Mutex::default(),
+            in_flight,
             failures: Mutex::default(),
         }
     }
@@ -207,7 +213,8 @@ impl Context {
             self.settings.query_timeout,
             key.1.as_deref(),
             self.settings.limits,
-        )?;
+        )?
+        .bounded_by(self.in_flight.clone());
         if let Ok(mut m) = self.prometheus.lock() {
             m.insert(key, p.clone());
         }
@@ -257,6 +264,7 @@ mod tests {
             forecasts_per_second: 2.0,
             limits: Limits::default(),
             min_interval: Duration::from_secs(1),
+            response_bytes_in_flight: 256 << 20,
         }
     }
 

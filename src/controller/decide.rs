@@ -20,6 +20,7 @@ pub(super) async fn decide(
     let pool = budget_pool(&read.ns, &read.plan);
     let from_status = match &pool {
         Some(pool) => {
+            adopt_listed_orphans(ctx, read, pool);
             count_orphans(ctx, &read.ns, pool).await;
             claims_from_status(ctx, read, pool).await
         }
@@ -39,6 +40,34 @@ pub(super) async fn decide(
         },
         from_status,
     )
+}
+
+/// The orphans the policy's last status lists, which a restarted operator's ledger does not
+/// know: deleted policies leave no status of their own, so their sharers' is the record.
+/// One whose policy exists again claims for itself.
+fn adopt_listed_orphans(ctx: &Context, read: &Read<'_>, pool: &str) {
+    let Some(prev) = read.prev.as_deref() else {
+        return;
+    };
+    let live = |k: &str| {
+        ctx.policies
+            .get()
+            .is_some_and(|store| stored(store, &read.ns, k).is_some())
+    };
+    for o in &prev.budget_orphans {
+        let k = format!("{}/{}", read.ns, o.policy);
+        if k == read.key || live(&k) {
+            continue;
+        }
+        let claim = Claim {
+            name: k.clone(),
+            pool_size: o.pool_size_per_replica,
+            held: o.replicas,
+            need: 0,
+        };
+        ctx.state
+            .adopt_orphan(&k, pool, o.target_ref.clone(), claim);
+    }
 }
 
 /// What the targets of deleted policies in `pool` run now: their replicas keep their

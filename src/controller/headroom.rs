@@ -81,10 +81,11 @@ async fn run(
     )
     .await;
     ctx.metrics.calibrated(result.is_ok());
-    let prev = ctx
-        .state
-        .headroom(&key(policy))
-        .or_else(|| policy.status.as_ref().and_then(|s| s.headroom.clone()));
+    // Compared with this process's own last estimate only, never with one read from status.
+    let prev = ctx.state.headroom(
+        &key(policy),
+        policy.status.as_ref().and_then(|s| s.headroom.as_ref()),
+    );
     tracing::debug!(policy = %policy.name_any(), ok = result.is_ok(), "calibrated headroom");
     Some(headroom(prev.as_ref(), &result, window))
 }

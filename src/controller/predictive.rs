@@ -38,38 +38,38 @@ pub fn refresh(ctx: &Arc<Context>, policy: &ScalingPolicy, ns: &str, plan: &Plan
     });
 }
 
-/// Reads what is new of both histories and learns again; None when Prometheus could not be
-/// read.
+/// Reads what is new of both histories and learns again; Err says why Prometheus could not
+/// be read (for status).
 async fn run(
     ctx: &Context,
     policy: &ScalingPolicy,
     ns: &str,
     plan: &PredictivePlan,
     mut history: Histories,
-) -> Option<(Histories, Learned)> {
+) -> Result<(Histories, Learned), String> {
     let pkey = key(policy);
+    let unread = |what: &str, e: String| {
+        tracing::debug!(policy = %pkey, error = %e, "{what}");
+        e
+    };
     let (_, prometheus) = prometheus_for(&policy.spec, ctx, ns)
         .await
-        .map_err(|e| tracing::debug!(policy = %pkey, error = %e, "no Prometheus for the forecast"))
-        .ok()?;
+        .map_err(|e| unread("no Prometheus for the forecast", e.to_string()))?;
     let query = if ctx.settings.allow_cross_namespace_queries {
         plan.load_query.clone()
     } else {
-        scoped(&plan.load_query, ns)
-            .map_err(|e| tracing::debug!(policy = %pkey, error = %e, "forecast load refused"))
-            .ok()?
+        scoped(&plan.load_query, ns).map_err(|e| unread("forecast load refused", e.to_string()))?
     };
     let lookback = i64::try_from(plan.lookback_seconds).unwrap_or(i64::MAX);
     let short = i64::try_from(SHORT_SPAN_SECONDS).unwrap_or(i64::MAX);
     for (h, span) in [(&mut history.long, lookback), (&mut history.short, short)] {
         read_new(&prometheus, &query, h, span)
             .await
-            .map_err(|e| tracing::debug!(policy = %pkey, error = %e, "forecast history unread"))
-            .ok()?;
+            .map_err(|e| unread("forecast history unread", e.to_string()))?;
     }
     let learned = learn_all(&history, &plan.settings);
     tracing::debug!(policy = %pkey, summary = %learned.summary, "forecast learned");
-    Some((history, learned))
+    Ok((history, learned))
 }
 
 /// Reads the steps of `history` new since its last read (the last `span` seconds the first

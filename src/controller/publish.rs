@@ -6,10 +6,11 @@ use kube::runtime::events::EventType;
 
 use super::Context;
 use super::act::Acted;
+use super::evaluation::budget_pool;
 use super::read::Read;
 use super::report::{event, write_status};
 use super::status::Outcome;
-use crate::api::{ConditionStatus, ScalingPolicy, ScalingPolicyStatus};
+use crate::api::{BudgetOrphanStatus, ConditionStatus, ScalingPolicy, ScalingPolicyStatus};
 use crate::decision::Evaluation;
 use crate::decision::guardrails::Finding;
 use crate::error::Result;
@@ -36,8 +37,30 @@ pub(super) async fn publish(
         current: read.target.current_replicas,
         evaluation: Box::new(ev),
         interval: read.raised_interval.clone(),
+        orphans: orphans(ctx, read),
     };
     write_status(policy, prev, ctx, &read.ns, &outcome, last_scale_time).await
+}
+
+/// Deleted sharers of the policy's connection budget whose targets still run, for status:
+/// the record a restarted operator counts them from.
+fn orphans(ctx: &Context, read: &Read<'_>) -> Vec<BudgetOrphanStatus> {
+    let Some(pool) = budget_pool(&read.ns, &read.plan) else {
+        return vec![];
+    };
+    ctx.state
+        .orphan_claims(&pool)
+        .into_iter()
+        .filter_map(|(key, target_ref, claim)| {
+            Some(BudgetOrphanStatus {
+                policy: key.rsplit('/').next()?.to_string(),
+                target_ref,
+                pool_size_per_replica: claim.pool_size,
+                replicas: claim.held,
+            })
+        })
+        .take(32)
+        .collect()
 }
 
 /// A Warning when signals stop being readable (not again while they stay so).

@@ -30,11 +30,12 @@ pub(super) async fn write_status(
     outcome: &Outcome,
     last_scale_time: Option<String>,
 ) -> Result<()> {
-    // The estimate outlives a passing conflict or unreadable target.
+    // Only this process's own estimate: one in status that it did not make (another writer's,
+    // or from before a restart) is exported as a metric, so it is dropped, not carried on.
+    // Its own outlives a passing conflict or unreadable target, as the state does.
     let headroom = ctx
         .state
-        .headroom(&key(object))
-        .or_else(|| prev.and_then(|p| p.headroom.clone()));
+        .headroom(&key(object), prev.and_then(|p| p.headroom.as_ref()));
     let predicted = match outcome {
         Outcome::Decided { evaluation, .. } => evaluation.predicted,
         _ => None,

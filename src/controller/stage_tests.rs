@@ -16,7 +16,7 @@ use super::publish::publish;
 use super::read::Read;
 use super::target::TargetState;
 use super::test_api::{Log, api, logged};
-use crate::api::{ScalingPolicy, ScalingPolicyStatus};
+use crate::api::{HeadroomStatus, ScalingPolicy, ScalingPolicyStatus};
 use crate::decision::guardrails::Finding;
 use crate::decision::{Decision, Evaluation, Limit, SignalReading};
 use crate::metrics::Limits;
@@ -70,6 +70,7 @@ fn context(client: Client) -> Context {
         forecasts_per_second: 2.0,
         limits: Limits::default(),
         min_interval: Duration::from_secs(1),
+        response_bytes_in_flight: 256 << 20,
     };
     let reporter = Reporter {
         controller: "headroom".into(),
@@ -251,4 +252,43 @@ async fn decide_remembers_what_it_decided_and_never_scales_down_on_missing_data(
     assert!(ev.decision.desired_replicas >= 3, "{:?}", ev.decision);
     assert_eq!(ev.decision.limited_by, Limit::MetricsUnavailable);
     assert_eq!(ctx.state.len(), 1);
+}
+
+#[tokio::test]
+async fn publish_drops_an_estimate_in_status_that_this_process_did_not_make() {
+    let (client, _log) = recording();
+    let ctx = context(client);
+    let p = policy("Enforce");
+    let forged = ScalingPolicyStatus {
+        headroom: Some(HeadroomStatus {
+            factor: Some(50.0),
+            summary: "50x".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let r = read(&p, Some(forged));
+    let written = |ctx: &Context| {
+        ctx.state
+            .written_status("shop/web", None, std::time::Instant::now())
+    };
+    let done = publish(&ctx, &r, decided(3, Limit::None), Acted { scaled_at: None }).await;
+    assert!(done.is_ok());
+    let s = written(&ctx);
+    assert!(s.as_ref().is_some_and(|s| s.headroom.is_none()), "{s:?}");
+    // Its own estimate is written, whatever status said before.
+    let own = HeadroomStatus {
+        factor: Some(1.8),
+        summary: "1.8x database-cpu".into(),
+        ..Default::default()
+    };
+    let now = std::time::Instant::now();
+    assert!(
+        ctx.state
+            .calibration_due("shop/web", now, Duration::from_secs(60))
+    );
+    ctx.state.calibrated("shop/web", Some(own.clone()));
+    let done = publish(&ctx, &r, decided(3, Limit::None), Acted { scaled_at: None }).await;
+    assert!(done.is_ok());
+    assert_eq!(written(&ctx).and_then(|s| s.headroom), Some(own));
 }

@@ -1,8 +1,8 @@
 //! Builds the policy's status from one evaluation. Pure, so every condition is unit-tested.
 
 use crate::api::{
-    Condition, ConditionStatus, HeadroomStatus, IndicatorStatus, Mode, PredictiveStatus,
-    ScalingPolicyStatus, SignalStatus,
+    BudgetOrphanStatus, Condition, ConditionStatus, HeadroomStatus, IndicatorStatus, Mode,
+    PredictiveStatus, ScalingPolicyStatus, SignalStatus,
 };
 use crate::decision::{Decision, Evaluation, Limit, SignalReading};
 
@@ -28,6 +28,8 @@ pub enum Outcome {
         evaluation: Box<Evaluation>,
         /// Set when the operator's floor (--min-interval) raised spec.interval: what it runs at.
         interval: Option<String>,
+        /// Deleted sharers of its connection budget whose targets still run.
+        orphans: Vec<BudgetOrphanStatus>,
     },
 }
 
@@ -154,7 +156,11 @@ pub fn build(
             current,
             evaluation: ev,
             interval,
-        } => decided(&mut s, prev, *mode, *current, ev, interval),
+            orphans,
+        } => {
+            s.budget_orphans = orphans.clone();
+            decided(&mut s, prev, *mode, *current, ev, interval)
+        }
     };
     s.conditions = stamped(conditions, prev, generation, now);
     match prev {
@@ -428,6 +434,7 @@ mod tests {
             mode: Mode::Enforce,
             current: 2,
             interval: None,
+            orphans: vec![],
             evaluation: Box::new(evaluation(
                 vec![reading(Ok(0.45))],
                 decision(3, Limit::None),
@@ -449,6 +456,7 @@ mod tests {
             mode: Mode::Enforce,
             current: 2,
             interval: None,
+            orphans: vec![],
             evaluation: Box::new(evaluation(
                 vec![reading(Err(QueryError::Unreachable(
                     "connection refused".into(),
@@ -476,6 +484,7 @@ mod tests {
             mode: Mode::Enforce,
             current: 10,
             interval: None,
+            orphans: vec![],
             evaluation: Box::new(evaluation(vec![], decision(10, Limit::MaxReplicas))),
         };
         let first = build(None, None, &o, "t1", None);
@@ -508,6 +517,7 @@ mod tests {
             mode: Mode::Enforce,
             current: 2,
             interval: None,
+            orphans: vec![],
             evaluation: Box::new(evaluation(vec![reading(Ok(v))], decision(2, Limit::None))),
         };
         let first = build(None, Some(1), &o(49.98), "t1", None);
@@ -538,6 +548,7 @@ mod tests {
             mode: Mode::Enforce,
             current: 2,
             interval: None,
+            orphans: vec![],
             evaluation: Box::new(ev),
         }
     }
@@ -634,6 +645,7 @@ mod tests {
                 mode: Mode::Enforce,
                 current: 2,
                 interval: None,
+                orphans: vec![],
                 evaluation: Box::new(ev),
             }
         };
@@ -727,6 +739,7 @@ mod tests {
             mode: Mode::Enforce,
             current: 4,
             interval: None,
+            orphans: vec![],
             evaluation: Box::new(ev),
         };
         let s = build(None, None, &o, "t", None);

@@ -1,11 +1,13 @@
 //! Instant queries against Prometheus through prometheus-http-query.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_http_query::response::PromqlResult;
 use prometheus_http_query::{Client, response::Data};
 use serde::Deserialize;
 
+use super::in_flight::{Held, InFlight};
 use super::limits::{Limits, bytes};
 
 /// Why a signal has no value this round. The text is shown in status and conditions.
@@ -18,6 +20,8 @@ pub struct Prometheus {
     /// evaluating before the operator stops waiting, and says why.
     timeout_millis: i64,
     limits: Limits,
+    /// The operator-wide bound on response bytes held at once.
+    in_flight: Arc<InFlight>,
 }
 
 /// The API's envelope: data on success, the error otherwise.
@@ -63,7 +67,14 @@ impl Prometheus {
             client,
             timeout_millis: i64::try_from(timeout.as_millis() * 9 / 10).unwrap_or(i64::MAX),
             limits,
+            in_flight: InFlight::unbounded(),
         })
+    }
+
+    /// Holds its responses within `bound`, shared with every other client of the operator.
+    pub fn bounded_by(mut self, bound: Arc<InFlight>) -> Self {
+        self.in_flight = bound;
+        self
     }
 
     /// Reads a query's response, at most `cap` bytes of it: a larger one is refused without
@@ -80,12 +91,15 @@ impl Prometheus {
                 bytes(cap)
             ))
         };
-        if response
+        let announced = response
             .content_length()
-            .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > cap))
-        {
+            .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        if announced.is_some_and(|n| n > cap) {
             return Err(too_large());
         }
+        // Held until the answer is parsed: the body and its parse are the memory it costs.
+        let mut held = Held::new(&self.in_flight);
+        held.grow_to(announced.unwrap_or(0))?;
         let status = response.status();
         let mut body = Vec::new();
         while let Some(chunk) = response
@@ -96,6 +110,7 @@ impl Prometheus {
             if body.len() + chunk.len() > cap {
                 return Err(too_large());
             }
+            held.grow_to(body.len() + chunk.len())?;
             body.extend_from_slice(&chunk);
         }
         match serde_json::from_slice::<Envelope>(&body) {
@@ -274,8 +289,10 @@ impl Prometheus {
         end: i64,
         step_seconds: f64,
     ) -> Result<Vec<(f64, f64)>, QueryError> {
-        // Calibrations and forecasts read raw queries too, not only evaluations.
-        super::cost::check(promql, &self.limits)?;
+        // Calibrations and forecasts read raw queries too, not only evaluations, and over a
+        // span: its subqueries are priced over all of it.
+        let span = Duration::from_secs(u64::try_from(end.saturating_sub(start)).unwrap_or(0));
+        super::cost::check_range(promql, &self.limits, span)?;
         let response = self
             .client
             .query_range(promql, start, end, step_seconds.max(1.0))

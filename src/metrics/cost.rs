@@ -16,21 +16,29 @@ use crate::plan::QueryError;
 /// operator cannot see: its points are counted at this step (Prometheus' default is 1m).
 const ASSUMED_EVALUATION_INTERVAL: Duration = Duration::from_secs(15);
 
-type Checked = HashMap<(String, Limits), Result<(), QueryError>>;
+type Checked = HashMap<(String, Limits, Duration), Result<(), QueryError>>;
 /// Checked queries remembered, as scope.rs does: parsing costs more than an evaluation.
 static CHECKED: LazyLock<Mutex<Checked>> = LazyLock::new(Mutex::default);
 const REMEMBER_AT_MOST: usize = 16_384;
 
-/// Whether `query` stays within `limits`. A query that does not parse is left to the
-/// scoping (or to Prometheus) to refuse.
+/// Whether `query`, as an instant query, stays within `limits`. A query that does not parse
+/// is left to the scoping (or to Prometheus) to refuse.
 pub fn check(query: &str, limits: &Limits) -> Result<(), QueryError> {
+    check_range(query, limits, Duration::ZERO)
+}
+
+/// Whether a range read of `query` over `span` stays within `limits`. Prometheus evaluates
+/// each subquery of a range read once over the whole span (from its range before the
+/// start to the end), so the subquery's steps grow with the span: a `[5h:1s]` subquery is
+/// 18,000 steps at an instant and 104,400 over a day's history.
+pub fn check_range(query: &str, limits: &Limits, span: Duration) -> Result<(), QueryError> {
     let checked = || CHECKED.lock().unwrap_or_else(|e| e.into_inner());
-    let key = (query.to_string(), *limits);
+    let key = (query.to_string(), *limits, span);
     if let Some(hit) = checked().get(&key) {
         return hit.clone();
     }
     let result = match parser::parse(query) {
-        Ok(expr) => within(&expr, limits),
+        Ok(expr) => within(&expr, limits, span),
         Err(_) => Ok(()),
     };
     let mut c = checked();
@@ -41,8 +49,8 @@ pub fn check(query: &str, limits: &Limits) -> Result<(), QueryError> {
     result
 }
 
-fn within(expr: &Expr, limits: &Limits) -> Result<(), QueryError> {
-    let cost = cost(expr, limits)?;
+fn within(expr: &Expr, limits: &Limits, span: Duration) -> Result<(), QueryError> {
+    let cost = cost(expr, limits, span)?;
     if cost.lookback > limits.max_lookback {
         return Err(QueryError::OverLimit(format!(
             "the query reads {} back; the limit is {} (--max-query-lookback)",
@@ -51,8 +59,13 @@ fn within(expr: &Expr, limits: &Limits) -> Result<(), QueryError> {
         )));
     }
     if cost.points > limits.max_subquery_points {
+        let over = if span.is_zero() {
+            String::new()
+        } else {
+            format!(" over a {} read", show(span))
+        };
         return Err(QueryError::OverLimit(format!(
-            "the query's subqueries evaluate {} steps; the limit is {} (--max-subquery-points)",
+            "the query's subqueries evaluate {} steps{over}; the limit is {} (--max-subquery-points)",
             cost.points, limits.max_subquery_points
         )));
     }
@@ -95,20 +108,22 @@ fn back(offset: &Option<Offset>) -> Duration {
     }
 }
 
-fn cost(e: &Expr, limits: &Limits) -> Result<Cost, QueryError> {
+/// What `e` costs when read over `span` (zero: an instant query).
+fn cost(e: &Expr, limits: &Limits, span: Duration) -> Result<Cost, QueryError> {
+    let cost = |e: &Expr| cost(e, limits, span);
     Ok(match e {
         Expr::Aggregate(a) => {
-            let inner = cost(&a.expr, limits)?;
+            let inner = cost(&a.expr)?;
             match a.param.as_deref() {
-                Some(p) => inner.and(cost(p, limits)?),
+                Some(p) => inner.and(cost(p)?),
                 None => inner,
             }
         }
-        Expr::Unary(u) => cost(&u.expr, limits)?,
-        Expr::Binary(b) => cost(&b.lhs, limits)?.and(cost(&b.rhs, limits)?),
-        Expr::Paren(p) => cost(&p.expr, limits)?,
+        Expr::Unary(u) => cost(&u.expr)?,
+        Expr::Binary(b) => cost(&b.lhs)?.and(cost(&b.rhs)?),
+        Expr::Paren(p) => cost(&p.expr)?,
         Expr::Call(c) => c.args.args.iter().try_fold(Cost::default(), |acc, a| {
-            Ok::<_, QueryError>(acc.and(cost(a, limits)?))
+            Ok::<_, QueryError>(acc.and(cost(a)?))
         })?,
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => Cost::default(),
         Expr::VectorSelector(v) => Cost {
@@ -130,8 +145,10 @@ fn cost(e: &Expr, limits: &Limits) -> Result<Cost, QueryError> {
                 )));
             }
             let step = s.step.unwrap_or(ASSUMED_EVALUATION_INTERVAL);
-            let steps = (s.range.as_millis() / step.as_millis().max(1)).max(1);
-            let inner = cost(&s.expr, limits)?;
+            // Over a read's span the subquery runs from its range before the start; nested
+            // in it, each of its steps is taken as an instant (counted generously).
+            let steps = ((s.range + span).as_millis() / step.as_millis().max(1)).max(1);
+            let inner = self::cost(&s.expr, limits, Duration::ZERO)?;
             Cost {
                 lookback: s.range + back(&s.offset) + inner.lookback,
                 points: u64::try_from(steps)
@@ -217,5 +234,35 @@ mod tests {
         );
         let or = vec![one; 20].join(" or ");
         assert!(refused(&or).contains("--max-subquery-points"));
+    }
+
+    #[test]
+    fn a_range_read_prices_its_subqueries_over_the_whole_span() {
+        let q = "max_over_time(sum(x)[5h:1s])";
+        let l = Limits::default();
+        let hour = |h: u64| Duration::from_secs(h * 3600);
+        // Instant: 18,000 steps, within 20,000; over a day's history 104,400.
+        let l = Limits {
+            max_subquery_points: 20_000,
+            ..l
+        };
+        assert_eq!(check(q, &l), Ok(()));
+        let m = match check_range(q, &l, hour(24)) {
+            Err(QueryError::OverLimit(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert!(
+            m.contains("104400 steps over a 1d read") && m.contains("--max-subquery-points"),
+            "{m}"
+        );
+        // A read of the last few steps is as cheap as it really is.
+        assert_eq!(check_range(q, &l, Duration::from_secs(60)), Ok(()));
+        // A query without subqueries costs its series, not steps: any span passes.
+        assert_eq!(check_range("sum(rate(x[5m]))", &l, hour(672)), Ok(()));
+        // A coarse subquery over a week: 10,140 steps.
+        assert_eq!(
+            check_range("max_over_time(sum(x)[1h:1m])", &l, hour(168)),
+            Ok(())
+        );
     }
 }

@@ -274,3 +274,36 @@ async fn a_costly_query_is_refused_before_it_is_sent_on_every_path() {
     );
     assert!(seen.lock().map(|s| s.is_empty()).unwrap_or(false));
 }
+
+#[tokio::test]
+async fn responses_held_at_once_are_bounded_across_clients_naming_the_flag() {
+    let (address, _, _) = stand_in().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // A per-response cap that lets a padded answer through: only the shared bound stops it.
+    let wide = Limits {
+        max_response_bytes: 4 << 20,
+        ..limits()
+    };
+    let bound = super::InFlight::new(100 << 10);
+    let client = |a: &str| match Prometheus::new(a, Duration::from_secs(5), None, wide) {
+        Ok(p) => p.bounded_by(bound.clone()),
+        Err(e) => panic!("client: {e}"),
+    };
+    // Two spellings of one Prometheus, as two sources would be: one bound for both.
+    let (a, b) = (client(&address), client(&format!("{address}/")));
+    let padded = a.scalar(r#"sum(padded{namespace="shop"})"#).await;
+    assert!(
+        matches!(&padded, Err(QueryError::OverLimit(m)) if m.contains("--max-response-bytes-in-flight") && m.contains("100KiB")),
+        "{padded:?}"
+    );
+    // An ordinary answer is never refused by it, and nothing stays held.
+    assert_eq!(b.scalar(r#"sum(up{namespace="shop"})"#).await, Ok(0.2));
+    assert_eq!(bound.held(), 0);
+    // Unbounded (the default), the same padded answer is read.
+    let free = Prometheus::new(&address, Duration::from_secs(5), None, wide);
+    let read = match free {
+        Ok(p) => p.scalar(r#"sum(padded{namespace="shop"})"#).await,
+        Err(e) => panic!("client: {e}"),
+    };
+    assert_eq!(read, Ok(0.2));
+}

@@ -5,6 +5,7 @@ mod ask;
 mod batch;
 mod client;
 mod cost;
+mod in_flight;
 mod limits;
 #[cfg(test)]
 mod limits_tests;
@@ -14,6 +15,7 @@ mod scope;
 
 pub use batch::{Batcher, Source};
 pub use client::{Prometheus, QueryError};
+pub use in_flight::{InFlight, default_in_flight_bound};
 pub use limits::{Limits, bytes, parse_bytes};
 pub use observe::observe;
 pub use scope::scoped;

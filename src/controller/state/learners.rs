@@ -15,6 +15,18 @@ struct Headroom {
     next: Option<Instant>,
     running: bool,
     last: Option<HeadroomStatus>,
+    /// A fingerprint of the last estimate made here: once `last` is dropped for the cache's
+    /// copy, it tells that copy from one another writer put in status.
+    made: Option<u64>,
+}
+
+/// A fingerprint of an estimate (its JSON, hashed): 8 bytes kept instead of the estimate.
+fn fingerprint(h: &HeadroomStatus) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let json = serde_json::to_string(h).ok()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 #[derive(Default, Debug)]
@@ -47,13 +59,32 @@ impl Learners {
         if let Some(h) = self.headroom.get_mut(key) {
             h.running = false;
             if status.is_some() {
+                h.made = status.as_ref().and_then(fingerprint);
                 h.last = status;
             }
         }
     }
 
-    pub fn headroom(&self, key: &str) -> Option<HeadroomStatus> {
-        self.headroom.get(key)?.last.clone()
+    /// The last estimate made here: kept here, or the cache's copy (`cached`) when it is
+    /// the one made here. An estimate this process did not make is never returned; when it
+    /// has none of its own to put back, it calibrates again at the next chance.
+    pub fn headroom(
+        &mut self,
+        key: &str,
+        cached: Option<&HeadroomStatus>,
+    ) -> Option<HeadroomStatus> {
+        let h = self.headroom.get_mut(key)?;
+        if let Some(last) = &h.last {
+            return Some(last.clone());
+        }
+        let c = cached?;
+        if h.made.is_some() && fingerprint(c) == h.made {
+            return Some(c.clone());
+        }
+        if !h.running {
+            h.next = None;
+        }
+        None
     }
 
     /// The watch cache carries `cached` as `key`'s estimate: once it is the one kept here,
@@ -86,7 +117,7 @@ impl Learners {
     pub fn finish_prediction(
         &mut self,
         key: &str,
-        result: Option<(Histories, Learned)>,
+        result: Result<(Histories, Learned), String>,
         now: Instant,
     ) {
         if let Some(p) = self.predictions.get_mut(key) {
@@ -146,9 +177,18 @@ mod tests {
         };
         l.calibrated("ns/a", Some(estimate.clone()));
         l.seen_in_cache("ns/a", None);
-        assert_eq!(l.headroom("ns/a"), Some(estimate.clone()));
+        assert_eq!(l.headroom("ns/a", None), Some(estimate.clone()));
         l.seen_in_cache("ns/a", Some(&estimate));
-        assert_eq!(l.headroom("ns/a"), None);
+        assert_eq!(l.headroom("ns/a", None), None);
+        // The cache's copy stands for it, but not another writer's estimate.
+        assert_eq!(l.headroom("ns/a", Some(&estimate)), Some(estimate.clone()));
+        let forged = HeadroomStatus {
+            factor: Some(50.0),
+            ..estimate.clone()
+        };
+        assert_eq!(l.headroom("ns/a", Some(&forged)), None);
+        // And it is calibrated again at once, to put its own back.
+        assert!(l.calibration_wanted("ns/a", now));
         l.forget("ns/a");
         assert!(l.calibration_wanted("ns/a", now));
     }

@@ -79,6 +79,38 @@ impl Ledger {
             .collect()
     }
 
+    /// The orphans of `pool` with their claims, for status.
+    pub fn orphan_claims(&self, pool: &str) -> Vec<(String, TargetRef, Claim)> {
+        let ledger = self.ledgers.get(pool);
+        let mut listed: Vec<_> = self
+            .orphans
+            .iter()
+            .filter(|(_, (p, _))| p == pool)
+            .filter_map(|(k, (_, t))| {
+                let c = ledger?.get(k)?;
+                Some((k.clone(), t.clone(), c.clone()))
+            })
+            .collect();
+        listed.sort_by(|a, b| a.0.cmp(&b.0));
+        listed
+    }
+
+    /// An orphan a sharer's status lists (after a restart): counted as held until its
+    /// target is read. A key the ledger knows already is left as it is.
+    pub fn adopt(&mut self, key: &str, pool: &str, target: TargetRef, claim: Claim) {
+        let known =
+            self.orphans.contains_key(key) || self.ledgers.values().any(|l| l.contains_key(key));
+        if known || claim.held <= 0 {
+            return;
+        }
+        self.orphans
+            .insert(key.to_string(), (pool.to_string(), target));
+        self.ledgers
+            .entry(pool.to_string())
+            .or_default()
+            .insert(key.to_string(), Claim { need: 0, ..claim });
+    }
+
     /// A deleted policy's target runs `replicas` now (None: it is gone).
     pub fn orphan_runs(&mut self, key: &str, replicas: Option<i32>) {
         let Some((pool, _)) = self.orphans.get(key).cloned() else {
@@ -158,5 +190,35 @@ mod tests {
         );
         let held: Vec<i32> = seen.iter().map(|c| c.held).collect();
         assert_eq!(held, [2, 4]);
+    }
+
+    #[test]
+    fn an_orphan_listed_in_status_is_adopted_once_and_listed_back() {
+        let t = TargetRef {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: "a".into(),
+        };
+        // A restarted operator: the ledger is empty, the sharer's status lists ns/a.
+        let mut l = Ledger::default();
+        l.adopt("ns/a", "ns/db", t.clone(), claim("ns/a", 4));
+        let seen = l.neighbours(Some("ns/db"), "ns/b", vec![]);
+        assert_eq!((seen[0].held, seen[0].need), (4, 0));
+        let listed = l.orphan_claims("ns/db");
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].0.as_str(), listed[0].2.held), ("ns/a", 4));
+        // Listed again by another sharer: what the ledger knows stands.
+        l.orphan_runs("ns/a", Some(2));
+        l.adopt("ns/a", "ns/db", t.clone(), claim("ns/a", 9));
+        assert_eq!(l.neighbours(Some("ns/db"), "ns/b", vec![])[0].held, 2);
+        // A live claim is never turned into an orphan; an empty one is not adopted.
+        l.claim("ns/c", None, Some("ns/db"), Some(&claim("ns/c", 3)));
+        l.adopt("ns/c", "ns/db", t.clone(), claim("ns/c", 5));
+        l.adopt("ns/d", "ns/db", t, claim("ns/d", 0));
+        let keys: Vec<String> = l.orphan_claims("ns/db").into_iter().map(|o| o.0).collect();
+        assert_eq!(keys, ["ns/a"]);
+        // Its target gone: it leaves.
+        l.orphan_runs("ns/a", None);
+        assert!(l.orphan_claims("ns/db").is_empty());
     }
 }

@@ -134,6 +134,16 @@ impl State {
         lock(&self.written).forget(key);
     }
 
+    /// The orphans of `pool` with their claims, for status.
+    pub fn orphan_claims(&self, pool: &str) -> Vec<(String, TargetRef, Claim)> {
+        lock(&self.ledger).orphan_claims(pool)
+    }
+
+    /// Counts an orphan a sharer's status lists, unless the ledger knows its key.
+    pub fn adopt_orphan(&self, key: &str, pool: &str, target: TargetRef, claim: Claim) {
+        lock(&self.ledger).adopt(key, pool, target, claim);
+    }
+
     /// Deleted policies' claims in `pool`: their keys and targets.
     pub fn orphans_in(&self, pool: &str) -> Vec<(String, TargetRef)> {
         lock(&self.ledger).orphans_in(pool)
@@ -236,7 +246,7 @@ impl State {
     pub fn finish_prediction(
         &self,
         key: &str,
-        result: Option<(LoadHistory, Learned)>,
+        result: Result<(LoadHistory, Learned), String>,
         now: Instant,
     ) {
         lock(&self.learners).finish_prediction(key, result, now);
@@ -262,9 +272,10 @@ impl State {
         lock(&self.learners).prediction_status(key, unix, predicted_replicas)
     }
 
-    /// The last headroom estimate of `key`.
-    pub fn headroom(&self, key: &str) -> Option<HeadroomStatus> {
-        lock(&self.learners).headroom(key)
+    /// The last headroom estimate this process made for `key`: its own copy, or the watch
+    /// cache's (`cached`) when that is the one it made.
+    pub fn headroom(&self, key: &str, cached: Option<&HeadroomStatus>) -> Option<HeadroomStatus> {
+        lock(&self.learners).headroom(key, cached)
     }
 
     /// Notes when `key` is due next.
@@ -399,19 +410,19 @@ mod tests {
             ..Default::default()
         };
         h.calibrated("ns/p", Some(estimate.clone()));
-        assert_eq!(h.headroom("ns/p"), Some(estimate.clone()));
+        assert_eq!(h.headroom("ns/p", None), Some(estimate.clone()));
         assert!(h.calibration_due("ns/p", at(61), every));
         assert!(!h.calibration_due("ns/p", at(62), every));
         // A failed calibration keeps the last estimate.
         h.calibrated("ns/p", None);
-        assert_eq!(h.headroom("ns/p"), Some(estimate));
+        assert_eq!(h.headroom("ns/p", None), Some(estimate));
         h.retain(|k| k != "ns/p");
-        assert_eq!(h.headroom("ns/p"), None);
+        assert_eq!(h.headroom("ns/p", None), None);
         // A result arriving after the policy left is dropped, not kept for a stranger.
         assert!(h.calibration_due("ns/q", t0, every));
         h.forget("ns/q", None);
         h.calibrated("ns/q", Some(HeadroomStatus::default()));
-        assert_eq!(h.headroom("ns/q"), None);
+        assert_eq!(h.headroom("ns/q", None), None);
     }
 
     #[test]
@@ -441,13 +452,13 @@ mod tests {
         assert!(h.calibration_due("ns/p", Instant::now(), Duration::from_secs(60)));
         h.calibrated("ns/p", Some(estimate.clone()));
         h.written_status("ns/p", Some(&older), t0);
-        assert_eq!(h.headroom("ns/p"), Some(estimate.clone()));
+        assert_eq!(h.headroom("ns/p", None), Some(estimate.clone()));
         let carried = ScalingPolicyStatus {
             headroom: Some(estimate),
             ..Default::default()
         };
         h.written_status("ns/p", Some(&carried), t0);
-        assert_eq!(h.headroom("ns/p"), None);
+        assert_eq!(h.headroom("ns/p", None), None);
     }
 
     #[test]
