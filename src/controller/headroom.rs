@@ -42,7 +42,7 @@ pub fn refresh(ctx: &Arc<Context>, policy: &ScalingPolicy, ns: &str, plan: &Plan
         }
         return;
     }
-    if !ctx.calibrations.try_turn(now) || !ctx.state.calibration_due(&pkey, now, every) {
+    if !ctx.calibrations.try_turn(ns, now) || !ctx.state.calibration_due(&pkey, now, every) {
         return;
     }
     let ctx = ctx.clone();

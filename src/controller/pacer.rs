@@ -1,14 +1,29 @@
 //! Spaces background work evenly: at most `rate` starts per second across the operator, so
 //! a thousand policies due at once never become a thousand queries at once. A caller that
 //! finds no free turn does not wait (nothing queues up in memory); it asks again later.
+//! Turns are fair across namespaces: each namespace that asked lately takes at most its
+//! share of the rate, so one tenant's many policies cannot keep another's from learning.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// A namespace that asked within this long counts as wanting turns.
+const ACTIVE: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct Pacer {
     spacing: Duration,
-    next: Mutex<Option<Instant>>,
+    turns: Mutex<Turns>,
+}
+
+#[derive(Debug, Default)]
+struct Turns {
+    /// The next free turn across the operator.
+    next: Option<Instant>,
+    /// By namespace: when it last asked, and its own next turn.
+    asked: HashMap<String, (Instant, Option<Instant>)>,
+    pruned: Option<Instant>,
 }
 
 impl Pacer {
@@ -21,22 +36,55 @@ impl Pacer {
         };
         Self {
             spacing: Duration::from_secs_f64(1.0 / rate),
-            next: Mutex::new(None),
+            turns: Mutex::default(),
         }
     }
 
-    /// Takes the turn at `now` if one is free: the first at once, each next one `spacing`
-    /// after the one before.
-    pub fn try_turn(&self, now: Instant) -> bool {
-        let mut next = match self.next.lock() {
+    /// Takes the turn at `now` for `namespace` if one is free: the first at once, each next
+    /// one `spacing` after the one before; and a namespace's next one no sooner than
+    /// `spacing` times the namespaces asking.
+    pub fn try_turn(&self, namespace: &str, now: Instant) -> bool {
+        let mut t = match self.turns.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if next.is_some_and(|n| now < n) {
+        t.forget_quiet(now);
+        let own = match t.asked.get_mut(namespace) {
+            Some(entry) => {
+                entry.0 = now;
+                entry.1
+            }
+            None => {
+                t.asked.insert(namespace.to_string(), (now, None));
+                None
+            }
+        };
+        let free = |n: Option<Instant>| n.is_none_or(|n| now >= n);
+        if !free(t.next) || !free(own) {
             return false;
         }
-        *next = Some(now + self.spacing);
+        let share = u32::try_from(t.asked.len()).unwrap_or(u32::MAX);
+        t.next = Some(now + self.spacing);
+        if let Some(entry) = t.asked.get_mut(namespace) {
+            entry.1 = Some(now + self.spacing.saturating_mul(share));
+        }
         true
+    }
+}
+
+impl Turns {
+    /// Namespaces that have not asked for `ACTIVE` no longer share the rate (checked at
+    /// most once a second: the map is as large as the namespaces asking).
+    fn forget_quiet(&mut self, now: Instant) {
+        if self
+            .pruned
+            .is_some_and(|p| now.saturating_duration_since(p) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.pruned = Some(now);
+        self.asked
+            .retain(|_, (asked, _)| now.saturating_duration_since(*asked) < ACTIVE);
     }
 }
 
@@ -49,16 +97,46 @@ mod tests {
         let pacer = Pacer::new(4.0);
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        assert!(pacer.try_turn(t0));
-        assert!(!pacer.try_turn(at(100)));
-        assert!(!pacer.try_turn(at(249)));
-        assert!(pacer.try_turn(at(250)));
+        assert!(pacer.try_turn("a", t0));
+        assert!(!pacer.try_turn("a", at(100)));
+        assert!(!pacer.try_turn("a", at(249)));
+        assert!(pacer.try_turn("a", at(250)));
         // After a quiet second, one turn at once, not a burst of the ones missed.
-        assert!(pacer.try_turn(at(1500)));
-        assert!(!pacer.try_turn(at(1600)));
-        assert!(pacer.try_turn(at(1750)));
+        assert!(pacer.try_turn("a", at(1500)));
+        assert!(!pacer.try_turn("a", at(1600)));
+        assert!(pacer.try_turn("a", at(1750)));
         // A rate that is no rate means one a second.
         let slow = Pacer::new(0.0);
-        assert!(slow.try_turn(t0) && !slow.try_turn(at(999)) && slow.try_turn(at(1000)));
+        assert!(slow.try_turn("a", t0) && !slow.try_turn("a", at(999)));
+        assert!(slow.try_turn("a", at(1000)));
+    }
+
+    #[test]
+    fn a_namespace_asking_for_many_turns_leaves_another_its_share() {
+        let pacer = Pacer::new(10.0);
+        let t0 = Instant::now();
+        let (mut noisy, mut quiet) = (0, 0);
+        // The noisy namespace's 200 policies ask every 10 ms; the quiet one's single policy
+        // every second.
+        for ms in (0..60_000u64).step_by(10) {
+            let now = t0 + Duration::from_millis(ms);
+            if ms % 1000 == 0 && pacer.try_turn("quiet", now) {
+                quiet += 1;
+            }
+            if pacer.try_turn("noisy", now) {
+                noisy += 1;
+            }
+        }
+        // Half the rate each: the quiet one gets a turn every time it asks twice.
+        assert!(quiet >= 29, "quiet took {quiet} turns in 60 s");
+        assert!((250..=350).contains(&noisy), "noisy took {noisy}");
+        // Alone, a namespace has the whole rate again once the other has been quiet a while.
+        let mut alone = 0;
+        for ms in (0..10_000u64).step_by(10) {
+            if pacer.try_turn("noisy", t0 + Duration::from_millis(100_000 + ms)) {
+                alone += 1;
+            }
+        }
+        assert!(alone >= 95, "alone it took {alone} of 100");
     }
 }

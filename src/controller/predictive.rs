@@ -22,7 +22,7 @@ pub fn refresh(ctx: &Arc<Context>, policy: &ScalingPolicy, ns: &str, plan: &Plan
     };
     let pkey = key(policy);
     let now = Instant::now();
-    if !ctx.state.prediction_wanted(&pkey, p, now) || !ctx.histories.try_turn(now) {
+    if !ctx.state.prediction_wanted(&pkey, p, now) || !ctx.histories.try_turn(ns, now) {
         return;
     }
     let Some(history) = ctx.state.start_prediction(&pkey, p, now) else {
