@@ -296,6 +296,75 @@ fn e2e_a_noisy_namespace_costs_only_itself() {
             "{name}: nothing scales on refused readings"
         );
     }
+    forecasts_of_one_tenant_do_not_keep_anothers_from_learning();
     drop(healthy);
     drop(noisy);
+}
+
+/// Forecasts: the noisy namespace's 150 predictive policies, whose history reads are all
+/// refused (a `[5h:1s]` subquery priced over the lookback), and then one healthy policy:
+/// its forecast reads and learns within seconds (a turn of the fair pacer), where a
+/// first-come pacer gave it one chance in 151 per turn. Each refused one says why.
+fn forecasts_of_one_tenant_do_not_keep_anothers_from_learning() {
+    const FORECASTS: usize = 150;
+    let predictive = |query: &str| {
+        format!(
+            "        arrivalRateQuery: '{query}'\n        ratePerReplica: 5\n  predictive: {{mode: Observe}}\n"
+        )
+    };
+    let refused = predictive(r#"max_over_time(sum(jobs_published_rate{queue="none"})[5h:1s])"#);
+    let mut yaml = vec![];
+    for i in 0..FORECASTS {
+        let name = format!("forecast-{i}");
+        yaml.push(deployment(&name, NOISY, 1));
+        let p = queue_policy(NOISY, &name, &name, &backlog_query(NOISY, "jobs"), &refused);
+        yaml.push(p.replace("interval: 2s", "interval: 1s"));
+    }
+    apply(&yaml.join("\n---\n")).expect("the noisy forecasts");
+    let summary = |ns: &str, name: &str| {
+        policy(ns, name)["status"]["predictive"]["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let unread = wait_until(
+        "the noisy forecasts to be refused",
+        Duration::from_secs(60),
+        || {
+            let s = summary(NOISY, "forecast-0");
+            s.starts_with("cannot read the load's history").then_some(s)
+        },
+    );
+    assert!(unread.contains("--max-subquery-points"), "{unread}");
+    let ns = HEALTHY[0];
+    exporter().gauge(
+        "jobs_published_rate",
+        &[("namespace", ns), ("queue", "h")],
+        4.0,
+    );
+    apply(&deployment("learner", ns, 1)).expect("deployment");
+    let ok = predictive(r#"sum(jobs_published_rate{queue="h"})"#);
+    let p = queue_policy(ns, "learner", "learner", &backlog_query(ns, "jobs"), &ok);
+    apply(&p.replace("interval: 2s", "interval: 1s")).expect("the healthy forecast");
+    let asked = Instant::now();
+    let learned = wait_until(
+        "the healthy forecast to learn",
+        Duration::from_secs(60),
+        || {
+            let s = summary(ns, "learner");
+            (!s.is_empty() && s != "reading the load's history").then_some(s)
+        },
+    );
+    let took = asked.elapsed();
+    let still = (0..FORECASTS)
+        .filter(|i| summary(NOISY, &format!("forecast-{i}")).is_empty())
+        .count();
+    println!(
+        "healthy forecast learned after {took:?} ({learned}); {still} noisy ones had no word yet"
+    );
+    assert!(!learned.starts_with("cannot read"), "{learned}");
+    assert!(
+        took <= Duration::from_secs(15),
+        "the healthy forecast learned after {took:?}"
+    );
 }

@@ -91,9 +91,14 @@ async fn read_new(
     if start > end {
         return Ok(());
     }
-    let points = prometheus
+    // No series yet (a new workload) is no readings, not a failure: the steps are missing.
+    let points = match prometheus
         .range_between(query, start, end, step as f64)
-        .await?;
+        .await
+    {
+        Err(crate::metrics::QueryError::Empty) => vec![],
+        other => other?,
+    };
     // Times come back as seconds since `start`.
     for (t, v) in points {
         history.record(start + t.round() as i64, v);

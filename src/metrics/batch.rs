@@ -31,6 +31,8 @@ pub struct Source {
 enum Key {
     Text(Source, String, Option<(u64, u64)>),
     Group(Source, Template),
+    /// One namespace's part of a shape that was split (`Shared::split`), in its share.
+    GroupIn(Source, Template, String),
 }
 
 #[derive(Clone, Debug)]
@@ -48,7 +50,8 @@ type Reply = Result<Answer, QueryError>;
 
 struct Pending {
     key: Key,
-    /// Whose share a text query uses (grouped ones are the operator's, shared by all).
+    /// Whose share a query uses (grouped ones are the operator's, shared by all, until their
+    /// shape is split).
     namespace: Option<String>,
     prometheus: Prometheus,
     reply: oneshot::Sender<Reply>,
@@ -62,12 +65,20 @@ struct Share {
 
 /// How long a namespace stays in a shape's grouped query after it last asked.
 const NAMESPACE_TTL: Duration = Duration::from_secs(600);
+/// A grouped query slower than this (and than `SLOW_PER_NAMESPACE` for each namespace it
+/// covers) is split: each namespace then asks its part alone, in its own share, for
+/// `SPLIT_FOR`. Whoever made it slow waits for itself; the others answer at once.
+const SLOW_GROUPED: Duration = Duration::from_secs(1);
+const SLOW_PER_NAMESPACE: Duration = Duration::from_millis(10);
+const SPLIT_FOR: Duration = Duration::from_secs(600);
 /// Queries in flight per Prometheus.
 const PER_PROMETHEUS: usize = 8;
 
 struct Shared {
     cache: Mutex<HashMap<Key, (Instant, Reply)>>,
     namespaces: Mutex<HashMap<(Source, Template), BTreeMap<String, Instant>>>,
+    /// Shapes whose grouped query was slow, until when they are asked per namespace.
+    split: Mutex<HashMap<(Source, Template), Instant>>,
     limits: Mutex<HashMap<Source, Arc<Semaphore>>>,
     shares: Mutex<HashMap<(Source, String), Arc<Share>>>,
     /// Milliseconds an answer is shared.
@@ -102,6 +113,7 @@ impl Batcher {
             shared: Arc::new(Shared {
                 cache: Mutex::default(),
                 namespaces: Mutex::default(),
+                split: Mutex::default(),
                 limits: Mutex::default(),
                 shares: Mutex::default(),
                 fresh_for: AtomicU64::new(millis(fresh_for)),
@@ -176,8 +188,14 @@ impl Batcher {
             .entry((source.clone(), template.clone()))
             .or_default()
             .insert(namespace.to_string(), Instant::now());
-        let key = Key::Group(source.clone(), template.clone());
-        match self.fetch(key, prometheus, Some(namespace), None).await? {
+        // A split shape is this namespace's own query, in its own share.
+        let (key, share) = if self.shared.is_split(source, template) {
+            let key = Key::GroupIn(source.clone(), template.clone(), namespace.to_string());
+            (key, Some(namespace))
+        } else {
+            (Key::Group(source.clone(), template.clone()), None)
+        };
+        match self.fetch(key, prometheus, Some(namespace), share).await? {
             Answer::Grouped(_, _, refused) if refused.contains_key(namespace) => {
                 Err(refused.get(namespace).cloned().unwrap_or(QueryError::Empty))
             }
@@ -244,6 +262,33 @@ impl Shared {
             .clone()
     }
 
+    fn is_split(&self, source: &Source, template: &Template) -> bool {
+        let mut split = lock(&self.split);
+        let key = (source.clone(), template.clone());
+        match split.get(&key) {
+            Some(until) if Instant::now() < *until => true,
+            Some(_) => {
+                split.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Splits a shape whose grouped query over `covered` namespaces took `took`.
+    fn split_if_slow(&self, key: &Key, covered: usize, took: Duration) {
+        let Key::Group(source, template) = key else {
+            return;
+        };
+        let slow = SLOW_GROUPED.max(SLOW_PER_NAMESPACE.saturating_mul(covered as u32));
+        if covered > 1 && took > slow {
+            lock(&self.split).insert(
+                (source.clone(), template.clone()),
+                Instant::now() + SPLIT_FOR,
+            );
+        }
+    }
+
     /// The namespaces a shape's grouped query covers now, dropping those long silent.
     fn namespaces(&self, source: &Source, template: &Template) -> Vec<String> {
         let mut all = lock(&self.namespaces);
@@ -296,7 +341,7 @@ impl Shared {
         tenant: Option<&str>,
     ) -> Reply {
         let source = match key {
-            Key::Text(s, ..) | Key::Group(s, _) => s,
+            Key::Text(s, ..) | Key::Group(s, _) | Key::GroupIn(s, ..) => s,
         };
         let limits = prometheus.limits();
         let share = tenant.map(|ns| (ns, self.share(source, ns, limits.namespace_share)));
@@ -329,8 +374,11 @@ impl Shared {
                     .await
                     .map(Answer::Series),
             ),
-            Key::Group(_, template) => ("grouped", group(template, prometheus, namespaces).await),
+            Key::Group(_, template) | Key::GroupIn(_, template, _) => {
+                ("grouped", group(template, prometheus, namespaces).await)
+            }
         };
+        self.split_if_slow(key, namespaces.len(), started.elapsed());
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.prometheus_query(kind, reply.is_ok(), seconds);
         if let Some(ns) = tenant {
@@ -444,6 +492,7 @@ async fn flush(mut rx: mpsc::UnboundedReceiver<Pending>, window: Duration, share
                     Key::Group(source, template) => {
                         shared.namespaces(source, template).into_iter().collect()
                     }
+                    Key::GroupIn(.., ns) => BTreeSet::from([ns.clone()]),
                     Key::Text(..) => BTreeSet::new(),
                 };
                 let reply = shared

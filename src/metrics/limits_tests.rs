@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::Uri;
@@ -33,7 +33,8 @@ fn series(namespace: &str, service: &str, extra: &str) -> String {
 
 /// Answers by what the query names: `padded` one series with a 200 KiB label, `slow` after
 /// 0.6 s, `many` 50 series; grouped queries a series per namespace named, the noisy
-/// namespace's padded (`noisy`) or numerous (`crowd`). Every request is kept.
+/// namespace's padded (`noisy`), numerous (`crowd`) or after 1.5 s (`sluggish`). Every
+/// request is kept.
 async fn stand_in() -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
     let seen = Arc::new(Mutex::new(vec![]));
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -59,6 +60,10 @@ async fn stand_in() -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
                     }
                     if asked.contains("crowd") {
                         all.extend((0..50).map(|i| series("crowd", &format!("s{i}"), "")));
+                    }
+                    if asked.contains("sluggish") {
+                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                        all.push(series("sluggish", "web", ""));
                     }
                     vector(&all)
                 } else if asked.contains("padded") {
@@ -306,4 +311,46 @@ async fn responses_held_at_once_are_bounded_across_clients_naming_the_flag() {
         Err(e) => panic!("client: {e}"),
     };
     assert_eq!(read, Ok(0.2));
+}
+
+#[tokio::test]
+async fn a_namespace_that_makes_a_grouped_query_slow_is_split_out_and_waits_alone() {
+    let (address, seen, _) = stand_in().await;
+    let (batcher, source, p, metrics) = setup(&address);
+    let ask = |ns: &'static str| {
+        let (b, s, p) = (&batcher, &source, &p);
+        async move {
+            let started = Instant::now();
+            let r = b.answer(s, p, &member(ns)).await;
+            (r, started.elapsed())
+        }
+    };
+    // One grouped query covers both: everyone waits for the slow part.
+    let (shop, slow) = futures::join!(ask("shop"), ask("sluggish"));
+    assert_eq!(shop.0, Ok(Sample::Value(0.2)));
+    assert_eq!(slow.0, Ok(Sample::Value(0.2)));
+    assert!(shop.1 >= Duration::from_millis(1400), "{:?}", shop.1);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // Split from then on: each namespace asks its own part in its own share.
+    let (shop, slow) = futures::join!(ask("shop"), ask("sluggish"));
+    assert_eq!(shop.0, Ok(Sample::Value(0.2)));
+    assert_eq!(slow.0, Ok(Sample::Value(0.2)));
+    assert!(
+        shop.1 < Duration::from_millis(700),
+        "the healthy namespace waited {:?} for the slow one",
+        shop.1
+    );
+    assert!(slow.1 >= Duration::from_millis(1400), "{:?}", slow.1);
+    let seen = seen.lock().map(|s| s.join("\n")).unwrap_or_default();
+    let alone = seen
+        .lines()
+        .filter(|l| l.contains("shop") && !l.contains("sluggish"))
+        .count();
+    assert!(alone >= 1, "no query for shop alone:\n{seen}");
+    // The slow namespace's time is charged to it.
+    let text = metrics.render();
+    assert!(
+        text.contains(r#"headroom_namespace_queries_total{namespace="sluggish"} 1"#),
+        "{text}"
+    );
 }
