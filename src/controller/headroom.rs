@@ -70,6 +70,7 @@ async fn run(
         }
     };
     let window = plan.calibration_window;
+    let started = Instant::now();
     let result = calibrate(
         &prometheus,
         &policy.spec,
@@ -81,6 +82,10 @@ async fn run(
     )
     .await;
     ctx.metrics.calibrated(result.is_ok());
+    // The namespace's per-namespace figures count its calibrations (one query each here).
+    ctx.metrics
+        .tenants()
+        .queried(ns, started.elapsed().as_secs_f64());
     // Compared with this process's own last estimate only, never with one read from status.
     let prev = ctx.state.headroom(
         &key(policy),

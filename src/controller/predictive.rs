@@ -10,7 +10,7 @@ use super::Context;
 use super::keys::key;
 use super::observe::prometheus_for;
 use crate::api::ScalingPolicy;
-use crate::metrics::scoped;
+use crate::metrics::{QueryError, scoped};
 use crate::plan::{Plan, PredictivePlan};
 use crate::predict::{Histories, History, Learned, SHORT_SPAN_SECONDS, learn_all};
 
@@ -63,13 +63,24 @@ async fn run(
     let lookback = i64::try_from(plan.lookback_seconds).unwrap_or(i64::MAX);
     let short = i64::try_from(SHORT_SPAN_SECONDS).unwrap_or(i64::MAX);
     for (h, span) in [(&mut history.long, lookback), (&mut history.short, short)] {
-        read_new(&prometheus, &query, h, span)
-            .await
-            .map_err(|e| unread("forecast history unread", e.to_string()))?;
+        let started = Instant::now();
+        let read = read_new(&prometheus, &query, h, span).await;
+        charge(ctx, ns, started, &read);
+        read.map_err(|e| unread("forecast history unread", e.to_string()))?;
     }
     let learned = learn_all(&history, &plan.settings);
     tracing::debug!(policy = %pkey, summary = %learned.summary, "forecast learned");
     Ok((history, learned))
+}
+
+/// A read the namespace caused, in its per-namespace figures: refused before it was sent, or
+/// the time Prometheus took.
+fn charge<T>(ctx: &Context, ns: &str, started: Instant, read: &Result<T, QueryError>) {
+    let tenants = ctx.metrics.tenants();
+    match read {
+        Err(QueryError::OverLimit(_)) => tenants.refused(ns),
+        _ => tenants.queried(ns, started.elapsed().as_secs_f64()),
+    }
 }
 
 /// Reads the steps of `history` new since its last read (the last `span` seconds the first
@@ -79,7 +90,7 @@ async fn read_new(
     query: &str,
     history: &mut History,
     span: i64,
-) -> Result<(), crate::metrics::QueryError> {
+) -> Result<(), QueryError> {
     let step = i64::from(history.step_seconds());
     // The last whole step; the step in progress is read next time.
     let end = jiff::Timestamp::now().as_second().div_euclid(step) * step - step;
@@ -96,7 +107,7 @@ async fn read_new(
         .range_between(query, start, end, step as f64)
         .await
     {
-        Err(crate::metrics::QueryError::Empty) => vec![],
+        Err(QueryError::Empty) => vec![],
         other => other?,
     };
     // Times come back as seconds since `start`.

@@ -381,10 +381,20 @@ impl Shared {
         self.split_if_slow(key, namespaces.len(), started.elapsed());
         let seconds = started.elapsed().as_secs_f64();
         self.metrics.prometheus_query(kind, reply.is_ok(), seconds);
-        if let Some(ns) = tenant {
-            self.metrics.tenants().queried(ns, seconds);
-            if matches!(reply, Err(QueryError::OverLimit(_))) {
-                self.metrics.tenants().refused(ns);
+        let tenants = self.metrics.tenants();
+        match tenant {
+            Some(ns) => {
+                tenants.queried(ns, seconds);
+                if matches!(reply, Err(QueryError::OverLimit(_))) {
+                    tenants.refused(ns);
+                }
+            }
+            // A grouped query is charged to the namespaces it covers, in equal parts.
+            None => {
+                let part = seconds / namespaces.len().max(1) as f64;
+                for ns in namespaces {
+                    tenants.queried(ns, part);
+                }
             }
         }
         lock(&self.cache).insert(key.clone(), (Instant::now(), reply.clone()));
