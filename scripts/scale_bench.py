@@ -274,6 +274,19 @@ def main():
         # later: first headroom estimates (5 calibrations/s) and the Forecast's first full
         # 5-minute history each write once per policy.
         time.sleep(SETTLE)
+        # A steady fleet has its first headroom estimates: until they are all in, each first
+        # estimate is a status write of a fleet settling (at 200 policies they took 5 minutes,
+        # though calibrations may start at 5/s: a policy asks only when it is evaluated).
+        calibrated_by = time.time() + max(600, N)
+        while time.time() < calibrated_by:
+            out = kubectl("get", "sp", "-A", "--no-headers", "-o", "custom-columns=H:.status.headroom.summary", check=False)
+            have = sum(1 for line in out.splitlines() if line.strip() not in ("", "<none>"))
+            if have >= N:
+                log(f"every policy has a headroom estimate after {time.time() - t_start:.0f}s")
+                break
+            time.sleep(max(5, N // 1000))
+        else:
+            log("not every policy has a headroom estimate yet; measuring anyway")
         log("measuring")
 
         p0, a0, o0 = metrics(PROM + "/metrics"), api_sample(), metrics(op_metrics)
