@@ -41,6 +41,16 @@ pub enum CalibrationError {
     MaxConnections { query: String, error: QueryError },
 }
 
+impl CalibrationError {
+    /// Refused by the operator's own limits (cost, size), not failed in Prometheus.
+    pub fn refused(&self) -> bool {
+        let (CalibrationError::Policy(e)
+        | CalibrationError::Load { error: e, .. }
+        | CalibrationError::MaxConnections { error: e, .. }) = self;
+        matches!(e, QueryError::OverLimit(_))
+    }
+}
+
 /// A regex of the names a target's pods have had over the window: a Deployment's pods are
 /// `<name>-<hash>-<suffix>`, a StatefulSet's `<name>-<ordinal>`.
 pub fn pods_of(target: &TargetRef) -> String {
@@ -150,6 +160,16 @@ mod tests {
             kind: kind.into(),
             name: name.into(),
         }
+    }
+
+    #[test]
+    fn a_calibration_refused_by_a_limit_is_told_from_one_that_failed() {
+        let load = |error| CalibrationError::Load {
+            query: "q".into(),
+            error,
+        };
+        assert!(load(QueryError::OverLimit("too costly".into())).refused());
+        assert!(!load(QueryError::Empty).refused());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::headroom_status::{headroom, nothing_to_estimate};
 use super::keys::key;
 use super::observe::prometheus_for;
 use crate::api::{HeadroomStatus, ScalingPolicy};
-use crate::calibration::{calibrate, pods_of};
+use crate::calibration::{CalibrationError, calibrate, pods_of};
 use crate::capacity::Limits;
 use crate::plan::Plan;
 
@@ -83,9 +83,10 @@ async fn run(
     .await;
     ctx.metrics.calibrated(result.is_ok());
     // The namespace's per-namespace figures count its calibrations (one query each here).
+    let refused = result.as_ref().is_err_and(CalibrationError::refused);
     ctx.metrics
         .tenants()
-        .queried(ns, started.elapsed().as_secs_f64());
+        .answered(ns, started.elapsed().as_secs_f64(), refused);
     // Compared with this process's own last estimate only, never with one read from status.
     let prev = ctx.state.headroom(
         &key(policy),

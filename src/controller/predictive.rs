@@ -65,22 +65,15 @@ async fn run(
     for (h, span) in [(&mut history.long, lookback), (&mut history.short, short)] {
         let started = Instant::now();
         let read = read_new(&prometheus, &query, h, span).await;
-        charge(ctx, ns, started, &read);
+        let refused = matches!(read, Err(QueryError::OverLimit(_)));
+        ctx.metrics
+            .tenants()
+            .answered(ns, started.elapsed().as_secs_f64(), refused);
         read.map_err(|e| unread("forecast history unread", e.to_string()))?;
     }
     let learned = learn_all(&history, &plan.settings);
     tracing::debug!(policy = %pkey, summary = %learned.summary, "forecast learned");
     Ok((history, learned))
-}
-
-/// A read the namespace caused, in its per-namespace figures: refused before it was sent, or
-/// the time Prometheus took.
-fn charge<T>(ctx: &Context, ns: &str, started: Instant, read: &Result<T, QueryError>) {
-    let tenants = ctx.metrics.tenants();
-    match read {
-        Err(QueryError::OverLimit(_)) => tenants.refused(ns),
-        _ => tenants.queried(ns, started.elapsed().as_secs_f64()),
-    }
 }
 
 /// Reads the steps of `history` new since its last read (the last `span` seconds the first

@@ -384,10 +384,7 @@ impl Shared {
         let tenants = self.metrics.tenants();
         match tenant {
             Some(ns) => {
-                tenants.queried(ns, seconds);
-                if matches!(reply, Err(QueryError::OverLimit(_))) {
-                    tenants.refused(ns);
-                }
+                tenants.answered(ns, seconds, matches!(reply, Err(QueryError::OverLimit(_))))
             }
             // A grouped query is charged to the namespaces it covers, in equal parts.
             None => {

@@ -118,6 +118,19 @@ impl Tenants {
         self.with(namespace, Instant::now(), |u| u.refusals += 1);
     }
 
+    /// A query `namespace` caused came back after `seconds`: refused by a limit (before it
+    /// was sent, or its answer over a cap), or answered (an error of Prometheus' included).
+    pub fn answered(&self, namespace: &str, seconds: f64, refused: bool) {
+        if refused {
+            self.with(namespace, Instant::now(), |u| {
+                u.seconds += seconds.max(0.0);
+                u.refusals += 1;
+            });
+        } else {
+            self.queried(namespace, seconds);
+        }
+    }
+
     /// The `TOP` namespaces by `key` over the last two windows, largest first, leaving out
     /// those at zero; with their totals.
     pub fn top(&self, key: impl Fn(&Usage) -> f64) -> Vec<(String, Usage)> {
@@ -192,6 +205,15 @@ mod tests {
         let refused = t.top(|u| u.refusals as f64);
         assert_eq!(refused.len(), 1);
         assert_eq!(refused[0].1.refusals, 1);
+    }
+
+    #[test]
+    fn a_refused_query_counts_as_a_refusal_not_a_query() {
+        let t = Tenants::default();
+        t.answered("noisy", 0.0, true);
+        t.answered("noisy", 0.5, false);
+        let top = t.top(|u| u.seconds + 1.0);
+        assert_eq!((top[0].1.queries, top[0].1.refusals), (1, 1));
     }
 
     #[test]

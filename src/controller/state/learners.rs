@@ -20,13 +20,24 @@ struct Headroom {
     made: Option<u64>,
 }
 
-/// A fingerprint of an estimate (its JSON, hashed): 8 bytes kept instead of the estimate.
+/// A fingerprint of an estimate (its JSON, hashed as it is written): 8 bytes kept instead of
+/// the estimate. Asked on every evaluation once the cache holds the estimate, so it writes
+/// no string.
 fn fingerprint(h: &HeadroomStatus) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let json = serde_json::to_string(h).ok()?;
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    json.hash(&mut hasher);
-    Some(hasher.finish())
+    use std::hash::Hasher;
+    struct Hashing(std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(std::collections::hash_map::DefaultHasher::new());
+    serde_json::to_writer(&mut hashing, h).ok()?;
+    Some(hashing.0.finish())
 }
 
 #[derive(Default, Debug)]
