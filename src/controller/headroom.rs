@@ -62,7 +62,7 @@ async fn run(
     ns: &str,
     plan: &Plan,
 ) -> Option<HeadroomStatus> {
-    let (_, prometheus) = match prometheus_for(&policy.spec, ctx, ns).await {
+    let (source, prometheus) = match prometheus_for(&policy.spec, ctx, ns).await {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(policy = %key(policy), error = %e, "no Prometheus for the headroom estimate");
@@ -70,23 +70,36 @@ async fn run(
         }
     };
     let window = plan.calibration_window;
-    let started = Instant::now();
-    let result = calibrate(
+    let pods = pods_of(&policy.spec.target_ref);
+    let calibration = calibrate(
         &prometheus,
         &policy.spec,
         plan,
         ns,
-        &pods_of(&policy.spec.target_ref),
+        &pods,
         jiff::Timestamp::now().as_second(),
         window.as_duration(),
-    )
-    .await;
+    );
+    // In the namespace's share, as its other queries: its calibrations wait behind its own
+    // slow queries, not in front of another namespace's.
+    let (result, took) = match ctx
+        .batcher
+        .in_share(ns, &source, &prometheus, timed(calibration))
+        .await
+    {
+        Ok(timed) => timed,
+        Err(e) => {
+            ctx.metrics.tenants().answered(ns, 0.0, true);
+            tracing::debug!(policy = %key(policy), error = %e, "headroom estimate refused");
+            return None;
+        }
+    };
     ctx.metrics.calibrated(result.is_ok());
     // The namespace's per-namespace figures count its calibrations (one query each here).
     let refused = result.as_ref().is_err_and(CalibrationError::refused);
     ctx.metrics
         .tenants()
-        .answered(ns, started.elapsed().as_secs_f64(), refused);
+        .answered(ns, took.as_secs_f64(), refused);
     // Compared with this process's own last estimate only, never with one read from status.
     let prev = ctx.state.headroom(
         &key(policy),
@@ -94,4 +107,11 @@ async fn run(
     );
     tracing::debug!(policy = %policy.name_any(), ok = result.is_ok(), "calibrated headroom");
     Some(headroom(prev.as_ref(), &result, window))
+}
+
+/// What `f` gives and how long it took, from its start (not from when it was made).
+pub(super) async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let out = f.await;
+    (out, started.elapsed())
 }

@@ -4,9 +4,10 @@
 //! leaves what it learned in the policy's memory. Evaluations only look it up.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Context;
+use super::headroom::timed;
 use super::keys::key;
 use super::observe::prometheus_for;
 use crate::api::ScalingPolicy;
@@ -52,7 +53,7 @@ async fn run(
         tracing::debug!(policy = %pkey, error = %e, "{what}");
         e
     };
-    let (_, prometheus) = prometheus_for(&policy.spec, ctx, ns)
+    let (source, prometheus) = prometheus_for(&policy.spec, ctx, ns)
         .await
         .map_err(|e| unread("no Prometheus for the forecast", e.to_string()))?;
     let query = if ctx.settings.allow_cross_namespace_queries {
@@ -62,13 +63,28 @@ async fn run(
     };
     let lookback = i64::try_from(plan.lookback_seconds).unwrap_or(i64::MAX);
     let short = i64::try_from(SHORT_SPAN_SECONDS).unwrap_or(i64::MAX);
+    // Refused for its cost before it waits for a slot, so status names the cost, not the wait.
+    let whole = Duration::from_secs(plan.lookback_seconds);
+    if let Err(e) = prometheus.check_range(&query, whole) {
+        ctx.metrics.tenants().answered(ns, 0.0, true);
+        return Err(unread("forecast history refused", e.to_string()));
+    }
     for (h, span) in [(&mut history.long, lookback), (&mut history.short, short)] {
-        let started = Instant::now();
-        let read = read_new(&prometheus, &query, h, span).await;
+        // In the namespace's share, as its other queries.
+        let (read, took) = ctx
+            .batcher
+            .in_share(
+                ns,
+                &source,
+                &prometheus,
+                timed(read_new(&prometheus, &query, h, span)),
+            )
+            .await
+            .unwrap_or_else(|e| (Err(e), Duration::ZERO));
         let refused = matches!(read, Err(QueryError::OverLimit(_)));
         ctx.metrics
             .tenants()
-            .answered(ns, started.elapsed().as_secs_f64(), refused);
+            .answered(ns, took.as_secs_f64(), refused);
         read.map_err(|e| unread("forecast history unread", e.to_string()))?;
     }
     let learned = learn_all(&history, &plan.settings);

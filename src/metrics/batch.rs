@@ -57,7 +57,7 @@ struct Pending {
     reply: oneshot::Sender<Reply>,
 }
 
-/// One namespace's share of one Prometheus.
+/// One namespace's share of the queries in flight.
 struct Share {
     slots: Semaphore,
     waiting: AtomicU64,
@@ -80,7 +80,9 @@ struct Shared {
     /// Shapes whose grouped query was slow, until when they are asked per namespace.
     split: Mutex<HashMap<(Source, Template), Instant>>,
     limits: Mutex<HashMap<Source, Arc<Semaphore>>>,
-    shares: Mutex<HashMap<(Source, String), Arc<Share>>>,
+    /// Each namespace's share, across every Prometheus and address it asks: spelling one
+    /// Prometheus many ways, or asking many, does not widen it.
+    shares: Mutex<HashMap<String, Arc<Share>>>,
     /// Milliseconds an answer is shared.
     fresh_for: AtomicU64,
     metrics: Metrics,
@@ -125,6 +127,27 @@ impl Batcher {
     /// Shares answers for `d` from now on (the scrape interval was learned).
     pub fn share_for(&self, d: Duration) {
         self.shared.fresh_for.store(millis(d), Ordering::Relaxed);
+    }
+
+    /// Runs `read` (a forecast's or a calibration's range reads) in `namespace`'s share and
+    /// one of `source`'s slots, as the namespace's own queries are: refused at once when too
+    /// many of its queries already wait.
+    pub async fn in_share<T>(
+        &self,
+        namespace: &str,
+        source: &Source,
+        prometheus: &Prometheus,
+        read: impl std::future::Future<Output = T>,
+    ) -> Result<T, QueryError> {
+        let size = prometheus.limits().namespace_share;
+        let share = self.shared.share(namespace, size);
+        let _own = self.shared.enter(namespace, &share, size).await?;
+        let limit = self.shared.limit(source);
+        let _slot = limit
+            .acquire()
+            .await
+            .map_err(|_| QueryError::Unavailable("the observer has stopped".into()))?;
+        Ok(read.await)
     }
 
     /// The answer to one ask.
@@ -299,9 +322,9 @@ impl Shared {
         seen.keys().cloned().collect()
     }
 
-    fn share(&self, source: &Source, namespace: &str, size: usize) -> Arc<Share> {
+    fn share(&self, namespace: &str, size: usize) -> Arc<Share> {
         lock(&self.shares)
-            .entry((source.clone(), namespace.to_string()))
+            .entry(namespace.to_string())
             .or_insert_with(|| {
                 Arc::new(Share {
                     slots: Semaphore::new(size.max(1)),
@@ -324,7 +347,7 @@ impl Shared {
         {
             self.metrics.tenants().refused(namespace);
             return Err(QueryError::OverLimit(format!(
-                "namespace {namespace} already has {allowed} queries waiting for its share of {size} at a time to this Prometheus (--namespace-queries)"
+                "namespace {namespace} already has {allowed} queries waiting for its share of {size} at a time (--namespace-queries)"
             )));
         }
         share.waiting.fetch_add(1, Ordering::Relaxed);
@@ -343,10 +366,10 @@ impl Shared {
         let source = match key {
             Key::Text(s, ..) | Key::Group(s, _) | Key::GroupIn(s, ..) => s,
         };
-        let limits = prometheus.limits();
-        let share = tenant.map(|ns| (ns, self.share(source, ns, limits.namespace_share)));
+        let size = prometheus.limits().namespace_share;
+        let share = tenant.map(|ns| (ns, self.share(ns, size)));
         let _own = match &share {
-            Some((ns, s)) => Some(self.enter(ns, s, limits.namespace_share).await?),
+            Some((ns, s)) => Some(self.enter(ns, s, size).await?),
             None => None,
         };
         let limit = self.limit(source);

@@ -280,6 +280,12 @@ impl Prometheus {
         self.range_between(promql, start, end, step_seconds).await
     }
 
+    /// Whether `promql` read over `span` is within the cost bounds: asked before a read waits
+    /// for a slot it would only be refused in.
+    pub fn check_range(&self, promql: &str, span: Duration) -> Result<(), QueryError> {
+        super::cost::check_range(promql, &self.limits, span)
+    }
+
     /// One series over `[start, end]` (Unix seconds) at `step` seconds, as (seconds since
     /// start, value): several series over the same bounds line up.
     pub async fn range_between(
@@ -292,7 +298,7 @@ impl Prometheus {
         // Calibrations and forecasts read raw queries too, not only evaluations, and over a
         // span: its subqueries are priced over all of it.
         let span = Duration::from_secs(u64::try_from(end.saturating_sub(start)).unwrap_or(0));
-        super::cost::check_range(promql, &self.limits, span)?;
+        self.check_range(promql, span)?;
         let response = self
             .client
             .query_range(promql, start, end, step_seconds.max(1.0))

@@ -210,6 +210,111 @@ async fn one_namespace_over_a_cap_in_a_grouped_query_costs_only_itself() {
 }
 
 #[tokio::test]
+async fn a_namespace_has_one_share_however_many_ways_it_names_its_prometheus() {
+    let (address, _, in_flight) = stand_in().await;
+    let (batcher, source, p, _) = setup(&address);
+    let batcher = Arc::new(batcher);
+    // Eight sources (its own token for each, say) reaching the same Prometheus: still one
+    // query of the noisy namespace at a time, four waiting, three refused.
+    let noisy: Vec<_> = (0..8)
+        .map(|i| {
+            let s = Source {
+                token: Some(format!("token-{i}")),
+                tenant: Some("noisy".into()),
+                ..source.clone()
+            };
+            let (b, p) = (batcher.clone(), p.clone());
+            tokio::spawn(async move {
+                b.answer(&s, &p, &text(&format!("slow{{q=\"{i}\"}}"), "noisy"))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        in_flight.load(Ordering::SeqCst),
+        1,
+        "one slot, across sources"
+    );
+    let healthy = batcher
+        .answer(&source, &p, &text(r#"sum(up{namespace="shop"})"#, "shop"))
+        .await;
+    assert_eq!(healthy, Ok(Sample::Value(0.2)));
+    let refused = join_all(noisy)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(r) if over(r, "--namespace-queries")))
+        .count();
+    assert_eq!(refused, 3);
+}
+
+#[tokio::test]
+async fn forecast_and_calibration_reads_take_their_namespaces_share() {
+    let (address, _, _) = stand_in().await;
+    let (batcher, source, p, _) = setup(&address);
+    let batcher = Arc::new(batcher);
+    // Five long reads of the noisy namespace: one runs, four wait, the sixth is refused.
+    let reads: Vec<_> = (0..5)
+        .map(|_| {
+            let (b, s, p) = (batcher.clone(), source.clone(), p.clone());
+            tokio::spawn(async move {
+                b.in_share(
+                    "noisy",
+                    &s,
+                    &p,
+                    tokio::time::sleep(Duration::from_millis(400)),
+                )
+                .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let sixth = batcher.in_share("noisy", &source, &p, async {}).await;
+    assert!(
+        matches!(&sixth, Err(QueryError::OverLimit(m)) if m.contains("--namespace-queries")),
+        "{sixth:?}"
+    );
+    // Another namespace is answered at once; the noisy one's own query waits its turn.
+    let started = Instant::now();
+    let healthy = batcher
+        .answer(&source, &p, &text(r#"sum(up{namespace="shop"})"#, "shop"))
+        .await;
+    assert_eq!(healthy, Ok(Sample::Value(0.2)));
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    for r in join_all(reads).await {
+        assert!(matches!(r, Ok(Ok(()))), "{r:?}");
+    }
+    let started = Instant::now();
+    let noisy = tokio::spawn({
+        let (b, s, p) = (batcher.clone(), source.clone(), p.clone());
+        async move {
+            b.in_share(
+                "noisy",
+                &s,
+                &p,
+                tokio::time::sleep(Duration::from_millis(400)),
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let own = batcher
+        .answer(&source, &p, &text(r#"sum(up{namespace="noisy"})"#, "noisy"))
+        .await;
+    assert_eq!(own, Ok(Sample::Value(0.2)));
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(noisy.await, Ok(Ok(()))));
+}
+
+#[tokio::test]
 async fn a_slow_namespace_uses_only_its_share_and_the_others_do_not_wait() {
     let (address, _, in_flight) = stand_in().await;
     let (batcher, source, p, metrics) = setup(&address);
