@@ -210,4 +210,47 @@ fn e2e_whatif_and_the_status_name_the_database_first_at_its_factor() {
         );
         std::thread::sleep(Duration::from_secs(1));
     }
+
+    // What the operator leaves empty is not another writer's to fill: a forecast on a policy
+    // without one, and a condition of its own, are taken out (server-side apply alone keeps
+    // fields another manager owns; these stayed for good before).
+    let status_patch = |kind: &str, patch: &str| {
+        kubectl_ok(&[
+            "patch",
+            "sp",
+            "web",
+            "-n",
+            NS,
+            "--subresource=status",
+            &format!("--type={kind}"),
+            "-p",
+            patch,
+        ])
+    };
+    status_patch(
+        "merge",
+        r#"{"status":{"predictive":{"mode":"Enforce","acting":true,"summary":"forged"}}}"#,
+    );
+    status_patch(
+        "json",
+        r#"[{"op":"add","path":"/status/conditions/-","value":{"type":"Forged","status":"True","reason":"Forged","message":"forged"}}]"#,
+    );
+    let forged = Instant::now();
+    loop {
+        let s = support::policy(&ns.0, "web")["status"].clone();
+        let conditions = s["conditions"].as_array().cloned().unwrap_or_default();
+        let foreign = conditions.iter().any(|c| c["type"] == "Forged");
+        if s["predictive"].is_null() && !foreign && !conditions.is_empty() {
+            println!(
+                "forged fields gone {:?} after the forgery",
+                forged.elapsed()
+            );
+            break;
+        }
+        assert!(
+            forged.elapsed() < Duration::from_secs(60),
+            "forged fields stayed: {s:#}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }

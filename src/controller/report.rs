@@ -69,7 +69,11 @@ pub(super) async fn write_status(
         )
         .await;
     match written {
-        Ok(_) => {
+        Ok(stored) => {
+            let kept = stored.policy.ok().and_then(|p| p.status);
+            if kept.as_ref() != Some(&status) {
+                remove_foreign(&api, object, kept.as_ref(), &status).await?;
+            }
             ctx.state.wrote_status(&key(object), status, Instant::now());
             Ok(())
         }
@@ -92,6 +96,61 @@ pub(super) async fn write_status(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Takes out of status what another writer put there beside the operator's fields (a
+/// condition, a forecast on a policy without one, a field of the estimate the operator left
+/// empty): server-side apply keeps fields another manager owns, so these would stay, be
+/// exported as metrics, and make every evaluation write again. One merge patch, only when
+/// the stored status is not the one written.
+async fn remove_foreign(
+    api: &Api<StoredPolicy>,
+    object: &impl Resource<DynamicType = ()>,
+    kept: Option<&ScalingPolicyStatus>,
+    written: &ScalingPolicyStatus,
+) -> Result<()> {
+    let (Ok(kept), Ok(written)) = (serde_json::to_value(kept), serde_json::to_value(written))
+    else {
+        return Ok(());
+    };
+    let Some(patch) = merge_patch(&kept, &written) else {
+        return Ok(());
+    };
+    tracing::info!(policy = %key(object), "removing status fields another writer set");
+    api.patch_status(
+        object.meta().name.as_deref().unwrap_or_default(),
+        &PatchParams::default(),
+        &Patch::Merge(&json!({ "status": patch })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The JSON merge patch (RFC 7386) that turns `from` into `to`; None when they are equal.
+fn merge_patch(from: &serde_json::Value, to: &serde_json::Value) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    let (Value::Object(from), Value::Object(to)) = (from, to) else {
+        return (from != to).then(|| to.clone());
+    };
+    let mut patch = serde_json::Map::new();
+    for (k, f) in from {
+        match to.get(k) {
+            None => {
+                patch.insert(k.clone(), Value::Null);
+            }
+            Some(t) => {
+                if let Some(d) = merge_patch(f, t) {
+                    patch.insert(k.clone(), d);
+                }
+            }
+        }
+    }
+    for (k, t) in to {
+        if !from.contains_key(k) {
+            patch.insert(k.clone(), t.clone());
+        }
+    }
+    (!patch.is_empty()).then_some(Value::Object(patch))
 }
 
 /// A 4xx other than a conflict, a rate limit or a missing object: retrying will not help.
@@ -125,6 +184,36 @@ pub(super) async fn event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_patch_takes_out_what_another_writer_added_and_keeps_the_rest() {
+        let kept = json!({
+            "reason": "steady",
+            "headroom": {"summary": "2.0x app", "factor": 50},
+            "predictive": {"summary": "forged"},
+            "conditions": [{"type": "Ready"}, {"type": "Forged"}],
+        });
+        let written = json!({
+            "reason": "steady",
+            "headroom": {"summary": "2.0x app"},
+            "conditions": [{"type": "Ready"}],
+        });
+        assert_eq!(
+            merge_patch(&kept, &written),
+            Some(json!({
+                "headroom": {"factor": null},
+                "predictive": null,
+                "conditions": [{"type": "Ready"}],
+            }))
+        );
+        assert_eq!(merge_patch(&written, &written), None);
+        let mut patched = kept.clone();
+        json_patch::merge(
+            &mut patched,
+            &merge_patch(&kept, &written).unwrap_or_default(),
+        );
+        assert_eq!(patched, written);
+    }
 
     #[test]
     fn only_refusals_that_a_retry_cannot_mend_stop_the_retries() {
