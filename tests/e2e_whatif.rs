@@ -182,17 +182,23 @@ fn e2e_whatif_and_the_status_name_the_database_first_at_its_factor() {
     // A forged estimate (kube-state-metrics exports the factor) is not kept: the operator
     // drops it and calibrates again. (The unit test in controller/stage_tests.rs covers a
     // policy with no estimate of its own, which kept a forged one for good.)
-    kubectl_ok(&[
-        "patch",
-        "sp",
-        "web",
-        "-n",
-        NS,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
+    let status_patch = |kind: &str, patch: &str| {
+        kubectl_ok(&[
+            "patch",
+            "sp",
+            "web",
+            "-n",
+            NS,
+            "--subresource=status",
+            &format!("--type={kind}"),
+            "-p",
+            patch,
+        ])
+    };
+    status_patch(
+        "merge",
         r#"{"status":{"headroom":{"factor":50,"summary":"50x app","firstToBreak":"app"}}}"#,
-    ]);
+    );
     let forged = Instant::now();
     std::thread::sleep(Duration::from_secs(1));
     loop {
@@ -214,19 +220,6 @@ fn e2e_whatif_and_the_status_name_the_database_first_at_its_factor() {
     // What the operator leaves empty is not another writer's to fill: a forecast on a policy
     // without one, and a condition of its own, are taken out (server-side apply alone keeps
     // fields another manager owns; these stayed for good before).
-    let status_patch = |kind: &str, patch: &str| {
-        kubectl_ok(&[
-            "patch",
-            "sp",
-            "web",
-            "-n",
-            NS,
-            "--subresource=status",
-            &format!("--type={kind}"),
-            "-p",
-            patch,
-        ])
-    };
     status_patch(
         "merge",
         r#"{"status":{"predictive":{"mode":"Enforce","acting":true,"summary":"forged"}}}"#,
