@@ -111,7 +111,8 @@ enum Command {
         #[arg(long, env = "HEADROOM_MAX_SERIES", default_value_t = 1000)]
         max_series: usize,
         /// Queries of one namespace in flight at a time, across every Prometheus it names
-        /// (forecast and calibration reads included); 4 per slot may wait, more are refused.
+        /// (its forecast and calibration reads take one more); 4 per slot may wait, more
+        /// are refused.
         #[arg(long, env = "HEADROOM_NAMESPACE_QUERIES", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
         namespace_queries: u16,
         /// Longest a policy's raw PromQL may look back (ranges, subqueries, offsets), e.g. 14d.

@@ -80,13 +80,9 @@ async fn run(
         jiff::Timestamp::now().as_second(),
         window.as_duration(),
     );
-    // In the namespace's share, as its other queries: its calibrations wait behind its own
-    // slow queries, not in front of another namespace's.
-    let (result, took) = match ctx
-        .batcher
-        .in_share(ns, &source, &prometheus, timed(calibration))
-        .await
-    {
+    // In the namespace's share for background reads: its calibrations wait behind its own,
+    // not in front of another namespace's queries or its own evaluations.
+    let (result, took) = match ctx.batcher.in_share(ns, &source, timed(calibration)).await {
         Ok(timed) => timed,
         Err(e) => {
             ctx.metrics.tenants().answered(ns, 0.0, true);

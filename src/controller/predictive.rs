@@ -70,15 +70,10 @@ async fn run(
         return Err(unread("forecast history refused", e.to_string()));
     }
     for (h, span) in [(&mut history.long, lookback), (&mut history.short, short)] {
-        // In the namespace's share, as its other queries.
+        // In the namespace's share for background reads.
         let (read, took) = ctx
             .batcher
-            .in_share(
-                ns,
-                &source,
-                &prometheus,
-                timed(read_new(&prometheus, &query, h, span)),
-            )
+            .in_share(ns, &source, timed(read_new(&prometheus, &query, h, span)))
             .await
             .unwrap_or_else(|e| (Err(e), Duration::ZERO));
         let refused = matches!(read, Err(QueryError::OverLimit(_)));

@@ -57,6 +57,17 @@ struct Pending {
     reply: oneshot::Sender<Reply>,
 }
 
+/// A namespace's evaluations and its background reads (forecasts, calibrations) have a share
+/// each: its own learning never holds the slots its evaluations wait for.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+enum Lane {
+    Evaluation,
+    Background,
+}
+
+/// Background reads of a namespace in flight at a time.
+const BACKGROUND_SHARE: usize = 1;
+
 /// One namespace's share of the queries in flight.
 struct Share {
     slots: Semaphore,
@@ -80,9 +91,9 @@ struct Shared {
     /// Shapes whose grouped query was slow, until when they are asked per namespace.
     split: Mutex<HashMap<(Source, Template), Instant>>,
     limits: Mutex<HashMap<Source, Arc<Semaphore>>>,
-    /// Each namespace's share, across every Prometheus and address it asks: spelling one
-    /// Prometheus many ways, or asking many, does not widen it.
-    shares: Mutex<HashMap<String, Arc<Share>>>,
+    /// Each namespace's shares, across every Prometheus and address it asks: spelling one
+    /// Prometheus many ways, or asking many, does not widen them.
+    shares: Mutex<HashMap<(String, Lane), Arc<Share>>>,
     /// Milliseconds an answer is shared.
     fresh_for: AtomicU64,
     metrics: Metrics,
@@ -129,19 +140,22 @@ impl Batcher {
         self.shared.fresh_for.store(millis(d), Ordering::Relaxed);
     }
 
-    /// Runs `read` (a forecast's or a calibration's range reads) in `namespace`'s share and
-    /// one of `source`'s slots, as the namespace's own queries are: refused at once when too
-    /// many of its queries already wait.
+    /// Runs `read` (a forecast's or a calibration's range reads) in `namespace`'s share for
+    /// background reads and one of `source`'s slots: refused at once when too many of its
+    /// reads already wait.
     pub async fn in_share<T>(
         &self,
         namespace: &str,
         source: &Source,
-        prometheus: &Prometheus,
         read: impl std::future::Future<Output = T>,
     ) -> Result<T, QueryError> {
-        let size = prometheus.limits().namespace_share;
-        let share = self.shared.share(namespace, size);
-        let _own = self.shared.enter(namespace, &share, size).await?;
+        let share = self
+            .shared
+            .share(namespace, Lane::Background, BACKGROUND_SHARE);
+        let _own = self
+            .shared
+            .enter(namespace, &share, BACKGROUND_SHARE)
+            .await?;
         let limit = self.shared.limit(source);
         let _slot = limit
             .acquire()
@@ -322,9 +336,9 @@ impl Shared {
         seen.keys().cloned().collect()
     }
 
-    fn share(&self, namespace: &str, size: usize) -> Arc<Share> {
+    fn share(&self, namespace: &str, lane: Lane, size: usize) -> Arc<Share> {
         lock(&self.shares)
-            .entry(namespace.to_string())
+            .entry((namespace.to_string(), lane))
             .or_insert_with(|| {
                 Arc::new(Share {
                     slots: Semaphore::new(size.max(1)),
@@ -367,7 +381,7 @@ impl Shared {
             Key::Text(s, ..) | Key::Group(s, _) | Key::GroupIn(s, ..) => s,
         };
         let size = prometheus.limits().namespace_share;
-        let share = tenant.map(|ns| (ns, self.share(ns, size)));
+        let share = tenant.map(|ns| (ns, self.share(ns, Lane::Evaluation, size)));
         let _own = match &share {
             Some((ns, s)) => Some(self.enter(ns, s, size).await?),
             None => None,

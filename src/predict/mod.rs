@@ -183,6 +183,36 @@ fn step_noise(values: &[f64], floor: f64) -> f64 {
     changes[changes.len() / 2] / 0.674
 }
 
+/// A correlation weaker than this is noise, not worth naming in status.
+const SHOWN_STRENGTH: f64 = 0.3;
+
+/// `seconds` rounded down to a few marks (5m, 10m, 30m, 1h, 3h, 6h, 12h, then days and
+/// weeks): a history growing every refresh changes its text a dozen times, not every time.
+fn coarse(seconds: f64) -> f64 {
+    const MARKS: [f64; 14] = [
+        300.0,
+        600.0,
+        1800.0,
+        3600.0,
+        10_800.0,
+        21_600.0,
+        43_200.0,
+        86_400.0,
+        172_800.0,
+        259_200.0,
+        432_000.0,
+        604_800.0,
+        1_209_600.0,
+        2_419_200.0,
+    ];
+    MARKS
+        .iter()
+        .rev()
+        .find(|&&m| m <= seconds)
+        .copied()
+        .unwrap_or(seconds)
+}
+
 fn human(seconds: f64) -> String {
     crate::api::PromDuration::from_secs(seconds.max(0.0).round() as u64).to_string()
 }
@@ -199,17 +229,21 @@ pub fn learn(history: &History, settings: &Settings) -> Learned {
         settings.min_period_steps,
         settings.min_strength,
     ) else {
-        let strongest =
-            period::strongest(&values, settings.min_period_steps).map_or(String::new(), |p| {
+        // Status text: only what changes with the load, not with time alone (each refresh
+        // would write status again), so the history's length is shown coarsely and a weak
+        // correlation, which wanders with noise, not at all.
+        let strongest = period::strongest(&values, settings.min_period_steps)
+            .filter(|p| p.strength >= SHOWN_STRENGTH)
+            .map_or(String::new(), |p| {
                 format!(
-                    " (strongest autocorrelation {:.2} at {})",
+                    " (strongest autocorrelation {:.1} at {})",
                     p.strength,
                     human(p.steps as f64 * step)
                 )
             });
         return Learned::nothing(format!(
             "no recurring pattern in {} of history{strongest}",
-            human(values.len() as f64 * step)
+            human(coarse(values.len() as f64 * step))
         ));
     };
     let floor = forecast::floor_of(&values);

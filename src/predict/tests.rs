@@ -161,6 +161,27 @@ fn too_little_history_says_so() {
 }
 
 #[test]
+fn with_no_pattern_the_summary_does_not_change_as_the_history_grows() {
+    // Flat load with noise, read every 5 minutes: the text (and so status) changes only at
+    // a few marks of the history's length, not at each refresh.
+    let mut rng = Rng::new(7);
+    let mut h = History::new(STEP, 2016);
+    let mut texts = std::collections::BTreeSet::new();
+    for t in 0..2016_i64 {
+        h.record(t * i64::from(STEP), 40.0 * (0.05 * rng.normal()).exp());
+        if t % 6 != 5 {
+            continue;
+        }
+        let summary = learn(&h, &Settings::default()).summary;
+        if summary.starts_with("no recurring pattern") {
+            texts.insert(summary);
+        }
+    }
+    // 336 refreshes; 10 marks of the history's length reached.
+    assert!(texts.len() <= 12, "{} texts: {texts:#?}", texts.len());
+}
+
+#[test]
 fn a_week_of_history_and_what_was_learned_fit_in_six_kilobytes() {
     // 10,000 policies in under 100 MiB leaves 10 KB each; the history and the forecast take
     // this much of it.
