@@ -443,20 +443,22 @@ fn e2e_guardrail_forecast_sizes_ahead_of_a_rising_backlog() {
         let backlog = 100.0 + 10.0 * start.elapsed().as_secs_f64();
         set_backlog(&ns.0, "rise", backlog);
         let replicas = spec_replicas(&ns.0, "deployment", "rise");
-        if limited_by(&ns.0, "rise") == "Forecast"
+        // limitedBy and the condition from one read: the next evaluation (2 s) may already
+        // find the replicas there and be limited by something else.
+        let p = policy(&ns.0, "rise");
+        if p["status"]["limitedBy"] == "Forecast"
             && f64::from(replicas as i32) > (backlog / 100.0).ceil()
         {
-            ahead = Some((backlog, replicas));
+            ahead = Some((backlog, replicas, p));
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    let (backlog, replicas) = ahead.expect("the forecast never sized ahead of the backlog");
+    let (backlog, replicas, p) = ahead.expect("the forecast never sized ahead of the backlog");
     println!(
         "forecast: {replicas} replicas for a backlog of {backlog:.0} (the backlog alone asks for {})",
         (backlog / 100.0).ceil()
     );
-    let p = policy(&ns.0, "rise");
     assert_eq!(
         condition(&p, "Forecast").map(|c| c.0),
         Some("True".into()),
