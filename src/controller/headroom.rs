@@ -84,8 +84,8 @@ async fn run(
     // not in front of another namespace's queries or its own evaluations.
     let (result, took) = match ctx.batcher.in_share(ns, &source, timed(calibration)).await {
         Ok(timed) => timed,
+        // Counted as the namespace's refusal where it was refused (the share).
         Err(e) => {
-            ctx.metrics.tenants().answered(ns, 0.0, true);
             tracing::debug!(policy = %key(policy), error = %e, "headroom estimate refused");
             return None;
         }

@@ -71,11 +71,12 @@ async fn run(
     }
     for (h, span) in [(&mut history.long, lookback), (&mut history.short, short)] {
         // In the namespace's share for background reads.
+        // A refusal of the share is counted there, not again here.
         let (read, took) = ctx
             .batcher
             .in_share(ns, &source, timed(read_new(&prometheus, &query, h, span)))
             .await
-            .unwrap_or_else(|e| (Err(e), Duration::ZERO));
+            .map_err(|e| unread("forecast history refused", e.to_string()))?;
         let refused = matches!(read, Err(QueryError::OverLimit(_)));
         ctx.metrics
             .tenants()
