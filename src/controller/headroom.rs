@@ -82,8 +82,8 @@ async fn run(
     );
     // In the namespace's share for background reads: its calibrations wait behind its own,
     // not in front of another namespace's queries or its own evaluations.
-    let (result, took) = match ctx.batcher.in_share(ns, &source, timed(calibration)).await {
-        Ok(timed) => timed,
+    let (result, took) = match ctx.batcher.in_share(ns, &source, calibration).await {
+        Ok(read) => read,
         // Counted as the namespace's refusal where it was refused (the share).
         Err(e) => {
             tracing::debug!(policy = %key(policy), error = %e, "headroom estimate refused");
@@ -103,11 +103,4 @@ async fn run(
     );
     tracing::debug!(policy = %policy.name_any(), ok = result.is_ok(), "calibrated headroom");
     Some(headroom(prev.as_ref(), &result, window))
-}
-
-/// What `f` gives and how long it took, from its start (not from when it was made).
-pub(super) async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
-    let started = Instant::now();
-    let out = f.await;
-    (out, started.elapsed())
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Context;
-use super::headroom::timed;
 use super::keys::key;
 use super::observe::prometheus_for;
 use crate::api::ScalingPolicy;
@@ -74,7 +73,7 @@ async fn run(
         // A refusal of the share is counted there, not again here.
         let (read, took) = ctx
             .batcher
-            .in_share(ns, &source, timed(read_new(&prometheus, &query, h, span)))
+            .in_share(ns, &source, read_new(&prometheus, &query, h, span))
             .await
             .map_err(|e| unread("forecast history refused", e.to_string()))?;
         let refused = matches!(read, Err(QueryError::OverLimit(_)));

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::Prometheus;
 use super::ask::{Ask, Grouped, Template, member, pods_reading};
@@ -70,8 +70,19 @@ const BACKGROUND_SHARE: usize = 1;
 
 /// One namespace's share of the queries in flight.
 struct Share {
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     waiting: AtomicU64,
+}
+
+/// What a query holds while it runs: a slot of its namespace's share (when it has one) and
+/// one of its Prometheus' slots.
+struct Admitted {
+    _share: Option<OwnedSemaphorePermit>,
+    _prometheus: OwnedSemaphorePermit,
+}
+
+fn stopped<E>(_: E) -> QueryError {
+    QueryError::Unavailable("the observer has stopped".into())
 }
 
 /// How long a namespace stays in a shape's grouped query after it last asked.
@@ -142,26 +153,18 @@ impl Batcher {
 
     /// Runs `read` (a forecast's or a calibration's range reads) in `namespace`'s share for
     /// background reads and one of `source`'s slots: refused at once when too many of its
-    /// reads already wait.
+    /// reads already wait. Gives what it read and how long the read took (not the wait).
     pub async fn in_share<T>(
         &self,
         namespace: &str,
         source: &Source,
         read: impl std::future::Future<Output = T>,
-    ) -> Result<T, QueryError> {
-        let share = self
-            .shared
-            .share(namespace, Lane::Background, BACKGROUND_SHARE);
-        let _own = self
-            .shared
-            .enter(namespace, &share, BACKGROUND_SHARE)
-            .await?;
-        let limit = self.shared.limit(source);
-        let _slot = limit
-            .acquire()
-            .await
-            .map_err(|_| QueryError::Unavailable("the observer has stopped".into()))?;
-        Ok(read.await)
+    ) -> Result<(T, Duration), QueryError> {
+        let lane = (namespace, Lane::Background, BACKGROUND_SHARE);
+        let _admitted = self.shared.admit(source, Some(lane)).await?;
+        let started = Instant::now();
+        let out = read.await;
+        Ok((out, started.elapsed()))
     }
 
     /// The answer to one ask.
@@ -263,12 +266,8 @@ impl Batcher {
             prometheus: prometheus.clone(),
             reply,
         };
-        if self.tx.send(pending).is_err() {
-            return Err(QueryError::Unavailable("the observer has stopped".into()));
-        }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(QueryError::Unavailable("the observer has stopped".into())))
+        self.tx.send(pending).map_err(stopped)?;
+        answer.await.unwrap_or_else(|e| Err(stopped(e)))
     }
 
     /// Starts the flushing task on first use, inside the caller's runtime.
@@ -341,21 +340,40 @@ impl Shared {
             .entry((namespace.to_string(), lane))
             .or_insert_with(|| {
                 Arc::new(Share {
-                    slots: Semaphore::new(size.max(1)),
+                    slots: Arc::new(Semaphore::new(size.max(1))),
                     waiting: AtomicU64::new(0),
                 })
             })
             .clone()
     }
 
+    /// Waits for a slot of the namespace's share in its lane (when the query has one), then
+    /// for one of `source`'s.
+    async fn admit(
+        &self,
+        source: &Source,
+        tenant: Option<(&str, Lane, usize)>,
+    ) -> Result<Admitted, QueryError> {
+        let share = match tenant {
+            Some((namespace, lane, size)) => Some(self.enter(namespace, lane, size).await?),
+            None => None,
+        };
+        let prometheus = self.limit(source).acquire_owned().await.map_err(stopped)?;
+        Ok(Admitted {
+            _share: share,
+            _prometheus: prometheus,
+        })
+    }
+
     /// Waits for a slot of `namespace`'s share, unless too many of its queries already wait:
     /// then it is refused at once, so a noisy tenant's backlog does not grow without bound.
-    async fn enter<'s>(
+    async fn enter(
         &self,
         namespace: &str,
-        share: &'s Share,
+        lane: Lane,
         size: usize,
-    ) -> Result<tokio::sync::SemaphorePermit<'s>, QueryError> {
+    ) -> Result<OwnedSemaphorePermit, QueryError> {
+        let share = self.share(namespace, lane, size);
         let allowed = u64::try_from(size.max(1) * WAITING_PER_SLOT).unwrap_or(u64::MAX);
         if share.slots.available_permits() == 0 && share.waiting.load(Ordering::Relaxed) >= allowed
         {
@@ -365,9 +383,9 @@ impl Shared {
             )));
         }
         share.waiting.fetch_add(1, Ordering::Relaxed);
-        let permit = share.slots.acquire().await;
+        let permit = share.slots.clone().acquire_owned().await;
         share.waiting.fetch_sub(1, Ordering::Relaxed);
-        permit.map_err(|_| QueryError::Unavailable("the observer has stopped".into()))
+        permit.map_err(stopped)
     }
 
     async fn run(
@@ -381,16 +399,8 @@ impl Shared {
             Key::Text(s, ..) | Key::Group(s, _) | Key::GroupIn(s, ..) => s,
         };
         let size = prometheus.limits().namespace_share;
-        let share = tenant.map(|ns| (ns, self.share(ns, Lane::Evaluation, size)));
-        let _own = match &share {
-            Some((ns, s)) => Some(self.enter(ns, s, size).await?),
-            None => None,
-        };
-        let limit = self.limit(source);
-        let _permit = limit
-            .acquire()
-            .await
-            .map_err(|_| QueryError::Unavailable("the observer has stopped".into()))?;
+        let lane = tenant.map(|ns| (ns, Lane::Evaluation, size));
+        let _admitted = self.admit(source, lane).await?;
         // Another batch may have answered it while this one waited for a permit.
         let covers_all = namespaces
             .iter()

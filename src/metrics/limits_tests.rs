@@ -209,6 +209,24 @@ async fn one_namespace_over_a_cap_in_a_grouped_query_costs_only_itself() {
     assert!(shown.contains("50 series for namespace crowd"), "{shown}");
 }
 
+/// The noisy namespace asks a different slow query through each of `sources`, all at once.
+fn slow_noisy_asks(
+    batcher: &Arc<Batcher>,
+    p: &Prometheus,
+    sources: impl Iterator<Item = Source>,
+) -> Vec<tokio::task::JoinHandle<Result<Sample, QueryError>>> {
+    sources
+        .enumerate()
+        .map(|(i, s)| {
+            let (b, p) = (batcher.clone(), p.clone());
+            tokio::spawn(async move {
+                b.answer(&s, &p, &text(&format!("slow{{q=\"{i}\"}}"), "noisy"))
+                    .await
+            })
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn a_namespace_has_one_share_however_many_ways_it_names_its_prometheus() {
     let (address, _, in_flight) = stand_in().await;
@@ -216,20 +234,12 @@ async fn a_namespace_has_one_share_however_many_ways_it_names_its_prometheus() {
     let batcher = Arc::new(batcher);
     // Eight sources (its own token for each, say) reaching the same Prometheus: still one
     // query of the noisy namespace at a time, four waiting, three refused.
-    let noisy: Vec<_> = (0..8)
-        .map(|i| {
-            let s = Source {
-                token: Some(format!("token-{i}")),
-                tenant: Some("noisy".into()),
-                ..source.clone()
-            };
-            let (b, p) = (batcher.clone(), p.clone());
-            tokio::spawn(async move {
-                b.answer(&s, &p, &text(&format!("slow{{q=\"{i}\"}}"), "noisy"))
-                    .await
-            })
-        })
-        .collect();
+    let sources = (0..8).map(|i| Source {
+        token: Some(format!("token-{i}")),
+        tenant: Some("noisy".into()),
+        ..source.clone()
+    });
+    let noisy = slow_noisy_asks(&batcher, &p, sources);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         in_flight.load(Ordering::SeqCst),
@@ -280,8 +290,13 @@ async fn forecast_and_calibration_reads_take_a_share_apart_from_evaluations() {
         assert_eq!(answer, Ok(Sample::Value(0.2)));
         assert!(asked.elapsed() < Duration::from_millis(150), "{ns}");
     }
+    // Each is timed from its start, not from its wait (the last waited 800 ms).
+    let read = Duration::from_millis(200)..Duration::from_millis(600);
     for r in join_all(reads).await {
-        assert!(matches!(r, Ok(Ok(()))), "{r:?}");
+        assert!(
+            matches!(&r, Ok(Ok(((), took))) if read.contains(took)),
+            "{r:?}"
+        );
     }
     // One at a time: five reads of 200 ms took a second.
     assert!(
@@ -298,15 +313,7 @@ async fn a_slow_namespace_uses_only_its_share_and_the_others_do_not_wait() {
     let batcher = Arc::new(batcher);
     // The noisy namespace asks 8 different slow queries at once; its share is one at a time
     // with four waiting, so three are refused at once.
-    let noisy: Vec<_> = (0..8)
-        .map(|i| {
-            let (b, s, p) = (batcher.clone(), source.clone(), p.clone());
-            tokio::spawn(async move {
-                b.answer(&s, &p, &text(&format!("slow{{q=\"{i}\"}}"), "noisy"))
-                    .await
-            })
-        })
-        .collect();
+    let noisy = slow_noisy_asks(&batcher, &p, std::iter::repeat_n(source.clone(), 8));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(in_flight.load(Ordering::SeqCst), 1, "one slot of its share");
     let healthy = batcher
