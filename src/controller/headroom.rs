@@ -42,7 +42,9 @@ pub fn refresh(ctx: &Arc<Context>, policy: &ScalingPolicy, ns: &str, plan: &Plan
         }
         return;
     }
-    if !ctx.calibrations.try_turn(ns, now) || !ctx.state.calibration_due(&pkey, now, every) {
+    // A policy with no estimate yet goes before those that have one.
+    let first = policy.status.as_ref().is_none_or(|s| s.headroom.is_none());
+    if !ctx.calibrations.try_turn(ns, first, now) || !ctx.state.calibration_due(&pkey, now, every) {
         return;
     }
     let ctx = ctx.clone();

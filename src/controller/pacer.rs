@@ -3,13 +3,18 @@
 //! finds no free turn does not wait (nothing queues up in memory); it asks again later.
 //! Turns are fair across namespaces: each namespace that asked lately takes at most its
 //! share of the rate, so one tenant's many policies cannot keep another's from learning.
+//! A policy's first turn (it has no estimate yet) goes before another's next one: while
+//! first turns wait, a repeat takes at most one turn in `REPEAT_SHARE`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A namespace that asked within this long counts as wanting turns.
+/// A namespace that asked within this long counts as wanting turns; a first turn refused
+/// within this long counts as waiting.
 const ACTIVE: Duration = Duration::from_secs(30);
+/// While first turns wait, repeats take at most one turn in this many.
+const REPEAT_SHARE: u32 = 4;
 
 #[derive(Debug)]
 pub struct Pacer {
@@ -24,6 +29,10 @@ struct Turns {
     /// By namespace: when it last asked, and its own next turn.
     asked: HashMap<String, (Instant, Option<Instant>)>,
     pruned: Option<Instant>,
+    /// When a first turn last found no free turn across the operator.
+    first_waiting: Option<Instant>,
+    /// When a repeat last took a turn.
+    repeated: Option<Instant>,
 }
 
 impl Pacer {
@@ -42,8 +51,8 @@ impl Pacer {
 
     /// Takes the turn at `now` for `namespace` if one is free: the first at once, each next
     /// one `spacing` after the one before; and a namespace's next one no sooner than
-    /// `spacing` times the namespaces asking.
-    pub fn try_turn(&self, namespace: &str, now: Instant) -> bool {
+    /// `spacing` times the namespaces asking. `first`: the asker has no estimate yet.
+    pub fn try_turn(&self, namespace: &str, first: bool, now: Instant) -> bool {
         let mut t = match self.turns.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
@@ -60,8 +69,14 @@ impl Pacer {
             }
         };
         let free = |n: Option<Instant>| n.is_none_or(|n| now >= n);
-        if !free(t.next) || !free(own) {
+        if first && !free(t.next) {
+            t.first_waiting = Some(now);
+        }
+        if !free(t.next) || !free(own) || (!first && !t.repeat_free(now, self.spacing)) {
             return false;
+        }
+        if !first {
+            t.repeated = Some(now);
         }
         let share = u32::try_from(t.asked.len()).unwrap_or(u32::MAX);
         t.next = Some(now + self.spacing);
@@ -73,6 +88,18 @@ impl Pacer {
 }
 
 impl Turns {
+    /// Whether a repeat may take a free turn: always, unless first turns wait and a repeat
+    /// took one of the last `REPEAT_SHARE` turns.
+    fn repeat_free(&self, now: Instant, spacing: Duration) -> bool {
+        let waiting = self
+            .first_waiting
+            .is_some_and(|at| now.saturating_duration_since(at) < ACTIVE);
+        !waiting
+            || self
+                .repeated
+                .is_none_or(|r| now >= r + spacing.saturating_mul(REPEAT_SHARE))
+    }
+
     /// Namespaces that have not asked for `ACTIVE` no longer share the rate (checked at
     /// most once a second: the map is as large as the namespaces asking).
     fn forget_quiet(&mut self, now: Instant) {
@@ -97,18 +124,18 @@ mod tests {
         let pacer = Pacer::new(4.0);
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        assert!(pacer.try_turn("a", t0));
-        assert!(!pacer.try_turn("a", at(100)));
-        assert!(!pacer.try_turn("a", at(249)));
-        assert!(pacer.try_turn("a", at(250)));
+        assert!(pacer.try_turn("a", false, t0));
+        assert!(!pacer.try_turn("a", false, at(100)));
+        assert!(!pacer.try_turn("a", false, at(249)));
+        assert!(pacer.try_turn("a", false, at(250)));
         // After a quiet second, one turn at once, not a burst of the ones missed.
-        assert!(pacer.try_turn("a", at(1500)));
-        assert!(!pacer.try_turn("a", at(1600)));
-        assert!(pacer.try_turn("a", at(1750)));
+        assert!(pacer.try_turn("a", false, at(1500)));
+        assert!(!pacer.try_turn("a", false, at(1600)));
+        assert!(pacer.try_turn("a", false, at(1750)));
         // A rate that is no rate means one a second.
         let slow = Pacer::new(0.0);
-        assert!(slow.try_turn("a", t0) && !slow.try_turn("a", at(999)));
-        assert!(slow.try_turn("a", at(1000)));
+        assert!(slow.try_turn("a", false, t0) && !slow.try_turn("a", false, at(999)));
+        assert!(slow.try_turn("a", false, at(1000)));
     }
 
     #[test]
@@ -120,10 +147,10 @@ mod tests {
         // every second.
         for ms in (0..60_000u64).step_by(10) {
             let now = t0 + Duration::from_millis(ms);
-            if ms % 1000 == 0 && pacer.try_turn("quiet", now) {
+            if ms % 1000 == 0 && pacer.try_turn("quiet", false, now) {
                 quiet += 1;
             }
-            if pacer.try_turn("noisy", now) {
+            if pacer.try_turn("noisy", false, now) {
                 noisy += 1;
             }
         }
@@ -133,10 +160,37 @@ mod tests {
         // Alone, a namespace has the whole rate again once the other has been quiet a while.
         let mut alone = 0;
         for ms in (0..10_000u64).step_by(10) {
-            if pacer.try_turn("noisy", t0 + Duration::from_millis(100_000 + ms)) {
+            if pacer.try_turn("noisy", false, t0 + Duration::from_millis(100_000 + ms)) {
                 alone += 1;
             }
         }
         assert!(alone >= 95, "alone it took {alone} of 100");
+    }
+
+    #[test]
+    fn first_estimates_go_before_the_next_ones_of_policies_that_have_one() {
+        let pacer = Pacer::new(10.0);
+        let t0 = Instant::now();
+        let (mut first, mut again) = (0, 0);
+        // Policies due again ask every 10 ms, new ones every 50 ms, for 10 s: 100 turns.
+        for ms in (0..10_000u64).step_by(10) {
+            let now = t0 + Duration::from_millis(ms);
+            if pacer.try_turn("shop", false, now) {
+                again += 1;
+            }
+            if ms % 50 == 0 && pacer.try_turn("shop", true, now) {
+                first += 1;
+            }
+        }
+        // Without the order the repeats, asking first at each tick, took every turn.
+        assert!(first >= 70, "first estimates took {first} turns");
+        assert!(again >= 20, "repeats took {again}: starved");
+        assert!(first + again >= 98, "turns went unused: {first} + {again}");
+        // Once no new policy has waited for a while, repeats have the whole rate again.
+        let later = t0 + Duration::from_secs(60);
+        let taken = (0..100u64)
+            .filter(|i| pacer.try_turn("shop", false, later + Duration::from_millis(i * 100)))
+            .count();
+        assert_eq!(taken, 100);
     }
 }

@@ -22,7 +22,12 @@ pub fn refresh(ctx: &Arc<Context>, policy: &ScalingPolicy, ns: &str, plan: &Plan
     };
     let pkey = key(policy);
     let now = Instant::now();
-    if !ctx.state.prediction_wanted(&pkey, p, now) || !ctx.histories.try_turn(ns, now) {
+    // A policy with no forecast yet goes before those that have one.
+    let first = policy
+        .status
+        .as_ref()
+        .is_none_or(|s| s.predictive.is_none());
+    if !ctx.state.prediction_wanted(&pkey, p, now) || !ctx.histories.try_turn(ns, first, now) {
         return;
     }
     let Some(history) = ctx.state.start_prediction(&pkey, p, now) else {
