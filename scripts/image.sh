@@ -14,16 +14,16 @@ name=${1:-headroom:$version}
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 target=x86_64-unknown-linux-musl
 out=target/image
+# shellcheck source=../tests/cluster/serial.sh
+source tests/cluster/serial.sh
+# CI builds the image in the background while tests run; the image check waits for it here.
+hold_lock "$out/.operator-image.lock"
 
 missing=()
 command -v buildah >/dev/null || missing+=(buildah)
 command -v musl-gcc >/dev/null || missing+=(musl-tools)
 command -v file >/dev/null || missing+=(file)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "[image] installing ${missing[*]} from Debian's packages" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install "${missing[@]}"
 installed=$(rustup target list --installed)
 grep -qxF "$target" <<<"$installed" || rustup target add "$target" >&2
 

@@ -5,9 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail() { echo "image check failed: $*" >&2; exit 1; }
-command -v runc >/dev/null || {
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends runc >/dev/null
-}
+# shellcheck source=cluster/serial.sh
+source tests/cluster/serial.sh
+command -v runc >/dev/null || apt_install runc
 archive=$(bash scripts/image.sh localhost/headroom:check | tail -n 1)
 [ -s "$archive" ] || fail "no archive at $archive"
 # Listed whole first: tar piped into a quiet grep fails at random under pipefail (SIGPIPE).

@@ -7,6 +7,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
+# shellcheck source=serial.sh
+source "$here/serial.sh"
+hold_build_lock control-plane
 cache_root=${HEADROOM_CACHE:-$HOME/.cache/headroom}
 bin="$cache_root/k8s-v$KUBE_VERSION-kwok-v$KWOK_VERSION-etcd-v$ETCD_VERSION/bin"
 want=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kwok etcd crictl)

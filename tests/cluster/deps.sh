@@ -12,10 +12,7 @@ command -v python3 >/dev/null || need+=(python3)
 # promtool (Debian ships it with Prometheus) tests the alerts; PyYAML reads the Helm chart's output.
 command -v promtool >/dev/null || need+=(prometheus)
 python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "[deps] installing ${need[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+# shellcheck source=serial.sh
+source "$(dirname "$0")/serial.sh"
+apt_install "${need[@]}"
 command -v kubectl >/dev/null || { echo "[deps] kubectl is required and missing" >&2; exit 1; }

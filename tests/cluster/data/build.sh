@@ -9,6 +9,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../versions.env
 source "$here/versions.env"
+# shellcheck source=../serial.sh
+source "$here/serial.sh"
+hold_build_lock data-tier
 cache_root=${HEADROOM_CACHE:-$HOME/.cache/headroom}
 bin="$cache_root/data-postgres-exporter-v$POSTGRES_EXPORTER_VERSION/bin"
 
@@ -21,16 +24,13 @@ for m in psycopg2:python3-psycopg2 prometheus_client:python3-prometheus-client p
   /usr/bin/python3 -c "import ${m%%:*}" 2>/dev/null || need+=("${m#*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  echo "[data] installing ${need[*]} from Debian's packages" >&2
   # The packages' own services stay down: the tier runs as pods on the real node.
   mkdir -p /etc/postgresql-common
   [ -f /etc/postgresql-common/createcluster.conf ] || echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
   had_policy=0
   [ -e /usr/sbin/policy-rc.d ] && had_policy=1
   [ "$had_policy" = 1 ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt_install "${need[@]}"
   [ "$had_policy" = 1 ] || rm -f /usr/sbin/policy-rc.d
 fi
 

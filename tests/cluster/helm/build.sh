@@ -6,6 +6,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../versions.env
 source "$here/versions.env"
+# shellcheck source=../serial.sh
+source "$here/serial.sh"
+hold_build_lock helm
 cache_root=${HEADROOM_CACHE:-$HOME/.cache/headroom}
 bin="$cache_root/helm-v$HELM_VERSION-prometheus-operator-v$PROMETHEUS_OPERATOR_VERSION/bin"
 if [ -x "$bin/helm" ] && [ -f "$bin/crds/monitoring.coreos.com_prometheusrules.yaml" ]; then

@@ -19,11 +19,9 @@ command -v conntrack >/dev/null || missing+=(conntrack)
 command -v iptables >/dev/null || missing+=(iptables)
 command -v buildah >/dev/null || missing+=(buildah)
 command -v musl-gcc >/dev/null || missing+=(musl-tools)
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]} from Debian's packages"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=../serial.sh
+source "$(dirname "$0")/../serial.sh"
+apt_install "${missing[@]}"
 
 
 # --- containerd ----------------------------------------------------------------------

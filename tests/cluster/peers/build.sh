@@ -7,6 +7,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../versions.env
 source "$here/versions.env"
+# shellcheck source=../serial.sh
+source "$here/serial.sh"
+hold_build_lock peers
 cache_root=${HEADROOM_CACHE:-$HOME/.cache/headroom}
 bin="$cache_root/peers-adapter-v$PROMETHEUS_ADAPTER_VERSION-keda-v$KEDA_VERSION/bin"
 want=(prometheus-adapter keda-operator keda-adapter)

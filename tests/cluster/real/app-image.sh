@@ -9,10 +9,13 @@ name=${1:-localhost/headroom-real-app:check}
 target=x86_64-unknown-linux-musl
 out=target/image
 t0=$(date +%s)
-command -v buildah >/dev/null && command -v musl-gcc >/dev/null || {
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends buildah musl-tools >/dev/null
-}
+# shellcheck source=../serial.sh
+source tests/cluster/serial.sh
+hold_lock "$out/.real-app-image.lock"
+missing=()
+command -v buildah >/dev/null || missing+=(buildah)
+command -v musl-gcc >/dev/null || missing+=(musl-tools)
+apt_install "${missing[@]}"
 installed=$(rustup target list --installed)
 grep -qxF "$target" <<<"$installed" || rustup target add "$target" >&2
 cargo build --release --locked --target "$target" --bin headroom-real-app >&2

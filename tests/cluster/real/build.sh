@@ -5,6 +5,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=../versions.env
 source "$here/versions.env"
+# shellcheck source=../serial.sh
+source "$here/serial.sh"
+hold_build_lock kube-state-metrics
 cache_root=${HEADROOM_CACHE:-$HOME/.cache/headroom}
 bin="$cache_root/kube-state-metrics-v$KUBE_STATE_METRICS_VERSION/bin"
 if [ -x "$bin/kube-state-metrics" ]; then
