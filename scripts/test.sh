@@ -21,8 +21,12 @@ stage "alerts: promtool test" promtool test rules deploy/monitoring/headroom.rul
 
 stage "cluster: up" bash tests/cluster/up.sh
 trap 'bash tests/cluster/down.sh; stages_report' EXIT
-# The end-to-end tests mostly wait on the cluster, so they run more threads than cores.
-stage "tests: unit and e2e" cargo test --all-targets --locked --no-fail-fast -- --test-threads 8
+# The end-to-end tests mostly wait on the cluster, so they run more threads than cores, and
+# several test binaries at once (scripts/run-tests.py). Alone, after the rest: e2e_recovery
+# restarts the API server, e2e_poison loosens the CRD, e2e_shards and e2e_noisy run operators
+# over every namespace.
+stage "tests: unit and e2e" python3 scripts/run-tests.py --jobs 3 --first e2e_whatif \
+  --alone e2e_recovery --alone e2e_poison --alone e2e_shards --alone e2e_noisy -- --test-threads 8
 # The Helm chart against deploy/ and the API server (tests/helm_check.sh).
 stage "helm check" bash tests/helm_check.sh
 stage "cluster: down" bash tests/cluster/down.sh
