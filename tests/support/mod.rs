@@ -101,15 +101,18 @@ pub fn cluster() -> &'static Cluster {
     CLUSTER.get_or_init(|| {
         let peers = PEERS.load(std::sync::atomic::Ordering::SeqCst);
         let real = REAL_NODE.load(std::sync::atomic::Ordering::SeqCst);
+        let state = std::env::var("HEADROOM_CLUSTER_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo().join("target/cluster"));
+        // Test binaries run side by side: one at a time starts the cluster and applies the
+        // CRD, RBAC and the operator's kubeconfig (two creates of one CRD: AlreadyExists).
+        let setup = setup_lock(&state);
         let up = Command::new("bash")
             .arg(repo().join("tests/cluster/up.sh"))
             .env("HEADROOM_PEERS", if peers { "1" } else { "0" })
             .env("HEADROOM_REAL_NODE", if real { "1" } else { "0" })
             .status()
             .expect("run tests/cluster/up.sh");
-        let state = std::env::var("HEADROOM_CLUSTER_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| repo().join("target/cluster"));
         if !up.success() {
             dump_logs(&state.join("logs"));
             panic!("the local cluster could not start (tests/cluster/up.sh failed)");
@@ -191,6 +194,7 @@ pub fn cluster() -> &'static Cluster {
             "headroom",
         ]));
         must(kc(&["config", "use-context", "local"]));
+        drop(setup);
 
         // Targets of test runs that are gone would only be scraped in vain.
         if let Ok(entries) = std::fs::read_dir(&targets_dir) {
@@ -229,6 +233,17 @@ pub fn cluster() -> &'static Cluster {
             peers: env.iter().any(|(k, v)| k == "HEADROOM_PEERS" && v == "1"),
         }
     })
+}
+
+/// An exclusive lock beside the cluster's state directory, released when dropped.
+fn setup_lock(state: &Path) -> std::fs::File {
+    let path = state.with_extension("setup.lock");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create the cluster's parent directory");
+    }
+    let file = std::fs::File::create(&path).expect("create the cluster setup lock");
+    file.lock().expect("lock the cluster setup");
+    file
 }
 
 fn start_exporter(state: &Path) -> String {
