@@ -29,14 +29,15 @@ grep -qxF "$target" <<<"$installed" || rustup target add "$target" >&2
 
 t0=$(date +%s)
 # The build stage's COPY lines give the build its files: a source the Dockerfile forgets to
-# copy fails this build too.
+# copy fails this build too. Copies keep their times, so cargo rebuilds nothing that has not
+# changed since the last build (new times cost a two-minute rebuild of this crate).
 ctx="$out/context"
 rm -rf "$ctx" && mkdir -p "$ctx"
 grep -E '^COPY [^-]' Dockerfile | while read -r -a words; do
   dest=${words[-1]}
   mkdir -p "$ctx/$dest"
   for src in "${words[@]:1:${#words[@]}-2}"; do
-    if [ -d "$src" ]; then cp -r "$src/." "$ctx/$dest/"; else cp "$src" "$ctx/$dest/"; fi
+    if [ -d "$src" ]; then cp -rp "$src/." "$ctx/$dest/"; else cp -p "$src" "$ctx/$dest/"; fi
   done
 done
 (cd "$ctx" && CARGO_TARGET_DIR="$repo/target" cargo build --release --locked --target "$target" --no-default-features --bin headroom >&2)

@@ -31,13 +31,6 @@ stage "tests: unit and e2e" python3 scripts/run-tests.py --jobs 3 --first e2e_wh
 stage "helm check" bash tests/helm_check.sh
 stage "cluster: down" bash tests/cluster/down.sh
 
-# Beside the peers: the real HPA controller reading prometheus-adapter's external metrics, and
-# real KEDA (tests/e2e_peers.rs), on a cluster started for them.
-HEADROOM_PEERS=1 stage "cluster: up (peers)" bash tests/cluster/up.sh
-HEADROOM_PEERS=1 stage "tests: e2e_peers" cargo test --locked --test e2e_peers -- --test-threads 2
-stage "cluster: down" bash tests/cluster/down.sh
-trap stages_report EXIT
-
 # The README's demo: a fast run, then Ctrl-C and SIGTERM (tests/demo_check.sh).
 stage "demo check" bash tests/demo_check.sh
 
@@ -56,6 +49,15 @@ HEADROOM_REAL_NODE=1 stage "tests: e2e_real" cargo test --locked --test e2e_real
 # The real data tier (tests/e2e_data.rs): PostgreSQL, PgBouncer, Redis and their exporters as
 # pods on the real node; every query of deploy/examples/ must return data from them.
 HEADROOM_REAL_NODE=1 stage "tests: e2e_data" cargo test --locked --test e2e_data -- --test-threads 1
+stage "cluster: down" bash tests/cluster/down.sh
+trap stages_report EXIT
+
+# Last, so that CI builds the peers (the largest build) while the real node's tests run.
+# Beside the peers: the real HPA controller reading prometheus-adapter's external metrics, and
+# real KEDA (tests/e2e_peers.rs), on a cluster started for them.
+HEADROOM_PEERS=1 stage "cluster: up (peers)" bash tests/cluster/up.sh
+trap 'bash tests/cluster/down.sh; stages_report' EXIT
+HEADROOM_PEERS=1 stage "tests: e2e_peers" cargo test --locked --test e2e_peers -- --test-threads 2
 stage "cluster: down" bash tests/cluster/down.sh
 trap stages_report EXIT
 echo "all checks and tests passed in $(( $(date +%s) - t0 ))s"
