@@ -13,6 +13,7 @@ Each binary's output goes to target/test-logs/NAME.log; a failing one is printed
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -64,6 +65,28 @@ def run(name, exe, args):
     return rc == 0
 
 
+class paused_background:
+    """Stops CI's background builds (the process group in HEADROOM_PAUSE_PGID) while the
+    binaries that run alone run: their bounds hold on a quiet machine (a compile beside
+    e2e_noisy once made its healthy forecast wait 32 s for a bound of 10)."""
+
+    def __init__(self):
+        self.pgid = int(os.environ.get("HEADROOM_PAUSE_PGID") or 0)
+
+    def signal(self, sig):
+        if self.pgid > 0:
+            try:
+                os.killpg(self.pgid, sig)
+            except ProcessLookupError:
+                pass  # the builds are done
+
+    def __enter__(self):
+        self.signal(signal.SIGSTOP)
+
+    def __exit__(self, *exc):
+        self.signal(signal.SIGCONT)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--jobs", type=int, default=3, help="binaries run at once")
@@ -83,7 +106,8 @@ def main():
     start = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
         ok = list(pool.map(lambda b: run(*b, opts.args), shared))
-    ok += [run(n, e, opts.args) for n, e in alone]
+    with paused_background():
+        ok += [run(n, e, opts.args) for n, e in alone]
     failed = [n for (n, _), good in zip(shared + alone, ok) if not good]
     print(f"== {len(ok)} test binaries in {time.monotonic() - start:.0f}s; "
           + (f"failed: {', '.join(failed)}" if failed else "all passed"), flush=True)
