@@ -33,6 +33,7 @@ pub fn refresh(ctx: &Arc<Context>, policy: &ScalingPolicy, ns: &str, plan: &Plan
     let Some(history) = ctx.state.start_prediction(&pkey, p, now) else {
         return;
     };
+    tracing::debug!(policy = %pkey, first, "forecast refresh started");
     let ctx = ctx.clone();
     let policy = policy.clone();
     let p = p.clone();
@@ -73,6 +74,8 @@ async fn run(
         ctx.metrics.tenants().answered(ns, 0.0, true);
         return Err(unread("forecast history refused", e.to_string()));
     }
+    let asked = Instant::now();
+    let mut reading = Duration::ZERO;
     for (h, span) in [(&mut history.long, lookback), (&mut history.short, short)] {
         // In the namespace's share for background reads.
         // A refusal of the share is counted there, not again here.
@@ -81,6 +84,7 @@ async fn run(
             .in_share(ns, &source, read_new(&prometheus, &query, h, span))
             .await
             .map_err(|e| unread("forecast history refused", e.to_string()))?;
+        reading += took;
         let refused = matches!(read, Err(QueryError::OverLimit(_)));
         ctx.metrics
             .tenants()
@@ -88,7 +92,13 @@ async fn run(
         read.map_err(|e| unread("forecast history unread", e.to_string()))?;
     }
     let learned = learn_all(&history, &plan.settings);
-    tracing::debug!(policy = %pkey, summary = %learned.summary, "forecast learned");
+    tracing::debug!(
+        policy = %pkey,
+        summary = %learned.summary,
+        read_seconds = reading.as_secs_f64(),
+        waited_seconds = asked.elapsed().saturating_sub(reading).as_secs_f64(),
+        "forecast learned"
+    );
     Ok((history, learned))
 }
 
