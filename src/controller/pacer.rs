@@ -31,7 +31,7 @@ pub struct Pacer {
 struct Turns {
     /// The next free turn across the operator.
     next: Option<Instant>,
-    /// By namespace: when it last asked, its own next turn, and its place in line.
+    /// By namespace: when it last asked, its own next turn, and whether it is owed one.
     asked: HashMap<String, Asker>,
     pruned: Option<Instant>,
     /// When a first turn last found no free turn across the operator.
