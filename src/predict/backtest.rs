@@ -16,9 +16,11 @@ pub struct Backtest {
     /// 1 - forecast error / naive error over the moments that matter: 1 is perfect, 0 no
     /// better than naive, negative worse.
     pub skill: f64,
-    /// The same over the newest period of the span where the forecast differed from the
-    /// naive one: a pattern that changed shows here first, and a period that says nothing
-    /// (no rise forecast or seen, or the forecast no different) does not clear it.
+    /// The same over the newest period of the span (at least `recent` steps of it) where the
+    /// forecast differed from the naive one: a pattern that changed shows here first, a
+    /// period that says nothing (no rise forecast or seen, or the forecast no different) does
+    /// not clear it, and where periods are short one missed burst among several is not a
+    /// changed pattern.
     pub recent_skill: Option<f64>,
     /// Moments that mattered.
     pub moments: usize,
@@ -31,14 +33,15 @@ pub struct Backtest {
 /// A period tells only through moments where the forecast or the load rose by more than
 /// `noise` (a ratio): smaller rises are the history's noise, and the forecast's luck on them
 /// says nothing about whether the pattern holds.
-pub fn backtest(f: &Forecaster, span: usize, noise: f64) -> Option<Backtest> {
+pub fn backtest(f: &Forecaster, span: usize, noise: f64, recent: usize) -> Option<Backtest> {
+    let bucket = recent.max(f.period).max(1);
     let values = f.values;
     let n = values.len();
     let first = n.checked_sub(span)?;
     let last = n.saturating_sub(f.ahead);
     let (mut forecast_err, mut naive_err, mut moments) = (0.0, 0.0, 0usize);
     // Per period of the span, newest first: forecast and naive errors.
-    let mut periods = vec![(0.0, 0.0); span.div_ceil(f.period.max(1)) + 1];
+    let mut periods = vec![(0.0, 0.0); span.div_ceil(bucket) + 1];
     for at in first..last {
         let Some(now) = values[at].is_finite().then(|| values[at].max(f.floor)) else {
             continue;
@@ -60,10 +63,7 @@ pub fn backtest(f: &Forecaster, span: usize, noise: f64) -> Option<Backtest> {
         naive_err += en;
         moments += 1;
         let tells = actual.max(predicted) > now * noise;
-        if let Some(p) = periods
-            .get_mut((last - 1 - at) / f.period.max(1))
-            .filter(|_| tells)
-        {
+        if let Some(p) = periods.get_mut((last - 1 - at) / bucket).filter(|_| tells) {
             p.0 += ef;
             p.1 += en;
         }

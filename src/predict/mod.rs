@@ -217,6 +217,12 @@ fn human(seconds: f64) -> String {
     crate::api::PromDuration::from_secs(seconds.max(0.0).round() as u64).to_string()
 }
 
+/// The least span whose skill tells whether the pattern still holds: an hour, so that one
+/// missed burst of a pattern every few minutes does not switch it off (and at least a period).
+fn recent_steps(step: f64) -> usize {
+    (3600.0 / step.max(1.0)).ceil() as usize
+}
+
 /// Learns from `history` (its steps end now): the period, the backtest, and the rises for
 /// the next `settings.valid_seconds`.
 pub fn learn(history: &History, settings: &Settings) -> Learned {
@@ -276,7 +282,7 @@ pub fn learn(history: &History, settings: &Settings) -> Learned {
         return learned;
     }
     let min_rise = (3.0 * step_noise(&values, floor)).exp().max(1.0 + RISE);
-    let Some(bt) = backtest::backtest(&f, span, min_rise) else {
+    let Some(bt) = backtest::backtest(&f, span, min_rise, recent_steps(step)) else {
         learned.summary = format!(
             "{found}: no rise in the last {} to forecast",
             human(span as f64 * step)

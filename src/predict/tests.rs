@@ -191,3 +191,29 @@ fn a_week_of_history_and_what_was_learned_fit_in_six_kilobytes() {
     let bytes = h.bytes() + l.bytes();
     assert!(bytes <= 6 * 1024, "{bytes} bytes");
 }
+
+/// Twelve hours at 30 s of a 3-minute burst at 5x every 10 minutes, but where `quiet` says so.
+fn ten_minute_bursts(quiet: impl Fn(usize) -> bool) -> History {
+    let mut rng = Rng::new(12);
+    let mut h = History::new(30, 1440);
+    for t in 0..1440usize {
+        let burst = t % 20 < 6 && !quiet(t / 20);
+        let load = if burst { 500.0 } else { 100.0 };
+        h.record(t as i64 * 30, load * (0.05 * rng.normal()).exp());
+    }
+    h
+}
+
+#[test]
+fn one_missed_burst_of_many_an_hour_is_not_a_changed_pattern_but_an_hour_without_is() {
+    let settings = Settings {
+        horizon_seconds: 120.0,
+        ..Settings::default()
+    };
+    // The last burst is missed (a cron run skipped once).
+    let l = learn(&ten_minute_bursts(|k| k == 71), &settings);
+    assert!(l.trusted, "{}", l.summary);
+    // The bursts stopped an hour ago.
+    let l = learn(&ten_minute_bursts(|k| k >= 66), &settings);
+    assert!(!l.trusted, "{}", l.summary);
+}
