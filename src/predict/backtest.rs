@@ -40,7 +40,8 @@ pub fn backtest(f: &Forecaster, span: usize, noise: f64, recent: usize) -> Optio
     let first = n.checked_sub(span)?;
     let last = n.saturating_sub(f.ahead);
     let (mut forecast_err, mut naive_err, mut moments) = (0.0, 0.0, 0usize);
-    // Per period of the span, newest first: forecast and naive errors.
+    // Per bucket of the span (a period, at least `recent` steps), newest first: forecast and
+    // naive errors.
     let mut periods = vec![(0.0, 0.0); span.div_ceil(bucket) + 1];
     for at in first..last {
         let Some(now) = values[at].is_finite().then(|| values[at].max(f.floor)) else {

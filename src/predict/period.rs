@@ -131,26 +131,28 @@ pub fn detect(
     // A period is judged by how the load repeats at all its multiples, not at one lag: one
     // long lag pairs few readings, and over a stretch with no missed burst it correlates by
     // chance as well as the period itself. The best is taken among the lags whose own
-    // repetition can be seen (twice the lag within `max_lag`), if any repeats.
-    let comb = |p: &Period| refine(p.steps, max_lag, &score).1;
-    let testable = |p: &Period| p.steps * 2 <= max_lag;
-    let best = found
+    // repetition can be seen (twice the lag within `max_lag`), if any repeats. Each candidate
+    // is refined once: its period to a tenth of a step, and its comb.
+    let judged: Vec<(Period, f64, f64)> = found
         .iter()
         .filter(|p| p.strength >= min_strength)
-        .map(|p| (*p, comb(p)))
-        .max_by(|a, b| {
-            testable(&a.0)
-                .cmp(&testable(&b.0))
-                .then(a.1.total_cmp(&b.1))
-        })?;
-    let chosen = found
+        .map(|p| {
+            let (exact, comb) = refine(p.steps, max_lag, &score);
+            (*p, exact, comb)
+        })
+        .collect();
+    let testable = |p: &Period| p.steps * 2 <= max_lag;
+    let best = judged.iter().max_by(|a, b| {
+        testable(&a.0)
+            .cmp(&testable(&b.0))
+            .then(a.2.total_cmp(&b.2))
+    })?;
+    let (_, refined, _) = judged
         .iter()
-        .copied()
-        .filter(|p| p.strength >= min_strength && divides(p.steps, best.0.steps))
-        .filter(|p| comb(p) >= NEAR * best.1)
-        .min_by_key(|p| p.steps)
-        .unwrap_or(best.0);
-    let (refined, _) = refine(chosen.steps, max_lag, &score);
+        .filter(|c| divides(c.0.steps, best.0.steps) && c.2 >= NEAR * best.2)
+        .min_by_key(|c| c.0.steps)
+        .unwrap_or(best);
+    let refined = *refined;
     let whole = (refined.round() as usize).max(1);
     let steps = snap(refined, step_seconds).unwrap_or(whole);
     let exact = if steps == whole {
