@@ -68,7 +68,7 @@ def run(name, exe, args):
 class paused_background:
     """Stops CI's background builds (the process group in HEADROOM_PAUSE_PGID) while the
     binaries that run alone run: their bounds hold on a quiet machine (beside a compile at
-    nice 19, e2e_noisy's healthy evaluation lag p99 was 1.04 s for a bound of 1 s)."""
+    nice 19, e2e_noisy's healthy evaluation lag p99 was 1.04 s, then bounded at 1 s)."""
 
     def __init__(self):
         self.pgid = int(os.environ.get("HEADROOM_PAUSE_PGID") or 0)

@@ -203,8 +203,9 @@ fn e2e_a_noisy_namespace_costs_only_itself() {
         }
     }
     lags.sort_by(f64::total_cmp);
-    let (p50, p99, worst) = (
+    let (p50, p95, p99, worst) = (
         percentile(&lags, 0.5),
+        percentile(&lags, 0.95),
         percentile(&lags, 0.99),
         lags.last().copied().unwrap_or(f64::NAN),
     );
@@ -224,6 +225,7 @@ fn e2e_a_noisy_namespace_costs_only_itself() {
         "window_seconds": to - from,
         "healthy_policies": counted,
         "healthy_lag_p50_seconds": p50,
+        "healthy_lag_p95_seconds": p95,
         "healthy_lag_p99_seconds": p99,
         "healthy_lag_max_seconds": worst,
         "healthy_scale_up_seconds": scaled.as_secs_f64(),
@@ -237,7 +239,7 @@ fn e2e_a_noisy_namespace_costs_only_itself() {
     let dir = repo().join("target/bench");
     let _ = std::fs::create_dir_all(&dir);
     let md = format!(
-        "# Noisy neighbour\n\nOperator flags: {}.\n\n15 policies in one namespace at 1s (10 slow subqueries, 4 padded to 12.5 MiB, 1 reading 30 days) beside 4 healthy policies at 1s in 2 namespaces, over {:.0} s.\n\n| figure | value |\n|---|---|\n| healthy evaluation lag p50 / p99 / max | {p50:.3} / {p99:.3} / {worst:.3} s |\n| healthy scale-up after the backlog grew | {:.1} s |\n| healthy Prometheus query time (mean) | {:.3} s |\n| noisy Prometheus query time (mean) | {:.3} s |\n| noisy queries sent / refused | {} / {refusals} |\n| operator peak RSS | {:.0} MiB (limit 256) |\n",
+        "# Noisy neighbour\n\nOperator flags: {}.\n\n15 policies in one namespace at 1s (10 slow subqueries, 4 padded to 12.5 MiB, 1 reading 30 days) beside 4 healthy policies at 1s in 2 namespaces, over {:.0} s.\n\n| figure | value |\n|---|---|\n| healthy evaluation lag p50 / p95 / p99 / max | {p50:.3} / {p95:.3} / {p99:.3} / {worst:.3} s |\n| healthy scale-up after the backlog grew | {:.1} s |\n| healthy Prometheus query time (mean) | {:.3} s |\n| noisy Prometheus query time (mean) | {:.3} s |\n| noisy queries sent / refused | {} / {refusals} |\n| operator peak RSS | {:.0} MiB (limit 256) |\n",
         if extra.is_empty() {
             "the defaults".to_string()
         } else {
@@ -265,9 +267,17 @@ fn e2e_a_noisy_namespace_costs_only_itself() {
         lags.len() >= 150,
         "too few healthy evaluations: {counted:?}"
     );
+    // A few evaluations one interval late are a stall of the shared machine as likely as the
+    // tenant (a bound of 1 s on the p99 failed in CI at 1.011 s with a p50 of 0.011 s). A
+    // tenant whose queries go before the healthy ones makes them late all along: with the
+    // limits raised out of the way, p95 0.96 s and p99 1.25 s.
     assert!(
-        p99 <= 1.0,
-        "healthy evaluation lag p99 {p99:.3}s: {figures}"
+        p95 <= 0.5,
+        "healthy evaluation lag p95 {p95:.3}s (at most half an interval): {figures}"
+    );
+    assert!(
+        p99 <= 2.0,
+        "healthy evaluation lag p99 {p99:.3}s (evaluations at most one interval + 2 s apart): {figures}"
     );
     assert!(
         rss > 0 && rss <= MEMORY_LIMIT_BYTES,
