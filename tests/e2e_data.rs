@@ -160,6 +160,8 @@ fn e2e_data_every_example_query_returns_data_on_the_real_stack() {
 }
 
 /// PostgreSQL's CPU of its limit, as deploy/examples/web.yaml reads it.
+/// PgBouncer's oldest waiting client, as `deploy/examples/web.yaml` reads it.
+const POOL_WAIT: &str = r#"max(pgbouncer_pools_client_maxwait_seconds{database="orders"})"#;
 const DATABASE_CPU: &str = r#"max(sum by (pod) (rate(container_cpu_usage_seconds_total{container="postgres"}[1m])) / sum by (pod) (kube_pod_container_resource_limits{container="postgres",resource="cpu"}))"#;
 
 /// deploy/examples/web.yaml's hold on the p95 signal alone (300ms), its database read over a
@@ -170,7 +172,7 @@ fn db_bound_policy(ns: &str) -> String {
         6,
         "30s",
         &format!(
-            "  indicators:\n    databaseCpu: {{query: '{DATABASE_CPU}', regularlyWindow: 1m}}\n  guardrails: {{databaseHold: true, panic: {{enabled: false}}}}\n"
+            "  indicators:\n    databaseCpu: {{query: '{DATABASE_CPU}', regularlyWindow: 1m}}\n    poolWait: {{query: '{POOL_WAIT}'}}\n  guardrails: {{databaseHold: true, panic: {{enabled: false}}}}\n"
         ),
     )
 }
@@ -182,9 +184,11 @@ fn e2e_data_a_saturated_postgres_holds_the_web_tier() {
     let ns = ns.0.as_str();
     app_image();
     kube_state_metrics();
-    // A small database: 200m of CPU.
+    // A small database: 200m of CPU, behind 2 of PgBouncer's server connections for the
+    // app's pool of 10, so clients also queue at PgBouncer.
     let small = Database {
         cpu: "200m",
+        pool: 2,
         ..Database::default()
     };
     start_tier(ns, &small);
@@ -222,10 +226,17 @@ fn e2e_data_a_saturated_postgres_holds_the_web_tier() {
     // Held for 45 s while the database stays saturated: p95 asks for more, none is added.
     let started = Instant::now();
     let (mut p95_peak, mut db, mut replicas_max) = (0.0f64, vec![], 0i64);
+    let mut pool_waits = vec![];
     while started.elapsed() < Duration::from_secs(45) {
         let p = policy(ns, "web");
         if let Some(v) = p["status"]["signals"][0]["value"].as_f64() {
             p95_peak = p95_peak.max(v);
+        }
+        if let Some(row) = p["status"]["indicators"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["name"] == "poolWait"))
+        {
+            pool_waits.push(row.clone());
         }
         if let Some(v) = prom_query(&c.prometheus_url, &db_query) {
             db.push(v);
@@ -239,8 +250,12 @@ fn e2e_data_a_saturated_postgres_holds_the_web_tier() {
     // saturated PostgreSQL still dips now and then.
     let over = db.iter().filter(|v| **v > 0.7).count();
     let db_low = db.iter().copied().fold(f64::INFINITY, f64::min);
+    let wait_peak = pool_waits
+        .iter()
+        .filter_map(|r| r["value"].as_f64())
+        .fold(0.0f64, f64::max);
     let line = format!(
-        "database-bound on the real stack: PostgreSQL over 70% of its 200m limit in {over} of {} samples (lowest {:.0}%), p95 signal up to {p95_peak:.2}s (target 0.3s), app replicas at most {replicas_max} (from 1), limitedBy DatabaseBound; event: {warning}",
+        "database-bound on the real stack: PostgreSQL over 70% of its 200m limit in {over} of {} samples (lowest {:.0}%), p95 signal up to {p95_peak:.2}s (target 0.3s), PgBouncer's oldest client waited up to {wait_peak:.2}s (poolWait), app replicas at most {replicas_max} (from 1), limitedBy DatabaseBound; event: {warning}",
         db.len(),
         db_low * 100.0
     );
@@ -261,6 +276,17 @@ fn e2e_data_a_saturated_postgres_holds_the_web_tier() {
         "app replicas added into a saturated database"
     );
     assert_eq!(limited_by(ns, "web"), "DatabaseBound");
+    // PgBouncer's own reading of its queue, in the audit with its hint.
+    let waited = pool_waits
+        .iter()
+        .find(|r| r["band"] == "Act" || r["band"] == "Watch");
+    assert!(
+        waited.is_some_and(|r| r["value"].as_f64().is_some_and(|v| v > 0.1)
+            && r["hint"]
+                .as_str()
+                .is_some_and(|h| h.contains("database connection"))),
+        "clients queued at PgBouncer, but the poolWait indicator never said so: {pool_waits:?}"
+    );
 }
 
 fn idle_worker_policy(ns: &str) -> String {

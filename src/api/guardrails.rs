@@ -27,6 +27,10 @@ pub struct Indicators {
     /// Database connections in use over max 0..1 (default Watch 0.7, Act 0.9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections: Option<QueryIndicator>,
+    /// Seconds a client waits for a database connection from its pool, e.g. PgBouncer's
+    /// oldest waiting client (default Watch 0.1, Act 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_wait: Option<QueryIndicator>,
     /// Queue drain time or oldest-message age, seconds, against a deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_age: Option<QueueAgeIndicator>,

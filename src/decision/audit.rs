@@ -14,6 +14,7 @@ pub struct IndicatorReadings {
     pub slow_query: Option<Option<f64>>,
     pub error_rate: Option<Option<f64>>,
     pub connections: Option<Option<f64>>,
+    pub pool_wait: Option<Option<f64>>,
     pub queue_age: Option<Option<f64>>,
 }
 
@@ -147,6 +148,9 @@ pub fn audit(config: Option<&Indicators>, r: &IndicatorReadings) -> Audit {
             rows.push(row(name, v, band, hint));
         }
     }
+    if let (Some(v), Some(cfg)) = (r.pool_wait, config.and_then(|c| c.pool_wait.as_ref())) {
+        rows.push(pool_wait(v, &cfg.thresholds));
+    }
     if let (Some(v), Some(cfg)) = (r.queue_age, config.and_then(|c| c.queue_age.as_ref())) {
         let deadline = cfg.deadline.map(|d| d.as_secs_f64()).unwrap_or(300.0);
         let band = Band::classify(v, deadline, deadline);
@@ -174,6 +178,30 @@ pub fn audit(config: Option<&Indicators>, r: &IndicatorReadings) -> Audit {
     }
 }
 
+/// Waiting for a pooled connection: more app replicas only add waiters, so the hint points
+/// at the pool and the database behind it.
+fn pool_wait(v: Option<f64>, t: &Thresholds) -> IndicatorStatus {
+    let (w, a) = limits(Some(t), defaults::POOL_WAIT_WATCH, defaults::POOL_WAIT_ACT);
+    let band = Band::classify(v, w, a);
+    let waited = v
+        .map(|x| format!("{:.0}ms", x * 1000.0))
+        .unwrap_or_default();
+    let hint = match band {
+        Band::Healthy => format!(
+            "clients get a database connection within {:.0}ms",
+            w * 1000.0
+        ),
+        Band::Watch => {
+            format!("clients wait {waited} for a database connection: the pool is nearly used up")
+        }
+        Band::Act => format!(
+            "clients wait {waited} for a database connection: raise the pool (PgBouncer's default_pool_size) if the database has room, else relieve the database; more app replicas only add waiters"
+        ),
+        Band::Unknown => unknown_hint("pool wait"),
+    };
+    row("poolWait", v, band, hint)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +222,7 @@ mod tests {
             }),
             error_rate: None,
             connections: None,
+            pool_wait: None,
             queue_age: None,
         }
     }
@@ -283,5 +312,43 @@ mod tests {
             },
         );
         assert_eq!(fine.verdict, Some(Verdict::Solid));
+    }
+
+    #[test]
+    fn waiting_for_a_pooled_connection_points_at_the_pool_not_the_app() {
+        let cfg = Indicators {
+            pool_wait: Some(QueryIndicator {
+                query: "max(pgbouncer_pools_client_maxwait_seconds)".into(),
+                thresholds: Thresholds::default(),
+            }),
+            ..Default::default()
+        };
+        let read = |wait: Option<f64>| {
+            let a = audit(
+                Some(&cfg),
+                &IndicatorReadings {
+                    pool_wait: Some(wait),
+                    ..Default::default()
+                },
+            );
+            let r = a.rows.into_iter().find(|r| r.name == "poolWait").unwrap();
+            (r.band, r.hint, a.verdict, a.database)
+        };
+        let (band, hint, verdict, _) = read(Some(0.0));
+        assert_eq!((band.as_str(), verdict), ("Healthy", Some(Verdict::Solid)));
+        assert!(hint.contains("within 100ms"), "{hint}");
+        assert_eq!(read(Some(0.25)).0, "Watch");
+        let (band, hint, verdict, database) = read(Some(2.5));
+        assert_eq!(
+            (band.as_str(), verdict),
+            ("Act", Some(Verdict::NeedsAttention))
+        );
+        assert!(
+            hint.contains("2500ms") && hint.contains("default_pool_size"),
+            "{hint}"
+        );
+        // The audit's word only: the database hold is for the database's own evidence.
+        assert!(database.is_none());
+        assert_eq!(read(None).0, "Unknown");
     }
 }

@@ -208,6 +208,7 @@ pub fn evaluate(plan: &Plan, obs: &Observation, memory: &Memory, at: &Moment) ->
         slow_query: opt(&ind.slow_query, &mut errors),
         error_rate: opt(&ind.error_rate, &mut errors),
         connections: opt(&ind.connections, &mut errors),
+        pool_wait: opt(&ind.pool_wait, &mut errors),
         queue_age: opt(&ind.queue_age, &mut errors),
         ..Default::default()
     };

@@ -59,6 +59,7 @@ pub fn render(measure: &Measure, scope: &Scope<'_>) -> Result<String, QueryError
         | Measure::SlowQuery(q)
         | Measure::ErrorRate(q)
         | Measure::Connections(q)
+        | Measure::PoolWait(q)
         | Measure::QueueAge(q)
         | Measure::RequestRate(q)
         | Measure::MaxConnections(q) => raw(q)?,

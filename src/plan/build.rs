@@ -320,6 +320,10 @@ fn indicators(spec: &ScalingPolicySpec, p95: Option<String>, q: &mut Queries) ->
             cfg.and_then(|c| c.connections.as_ref()).map(|c| &c.query),
         ),
         (
+            "poolWait",
+            cfg.and_then(|c| c.pool_wait.as_ref()).map(|c| &c.query),
+        ),
+        (
             "queueAge",
             cfg.and_then(|c| c.queue_age.as_ref()).map(|c| &c.query),
         ),
@@ -330,6 +334,7 @@ fn indicators(spec: &ScalingPolicySpec, p95: Option<String>, q: &mut Queries) ->
             "slowQuery" => Measure::SlowQuery(query.clone()),
             "errorRate" => Measure::ErrorRate(query.clone()),
             "connections" => Measure::Connections(query.clone()),
+            "poolWait" => Measure::PoolWait(query.clone()),
             _ => Measure::QueueAge(query.clone()),
         };
         let key = q.add(
@@ -342,6 +347,7 @@ fn indicators(spec: &ScalingPolicySpec, p95: Option<String>, q: &mut Queries) ->
             "slowQuery" => plan.slow_query = Some(key),
             "errorRate" => plan.error_rate = Some(key),
             "connections" => plan.connections = Some(key),
+            "poolWait" => plan.pool_wait = Some(key),
             _ => plan.queue_age = Some(key),
         }
     }

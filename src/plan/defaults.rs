@@ -47,6 +47,12 @@ pub const REGULARLY_WINDOW_SECONDS: u64 = 1800;
 /// Common queries over 500 ms hold the app tier.
 pub const SLOW_QUERY_WATCH: f64 = 0.1;
 pub const SLOW_QUERY_ACT: f64 = 0.5;
+/// Seconds a client waits for a pooled database connection. PgBouncer's own guidance: a
+/// growing `maxwait` means the pool does not serve requests fast enough. A tenth of a second
+/// is a fifth of a healthy p95 (500 ms) spent before the first query; a second is what users
+/// feel.
+pub const POOL_WAIT_WATCH: f64 = 0.1;
+pub const POOL_WAIT_ACT: f64 = 1.0;
 
 pub const BUDGET_RESERVE: f64 = 0.1;
 

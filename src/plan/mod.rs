@@ -111,6 +111,7 @@ pub struct IndicatorPlan {
     pub slow_query: Option<String>,
     pub error_rate: Option<String>,
     pub connections: Option<String>,
+    pub pool_wait: Option<String>,
     pub queue_age: Option<String>,
 }
 

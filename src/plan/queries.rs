@@ -40,6 +40,7 @@ pub enum Measure {
     SlowQuery(String),
     ErrorRate(String),
     Connections(String),
+    PoolWait(String),
     QueueAge(String),
     RequestRate(String),
     MaxConnections(String),

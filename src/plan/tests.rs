@@ -36,6 +36,7 @@ fn the_examples_plan_every_reading_once_with_its_field() {
             "slowQuery",
             "errorRate",
             "connections",
+            "poolWait",
             "creepingLatency/p95",
             "creepingLatency/requests",
             "connectionBudget/maxConnections",
@@ -113,6 +114,10 @@ fn what_the_schema_cannot_check_is_refused_with_its_field() {
         "  maxReplicas: 5\n  signals:\n    - name: q\n      queue: {query: x, targetPerReplica: 1}\n  guardrails:\n    schedule:\n      - {start: '2026-12-01T11:00:00Z', end: '2026-12-01T09:00:00Z', minReplicas: 2}\n",
     );
     assert_eq!(e, ["spec.guardrails.schedule[0].end: must be after start"]);
+    let e = errors(
+        "  maxReplicas: 5\n  signals:\n    - name: q\n      queue: {query: x, targetPerReplica: 1}\n  indicators:\n    poolWait: {query: w, watch: 2, act: 1}\n",
+    );
+    assert_eq!(e, ["spec.indicators.poolWait.watch: must not exceed act"]);
     let e = errors("  minReplicas: 6\n  maxReplicas: 5\n  interval: 2h\n  signals: []\n");
     assert!(e.iter().any(|e| e.starts_with("spec.minReplicas")), "{e:?}");
     assert!(e.iter().any(|e| e.starts_with("spec.interval")), "{e:?}");

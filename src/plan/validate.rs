@@ -316,6 +316,7 @@ fn indicators(c: &mut Check, ind: &Indicators) {
         ("slowQuery", &ind.slow_query),
         ("errorRate", &ind.error_rate),
         ("connections", &ind.connections),
+        ("poolWait", &ind.pool_wait),
     ] {
         if let Some(q) = q {
             c.thresholds(&format!("spec.indicators.{name}"), &q.thresholds);
