@@ -378,6 +378,9 @@ def main():
         "evaluationLagP99Seconds": histogram_quantile(lag, "headroom_evaluation_lag_seconds", 0.99),
         "secondsUntilAllHaveStatus": None if until_status is None else round(until_status, 1),
         "unreadableIndicatorRows": unreadable,
+        # Queries a namespace's share refused while measuring (the 10 namespaces using most).
+        "namespaceQueryRefusals": total(o1, "headroom_namespace_query_refusals_total")
+        - total(o0, "headroom_namespace_query_refusals_total"),
     }
     with open(os.path.join(REPO, "target/bench/scale.json"), "w") as f:
         json.dump(result, f, indent=2)
