@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use super::Prometheus;
 use super::ask::{Ask, Grouped, Template, member, pods_reading};
-use super::limits::WAITING_PER_SLOT;
+use super::limits::{BACKLOG_GRACE, WAITING_PER_SLOT};
 use crate::plan::{QueryError, Sample};
 use crate::telemetry::Metrics;
 
@@ -72,6 +72,8 @@ const BACKGROUND_SHARE: usize = 1;
 struct Share {
     slots: Arc<Semaphore>,
     waiting: AtomicU64,
+    /// When an ask last found a slot free: the backlog is no older than this.
+    last_free: Mutex<Instant>,
 }
 
 /// What a query holds while it runs: a slot of its namespace's share (when it has one) and
@@ -342,6 +344,7 @@ impl Shared {
                 Arc::new(Share {
                     slots: Arc::new(Semaphore::new(size.max(1))),
                     waiting: AtomicU64::new(0),
+                    last_free: Mutex::new(Instant::now()),
                 })
             })
             .clone()
@@ -365,8 +368,9 @@ impl Shared {
         })
     }
 
-    /// Waits for a slot of `namespace`'s share, unless too many of its queries already wait:
-    /// then it is refused at once, so a noisy tenant's backlog does not grow without bound.
+    /// Waits for a slot of `namespace`'s share, unless too many of its queries already wait
+    /// and have for `BACKLOG_GRACE`: then it is refused at once, so a slow tenant's backlog
+    /// does not grow without bound, while a burst of quick ones just waits its turn.
     async fn enter(
         &self,
         namespace: &str,
@@ -375,11 +379,16 @@ impl Shared {
     ) -> Result<OwnedSemaphorePermit, QueryError> {
         let share = self.share(namespace, lane, size);
         let allowed = u64::try_from(size.max(1) * WAITING_PER_SLOT).unwrap_or(u64::MAX);
-        if share.slots.available_permits() == 0 && share.waiting.load(Ordering::Relaxed) >= allowed
+        let now = Instant::now();
+        if share.slots.available_permits() > 0 {
+            *lock(&share.last_free) = now;
+        } else if share.waiting.load(Ordering::Relaxed) >= allowed
+            && now.saturating_duration_since(*lock(&share.last_free)) >= BACKLOG_GRACE
         {
             self.metrics.tenants().refused(namespace);
             return Err(QueryError::OverLimit(format!(
-                "namespace {namespace} already has {allowed} queries waiting for its share of {size} at a time (--namespace-queries)"
+                "namespace {namespace} already has {allowed} queries waiting for its share of {size} at a time, for over {}s (--namespace-queries)",
+                BACKLOG_GRACE.as_secs()
             )));
         }
         share.waiting.fetch_add(1, Ordering::Relaxed);

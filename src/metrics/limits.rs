@@ -23,6 +23,10 @@ pub struct Limits {
 /// How many of a namespace's queries may wait for its share, per query in flight: beyond
 /// it, asks are refused at once rather than queued without bound.
 pub const WAITING_PER_SLOT: usize = 4;
+/// How long a namespace's share must have had no free slot before waiting asks are refused:
+/// a burst of fast queries (many policies of one namespace due at once) waits its turn; a
+/// backlog that lasts is a slow tenant's.
+pub const BACKLOG_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Default for Limits {
     fn default() -> Self {
