@@ -1,6 +1,7 @@
 """The fleet-scale benchmark's driver (see scripts/scale-bench.sh, which builds and starts the
 cluster first). Standard library only."""
 
+import collections
 import json
 import os
 import re
@@ -203,12 +204,11 @@ def unreadable_indicators():
         items = json.loads(out).get("items", [])
     except ValueError:
         return {"(the list failed)": N}
-    counts = {}
-    for p in items:
-        for row in (p.get("status") or {}).get("indicators") or []:
-            if row.get("band") == "Unknown":
-                counts[row.get("name", "?")] = counts.get(row.get("name", "?"), 0) + 1
-    return counts
+    return dict(collections.Counter(
+        row.get("name", "?")
+        for p in items
+        for row in (p.get("status") or {}).get("indicators") or []
+        if row.get("band") == "Unknown"))
 
 
 def main():

@@ -306,50 +306,53 @@ fn indicators(spec: &ScalingPolicySpec, p95: Option<String>, q: &mut Queries) ->
         database_cpu: cfg.and_then(|c| database_cpu(c, q)),
         ..Default::default()
     };
-    let simple = [
+    // One row a reading: its name, its query, its measure and where its key goes.
+    type Row<'a> = (
+        &'static str,
+        Option<&'a String>,
+        fn(String) -> Measure,
+        &'a mut Option<String>,
+    );
+    let simple: [Row; 5] = [
         (
             "slowQuery",
             cfg.and_then(|c| c.slow_query.as_ref()).map(|c| &c.query),
+            Measure::SlowQuery,
+            &mut plan.slow_query,
         ),
         (
             "errorRate",
             cfg.and_then(|c| c.error_rate.as_ref()).map(|c| &c.query),
+            Measure::ErrorRate,
+            &mut plan.error_rate,
         ),
         (
             "connections",
             cfg.and_then(|c| c.connections.as_ref()).map(|c| &c.query),
+            Measure::Connections,
+            &mut plan.connections,
         ),
         (
             "poolWait",
             cfg.and_then(|c| c.pool_wait.as_ref()).map(|c| &c.query),
+            Measure::PoolWait,
+            &mut plan.pool_wait,
         ),
         (
             "queueAge",
             cfg.and_then(|c| c.queue_age.as_ref()).map(|c| &c.query),
+            Measure::QueueAge,
+            &mut plan.queue_age,
         ),
     ];
-    for (name, query) in simple {
+    for (name, query, measure, key) in simple {
         let Some(query) = query else { continue };
-        let measure = match name {
-            "slowQuery" => Measure::SlowQuery(query.clone()),
-            "errorRate" => Measure::ErrorRate(query.clone()),
-            "connections" => Measure::Connections(query.clone()),
-            "poolWait" => Measure::PoolWait(query.clone()),
-            _ => Measure::QueueAge(query.clone()),
-        };
-        let key = q.add(
+        *key = Some(q.add(
             name.into(),
             format!("spec.indicators.{name}.query"),
-            measure,
+            measure(query.clone()),
             Shape::Instant,
-        );
-        match name {
-            "slowQuery" => plan.slow_query = Some(key),
-            "errorRate" => plan.error_rate = Some(key),
-            "connections" => plan.connections = Some(key),
-            "poolWait" => plan.pool_wait = Some(key),
-            _ => plan.queue_age = Some(key),
-        }
+        ));
     }
     plan
 }

@@ -42,7 +42,7 @@ pub fn backtest(f: &Forecaster, span: usize, noise: f64, recent: usize) -> Optio
     let (mut forecast_err, mut naive_err, mut moments) = (0.0, 0.0, 0usize);
     // Per bucket of the span (a period, at least `recent` steps), newest first: forecast and
     // naive errors.
-    let mut periods = vec![(0.0, 0.0); span.div_ceil(bucket) + 1];
+    let mut buckets = vec![(0.0, 0.0); span.div_ceil(bucket) + 1];
     for at in first..last {
         let Some(now) = values[at].is_finite().then(|| values[at].max(f.floor)) else {
             continue;
@@ -64,7 +64,7 @@ pub fn backtest(f: &Forecaster, span: usize, noise: f64, recent: usize) -> Optio
         naive_err += en;
         moments += 1;
         let tells = actual.max(predicted) > now * noise;
-        if let Some(p) = periods.get_mut((last - 1 - at) / bucket).filter(|_| tells) {
+        if let Some(p) = buckets.get_mut((last - 1 - at) / bucket).filter(|_| tells) {
             p.0 += ef;
             p.1 += en;
         }
@@ -83,7 +83,7 @@ pub fn backtest(f: &Forecaster, span: usize, noise: f64, recent: usize) -> Optio
     };
     Some(Backtest {
         skill: skill(forecast_err, naive_err),
-        recent_skill: periods
+        recent_skill: buckets
             .iter()
             .map(|(f, n)| skill(*f, *n))
             .find(|s| s.abs() > TELLS),

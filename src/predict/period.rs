@@ -147,12 +147,11 @@ pub fn detect(
             .cmp(&testable(&b.0))
             .then(a.2.total_cmp(&b.2))
     })?;
-    let (_, refined, _) = judged
+    let &(_, refined, _) = judged
         .iter()
         .filter(|c| divides(c.0.steps, best.0.steps) && c.2 >= NEAR * best.2)
         .min_by_key(|c| c.0.steps)
         .unwrap_or(best);
-    let refined = *refined;
     let whole = (refined.round() as usize).max(1);
     let steps = snap(refined, step_seconds).unwrap_or(whole);
     let exact = if steps == whole {
